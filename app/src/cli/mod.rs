@@ -1,0 +1,160 @@
+//! The command-line tool: `coffer sync`, `coffer status`, …
+//!
+//! Each command prints a human summary, or with `--json` one JSON object on
+//! stdout. The exit code is 0 if and only if the job fully succeeded.
+
+mod commands;
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Exit codes, as scripts see them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Ok = 0,
+    Failed = 1,
+    Usage = 2,
+    /// The job ran but did not do all it should (disk full, files skipped,
+    /// more disks needed).
+    Incomplete = 3,
+    /// The disk is being written by another Coffer process.
+    DiskInUse = 4,
+    Cancelled = 130,
+}
+
+impl From<Exit> for ExitCode {
+    fn from(e: Exit) -> ExitCode {
+        ExitCode::from(e as u8)
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "coffer", version, about = "Back up your folders onto a drawer of USB disks", long_about = None)]
+#[command(after_help = "Run `coffer` with no arguments to open the window.\n\
+Exit codes: 0 success, 1 failure, 2 usage error, 3 incomplete (disk full, files skipped, more disks needed), 4 disk in use, 130 cancelled.")]
+pub struct Cli {
+    /// Print one JSON object on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Say more about what is happening.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Folders to back up.
+    #[command(subcommand)]
+    Source(SourceCmd),
+    /// Set up or change a backup disk.
+    #[command(subcommand)]
+    Disk(DiskCmd),
+    /// Known disks: connected?, used and free, objects, last sync.
+    Disks,
+    /// Take a new snapshot of the sources.
+    Scan,
+    /// Copy what a connected disk is missing (scans first).
+    Sync(SyncArgs),
+    /// Copies per source folder, and what losing each disk would cost.
+    Status,
+    /// Re-read a disk's objects against their hashes.
+    Verify(VerifyArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SourceCmd {
+    /// Add a folder (it must lie under the storage basepath).
+    Add(SourceAdd),
+    /// Stop backing up a folder (its files stay in older snapshots).
+    Remove { path: PathBuf },
+    /// List the folders.
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct SourceAdd {
+    pub path: PathBuf,
+    /// Copies wanted for this folder (default: the profile's, 2).
+    #[arg(long)]
+    pub copies: Option<u32>,
+    /// Higher goes first when disks are short of room.
+    #[arg(long, default_value_t = 0)]
+    pub priority: i32,
+    /// A .gitignore-style rule; repeat for more.
+    #[arg(long = "exclude", value_name = "RULE")]
+    pub excludes: Vec<String>,
+    /// Accept a folder outside the storage basepath.
+    #[arg(long)]
+    pub outside_basepath: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DiskCmd {
+    /// Make a mounted folder a backup disk.
+    Init(DiskInit),
+}
+
+#[derive(Args, Debug)]
+pub struct DiskInit {
+    pub path: PathBuf,
+    /// A name you will recognise on the label of the disk.
+    #[arg(long)]
+    pub label: String,
+    /// Most space Coffer may use, e.g. 500G.
+    #[arg(long)]
+    pub quota: Option<String>,
+    /// Store objects above this size in parts (FAT32 is detected by itself).
+    #[arg(long, hide = true)]
+    pub max_file_size: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// The disk: its mount path or label. Default: every connected disk.
+    pub disk: Option<String>,
+    /// Show the plan (copies, deletions, bytes) without doing it.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not scan first; use the latest snapshot.
+    #[arg(long)]
+    pub no_scan: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The disk: its mount path or label. Default: every connected disk.
+    pub disk: Option<String>,
+    /// Verify at most this many objects (the least recently verified).
+    #[arg(long)]
+    pub limit: Option<u64>,
+}
+
+/// Runs the command line; returns the exit code.
+pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    Exit::Ok.into()
+                }
+                _ => Exit::Usage.into(),
+            };
+        }
+    };
+    commands::dispatch(cli).into()
+}
+
+/// Until the window lands: say how to use the command line.
+pub fn no_window_yet() -> ExitCode {
+    eprintln!(
+        "coffer: the window is not available in this build; use the command line:\n  coffer --help"
+    );
+    Exit::Usage.into()
+}

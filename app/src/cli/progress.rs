@@ -1,0 +1,117 @@
+//! Drawing a job's progress in the terminal, and Ctrl-C as Cancel.
+
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use coffer_core::human;
+use coffer_core::task::{self, Event, Outcome, Progress, Rate};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// The job Ctrl-C cancels.
+static CURRENT: OnceLock<Arc<Mutex<Option<Progress>>>> = OnceLock::new();
+
+fn current() -> &'static Arc<Mutex<Option<Progress>>> {
+    CURRENT.get_or_init(|| {
+        let slot: Arc<Mutex<Option<Progress>>> = Arc::default();
+        let handler_slot = slot.clone();
+        // If a handler cannot be installed, Ctrl-C simply kills the process,
+        // which every job survives (the next run repairs and resumes).
+        let _ = ctrlc::set_handler(move || {
+            if let Some(p) = handler_slot.lock().ok().and_then(|g| g.clone()) {
+                eprintln!("\ncoffer: cancelling…");
+                p.cancel();
+            } else {
+                std::process::exit(130);
+            }
+        });
+        slot
+    })
+}
+
+/// Runs `job` on a task thread and draws its progress on stderr (unless
+/// quiet). Warnings are printed as they come unless `quiet`.
+pub fn run<T: Send + 'static>(
+    name: &str,
+    quiet: bool,
+    job: impl FnOnce(&Progress) -> coffer_core::Result<T> + Send + 'static,
+) -> Outcome<T> {
+    let mut task = task::spawn(name, None, job);
+    if let Ok(mut g) = current().lock() {
+        *g = Some(task.progress().clone());
+    }
+    let bar = if quiet {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr())
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>15} [{bar:30}] {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    let mut rate = Rate::default();
+    let outcome = loop {
+        for ev in task.drain() {
+            match ev {
+                Event::Progress(c) => {
+                    let phase = c.phase.map(|p| p.label()).unwrap_or("");
+                    bar.set_prefix(phase.to_string());
+                    rate.sample(Instant::now(), c.bytes_done);
+                    let (pos, len) = if c.bytes_total > 0 {
+                        (c.bytes_done, c.bytes_total)
+                    } else {
+                        (c.files_done, c.files_total.max(c.files_done))
+                    };
+                    bar.set_length(len.max(1));
+                    bar.set_position(pos.min(len));
+                    let mut msg = if c.bytes_total > 0 {
+                        format!(
+                            "{} / {}",
+                            human::bytes(c.bytes_done),
+                            human::bytes(c.bytes_total)
+                        )
+                    } else {
+                        String::new()
+                    };
+                    if c.files_total > 0 {
+                        msg.push_str(&format!("  {} / {} files", c.files_done, c.files_total));
+                    } else if c.files_done > 0 {
+                        msg.push_str(&format!("  {} files", c.files_done));
+                    }
+                    if let Some(bps) = rate.bytes_per_sec() {
+                        msg.push_str(&format!("  {}/s", human::bytes(bps as u64)));
+                        if let Some(eta) = rate.eta(c.bytes_total.saturating_sub(c.bytes_done)) {
+                            msg.push_str(&format!("  ETA {}", human::duration(eta)));
+                        }
+                    }
+                    bar.set_message(msg);
+                }
+                Event::Warning(w) => {
+                    if !quiet {
+                        bar.suspend(|| eprintln!("warning: {w}"));
+                    }
+                }
+                Event::Notice(n) => {
+                    if !quiet {
+                        bar.suspend(|| eprintln!("{n}"));
+                    }
+                }
+            }
+        }
+        if let Some(o) = task.try_finish() {
+            break o;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Late events (the last warnings) are printed before the summary.
+    for ev in task.drain() {
+        if let (Event::Warning(w), false) = (ev, quiet) {
+            bar.suspend(|| eprintln!("warning: {w}"));
+        }
+    }
+    bar.finish_and_clear();
+    if let Ok(mut g) = current().lock() {
+        *g = None;
+    }
+    outcome
+}

@@ -1,0 +1,17 @@
+//! Coffer's app: the command line and the window over `coffer-core`.
+//!
+//! Invariant: this crate draws and prints; every piece of backup logic lives
+//! in `coffer-core`, and long work runs on `core::task` threads.
+
+pub mod cli;
+
+use std::process::ExitCode;
+
+/// Entry point shared by `main.rs` and tests.
+pub fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if args.len() <= 1 {
+        return cli::no_window_yet();
+    }
+    cli::run(args)
+}

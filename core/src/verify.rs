@@ -1,0 +1,147 @@
+//! Re-reading a disk's objects against their names.
+//!
+//! Least recently verified first, so an interrupted verify resumes where it
+//! stopped: each result is recorded as soon as it is known. A bad object is
+//! moved to `coffer/bad-objects/` and its copy is no longer counted, so the
+//! next sync copies it again from the source or another disk.
+//!
+//! Invariant: verify never deletes bytes; it only moves bad ones aside.
+
+use std::path::PathBuf;
+
+use crate::catalog::Catalog;
+use crate::disk::Disk;
+use crate::object;
+use crate::task::{Phase, Progress};
+
+/// One object that failed.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Bad {
+    pub hash: crate::ObjectId,
+    /// Files whose content this was.
+    pub paths: Vec<PathBuf>,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Report {
+    pub checked: u64,
+    pub bytes: u64,
+    pub bad: Vec<Bad>,
+    /// Objects the catalog expected on the disk that were not there.
+    pub missing: u64,
+}
+
+/// Verifies up to `limit` objects (all when `None`) on `disk`.
+pub fn verify(
+    catalog: &mut Catalog,
+    disk: &mut Disk,
+    limit: Option<u64>,
+    progress: &Progress,
+) -> crate::Result<Report> {
+    disk.check_identity()?;
+    disk.lock()?;
+    let on_disk = disk.objects()?;
+    crate::sync::register(
+        catalog,
+        disk,
+        Some(on_disk.values().filter(|s| **s != u64::MAX).sum()),
+    )?;
+    // Objects on the disk the catalog does not list yet are checked too.
+    let mut order: Vec<crate::ObjectId> = catalog
+        .copies_on(disk.id())?
+        .into_iter()
+        .map(|c| c.hash)
+        .collect();
+    let listed: std::collections::HashSet<_> = order.iter().copied().collect();
+    let unknown: Vec<_> = on_disk
+        .keys()
+        .filter(|h| !listed.contains(h))
+        .copied()
+        .collect();
+    order.splice(0..0, unknown);
+    if let Some(l) = limit {
+        order.truncate(l as usize);
+    }
+    let total_bytes: u64 = order
+        .iter()
+        .filter_map(|h| on_disk.get(h))
+        .filter(|s| **s != u64::MAX)
+        .sum();
+    progress.phase(Phase::Verifying, order.len() as u64, total_bytes);
+    let mut report = Report::default();
+    for hash in order {
+        progress.check()?;
+        let Some(&size) = on_disk.get(&hash) else {
+            report.missing += 1;
+            catalog.remove_copies(disk.id(), &[hash])?;
+            let paths = catalog.paths_of(&hash)?;
+            progress.warn(
+                paths.first().map(PathBuf::as_path),
+                "copy missing from the disk; it will be copied again",
+            );
+            continue;
+        };
+        progress.current(&disk.object_path(&hash));
+        let expected = catalog.object_size(&hash)?;
+        let result = disk
+            .open_object(&hash)
+            .map_err(|e| e.to_string())
+            .and_then(|mut r| {
+                object::hash_reader(&mut r, |n| {
+                    progress.advance(0, n);
+                    if progress.is_cancelled() {
+                        Err(std::io::Error::other("cancelled"))
+                    } else {
+                        Ok(())
+                    }
+                })
+                .map_err(|e| e.to_string())
+            });
+        progress.check()?;
+        let bad_reason = match result {
+            Ok((h, n)) if h == hash && expected.is_none_or(|s| s == n) => None,
+            Ok((h, _)) if h != hash => Some(format!("content does not match its name (read {h})")),
+            Ok((_, n)) => Some(format!("size {n} does not match the catalog")),
+            Err(e) => Some(format!("cannot be read ({e})")),
+        };
+        report.checked += 1;
+        report.bytes += if size == u64::MAX { 0 } else { size };
+        progress.advance(1, 0);
+        match bad_reason {
+            None => {
+                if listed.contains(&hash) {
+                    catalog.set_verified(disk.id(), &hash, crate::now())?;
+                } else if expected.is_some() {
+                    catalog.add_copies(disk.id(), &[(hash, Some(crate::now()))])?;
+                }
+            }
+            Some(reason) => {
+                disk.quarantine(&hash)?;
+                catalog.remove_copies(disk.id(), &[hash])?;
+                let paths = catalog.paths_of(&hash)?;
+                progress.warn(
+                    Some(&disk.object_path(&hash)),
+                    format!(
+                        "{reason}; moved to bad-objects; affects {}",
+                        paths
+                            .iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+                report.bad.push(Bad {
+                    hash,
+                    paths,
+                    reason,
+                });
+            }
+        }
+    }
+    if let Some(mut row) = catalog.disk(disk.id())? {
+        row.last_verify = Some(crate::now());
+        catalog.upsert_disk(&row)?;
+    }
+    Ok(report)
+}

@@ -1,0 +1,182 @@
+//! Noticing backup disks that are plugged in and out.
+//!
+//! A disk is any mounted folder with `coffer-disk.json` at its root. The
+//! system source reads `/proc/self/mountinfo`; the test source treats every
+//! folder under a chosen root as a mounted disk (`COFFER_MOUNT_ROOT`), so
+//! tests can "plug in" a disk by creating a folder.
+//!
+//! Invariant: listing volumes never writes anything.
+
+use std::path::{Path, PathBuf};
+
+use crate::disk::{self, Identity};
+
+/// Where mount points come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MountSource {
+    System,
+    /// Every folder directly under this one counts as a mounted disk.
+    TestRoot(PathBuf),
+}
+
+impl MountSource {
+    /// `COFFER_MOUNT_ROOT` when set, else the system's mount table.
+    pub fn from_env() -> MountSource {
+        match std::env::var_os("COFFER_MOUNT_ROOT") {
+            Some(r) => MountSource::TestRoot(PathBuf::from(r)),
+            None => MountSource::System,
+        }
+    }
+
+    /// The file whose changes signal a mount or unmount (`poll` with POLLPRI).
+    pub fn event_file(&self) -> Option<PathBuf> {
+        match self {
+            MountSource::System => Some(PathBuf::from("/proc/self/mountinfo")),
+            MountSource::TestRoot(_) => None,
+        }
+    }
+
+    pub fn mount_points(&self) -> Vec<PathBuf> {
+        match self {
+            MountSource::System => std::fs::read_to_string("/proc/self/mountinfo")
+                .map(|s| parse_mountinfo(&s))
+                .unwrap_or_default(),
+            MountSource::TestRoot(root) => {
+                let mut v: Vec<PathBuf> = std::fs::read_dir(root)
+                    .map(|rd| {
+                        rd.flatten()
+                            .map(|e| e.path())
+                            .filter(|p| p.is_dir())
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                v.sort();
+                v
+            }
+        }
+    }
+}
+
+/// Mount points listed in a mountinfo text (field 5, with `\040`-style escapes).
+pub fn parse_mountinfo(text: &str) -> Vec<PathBuf> {
+    text.lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .map(|m| PathBuf::from(unescape(m)))
+        .filter(|p| !p.starts_with("/proc") && !p.starts_with("/sys") && !p.starts_with("/dev"))
+        .collect()
+}
+
+fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0');
+            out.push(v);
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A folder that looks like a disk: a valid identity, or a broken one that
+/// must be reported.
+#[derive(Debug)]
+pub struct Volume {
+    pub root: PathBuf,
+    pub identity: Result<Identity, disk::Error>,
+}
+
+/// Mounted folders that carry a `coffer-disk.json` (valid or not).
+pub fn connected(source: &MountSource) -> Vec<Volume> {
+    let mut out = Vec::new();
+    for root in source.mount_points() {
+        if std::fs::symlink_metadata(root.join(disk::IDENTITY_FILE)).is_err() {
+            continue;
+        }
+        let identity = disk::read_identity(&root);
+        out.push(Volume { root, identity });
+    }
+    out
+}
+
+/// Mount points with no identity file (candidates for "Use as backup disk…").
+pub fn unknown(source: &MountSource) -> Vec<PathBuf> {
+    source
+        .mount_points()
+        .into_iter()
+        .filter(|r| r != Path::new("/") && !r.join(disk::IDENTITY_FILE).exists())
+        .collect()
+}
+
+/// Finds the connected disk with this id.
+pub fn find(source: &MountSource, id: uuid::Uuid) -> Option<PathBuf> {
+    connected(source)
+        .into_iter()
+        .find(|v| v.identity.as_ref().is_ok_and(|i| i.disk_id == id))
+        .map(|v| v.root)
+}
+
+/// Connected disks: those the mount source shows, plus known disks still
+/// found where they were last mounted (a disk may be a plain folder that is
+/// not a mount point of its own). Each root appears once.
+pub fn present(source: &MountSource, known: &[crate::catalog::DiskRow]) -> Vec<Volume> {
+    let mut out = connected(source);
+    for d in known {
+        let Some(root) = &d.last_mount else { continue };
+        if out.iter().any(|v| &v.root == root) {
+            continue;
+        }
+        if let Ok(id) = disk::read_identity(root)
+            && id.disk_id == d.id
+        {
+            out.push(Volume {
+                root: root.clone(),
+                identity: Ok(id),
+            });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mountinfo_is_parsed_with_escapes() {
+        let text = "36 35 98:0 / /media/me/Blue\\040WD rw,noatime - vfat /dev/sdb1 rw\n\
+                    37 35 0:5 / /proc rw - proc proc rw\n";
+        assert_eq!(
+            parse_mountinfo(text),
+            vec![PathBuf::from("/media/me/Blue WD")]
+        );
+    }
+
+    #[test]
+    fn test_root_lists_disks_and_unknown_folders() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir(root.path().join("a")).unwrap();
+        std::fs::create_dir(root.path().join("b")).unwrap();
+        crate::Disk::init(
+            &root.path().join("a"),
+            "A",
+            uuid::Uuid::nil(),
+            None,
+            crate::io::real(),
+        )
+        .unwrap();
+        let src = MountSource::TestRoot(root.path().to_path_buf());
+        let c = connected(&src);
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].identity.as_ref().unwrap().label, "A");
+        assert_eq!(unknown(&src), vec![root.path().join("b")]);
+    }
+}

@@ -1,0 +1,160 @@
+//! Helpers shared by the end-to-end tests: a temp world with a home folder,
+//! Coffer's config and data folders, and a mount root whose sub-folders act
+//! as plugged-in disks; declarative trees; and checks of on-disk invariants.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use coffer_core::ObjectId;
+
+/// A temp world for one test. Nothing in it touches the user's real files.
+pub struct World {
+    pub dir: tempfile::TempDir,
+}
+
+impl Default for World {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl World {
+    pub fn new() -> World {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for d in ["home", "config", "data", "mounts"] {
+            std::fs::create_dir_all(dir.path().join(d)).expect("create world folder");
+        }
+        World { dir }
+    }
+
+    /// The storage basepath and `$HOME` of the world.
+    pub fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+    pub fn config_dir(&self) -> PathBuf {
+        self.dir.path().join("config")
+    }
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+    /// Every folder under here counts as a mounted disk.
+    pub fn mounts(&self) -> PathBuf {
+        self.dir.path().join("mounts")
+    }
+
+    /// "Plugs in" an empty disk: a new folder under the mount root.
+    pub fn plug(&self, name: &str) -> PathBuf {
+        let p = self.mounts().join(name);
+        std::fs::create_dir_all(&p).expect("create disk folder");
+        p
+    }
+
+    /// "Unplugs" a disk by moving its folder out of the mount root.
+    pub fn unplug(&self, name: &str) -> PathBuf {
+        let away = self.dir.path().join("drawer");
+        std::fs::create_dir_all(&away).expect("create drawer");
+        let to = away.join(name);
+        std::fs::rename(self.mounts().join(name), &to).expect("unplug");
+        to
+    }
+
+    /// Plugs a disk back in from the drawer.
+    pub fn replug(&self, name: &str) -> PathBuf {
+        let to = self.mounts().join(name);
+        std::fs::rename(self.dir.path().join("drawer").join(name), &to).expect("replug");
+        to
+    }
+
+    /// Sets the environment a `coffer` command runs in.
+    pub fn env(&self, cmd: &mut Command) {
+        cmd.env("COFFER_CONFIG_DIR", self.config_dir())
+            .env("COFFER_DATA_DIR", self.data_dir())
+            .env("COFFER_BASEPATH", self.home())
+            .env("COFFER_MOUNT_ROOT", self.mounts())
+            .env("HOME", self.home())
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY");
+    }
+
+    /// A command for the binary at `exe` in this world.
+    pub fn command(&self, exe: &Path, args: &[&str]) -> Command {
+        let mut c = Command::new(exe);
+        c.args(args);
+        self.env(&mut c);
+        c
+    }
+
+    /// Runs the binary and returns its output.
+    pub fn run(&self, exe: &Path, args: &[&str]) -> Output {
+        self.command(exe, args).output().expect("run coffer")
+    }
+
+    /// Writes a file under home (creating folders).
+    pub fn write(&self, rel: &str, content: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.home().join(rel);
+        std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&p, content).expect("write");
+        p
+    }
+}
+
+/// Exit code of a finished command (signals give -1).
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+/// Both streams, for assertion messages.
+pub fn both(o: &Output) -> String {
+    format!(
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Deterministic pseudo-random bytes (xorshift), so tests need no RNG crate.
+pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+/// Reads every object on a disk and checks that its bytes match its name.
+/// Returns the objects with their sizes. Panics naming the first bad one.
+pub fn assert_store_consistent(disk_root: &Path) -> BTreeMap<ObjectId, u64> {
+    let disk = coffer_core::Disk::open(disk_root, coffer_core::io::real()).expect("open disk");
+    let objects = disk.objects().expect("list objects");
+    for (h, size) in &objects {
+        assert_ne!(
+            *size,
+            u64::MAX,
+            "object {h} on {} has a gap in its parts",
+            disk_root.display()
+        );
+        let mut r = disk.open_object(h).expect("open object");
+        let mut buf = Vec::new();
+        r.read_to_end(&mut buf).expect("read object");
+        assert_eq!(
+            ObjectId::of(&buf),
+            *h,
+            "object under the name {h} on {} holds other bytes",
+            disk_root.display()
+        );
+    }
+    objects
+}
+
+/// Every catalog slot on a disk that is valid opens as a Coffer catalog.
+pub fn assert_catalog_opens(disk_root: &Path) {
+    let disk = coffer_core::Disk::open(disk_root, coffer_core::io::real()).expect("open disk");
+    let (path, _) = disk.newest_catalog().expect("a valid catalog slot");
+    coffer_core::Catalog::open_copy(&path).expect("catalog copy opens");
+}

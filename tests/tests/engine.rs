@@ -1,0 +1,334 @@
+#![allow(clippy::unwrap_used)] // test helpers panic with the failing call in the message
+//! The engine over real folders: rotation, faults at every write, full and
+//! vanished disks, and kept history. Library-level, so each fault can be
+//! placed at an exact write operation.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use coffer_core::config::{Profile, Source};
+use coffer_core::io::{Fault, FaultyIo};
+use coffer_core::{Catalog, Disk, ObjectId, Progress, io, scan, sync};
+use coffer_tests::{assert_catalog_opens, assert_store_consistent, bytes};
+
+struct Bench {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    src: PathBuf,
+    catalog: Catalog,
+    profile: Profile,
+}
+
+impl Bench {
+    fn new(files: usize, size: usize) -> Bench {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().to_path_buf();
+        let src = root.join("home/docs");
+        for i in 0..files {
+            let p = src.join(format!("d{}/f{i}.bin", i % 3));
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, bytes(i as u64 + 1, size + i * 37)).unwrap();
+        }
+        let catalog = Catalog::open(&root.join("data/catalog.sqlite")).unwrap();
+        let profile = Profile {
+            set_id: uuid::Uuid::new_v4(),
+            name: "home".into(),
+            basepath: root.join("home"),
+            copies: 2,
+            sources: vec![Source {
+                path: src.clone(),
+                excludes: vec![],
+                copies: None,
+                priority: 0,
+                outside_basepath: false,
+            }],
+            excludes: vec![],
+            dumps: vec![],
+        };
+        Bench {
+            _dir: dir,
+            root,
+            src,
+            catalog,
+            profile,
+        }
+    }
+
+    fn disk(&self, name: &str, quota: Option<u64>) -> PathBuf {
+        let p = self.root.join("mounts").join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        Disk::init(&p, name, self.profile.set_id, quota, io::real()).unwrap();
+        p
+    }
+
+    fn scan(&mut self) -> scan::Report {
+        scan::scan(&mut self.catalog, &self.profile, &Progress::silent()).unwrap()
+    }
+
+    fn sync_with(
+        &mut self,
+        root: &Path,
+        io: Arc<dyn io::DiskIo>,
+    ) -> coffer_core::Result<sync::Report> {
+        let mut d = Disk::open(root, io)?;
+        let opts = sync::Options {
+            batch_files: 3,
+            ..sync::Options::default()
+        };
+        sync::sync(
+            &mut self.catalog,
+            &self.profile,
+            &mut d,
+            &[],
+            &opts,
+            &Progress::silent(),
+        )
+    }
+
+    fn sync(&mut self, root: &Path) -> sync::Report {
+        self.sync_with(root, io::real()).unwrap()
+    }
+
+    fn current_objects(&self) -> BTreeMap<ObjectId, u64> {
+        let latest = self.catalog.latest_snapshot().unwrap().unwrap().id;
+        self.catalog
+            .versions_in(latest)
+            .unwrap()
+            .into_iter()
+            .filter_map(|v| v.hash.map(|h| (h, v.size)))
+            .collect()
+    }
+}
+
+#[test]
+fn three_disks_in_rotation_reach_two_copies_of_everything() {
+    let mut b = Bench::new(24, 4000);
+    b.scan();
+    let total: u64 = b.current_objects().values().sum();
+    // Room for 2 copies over the three disks only if all three are used.
+    let disks = [
+        b.disk("a", Some(total * 3 / 4 + 1024)),
+        b.disk("b", Some(total * 3 / 4 + 1024)),
+        b.disk("c", Some(total * 3 / 4 + 1024)),
+    ];
+    // Catalog copies need room of their own; quotas count only objects.
+    for round in 0..6 {
+        let r = b.sync(&disks[round % 3]);
+        assert!(r.copied_bytes <= total, "round {round}");
+    }
+    let held: Vec<BTreeMap<ObjectId, u64>> =
+        disks.iter().map(|d| assert_store_consistent(d)).collect();
+    for (h, _) in b.current_objects() {
+        let copies = held.iter().filter(|d| d.contains_key(&h)).count();
+        assert!(copies >= 2, "{h} has {copies} copies");
+    }
+    for d in &disks {
+        assert_catalog_opens(d);
+        let used: u64 = assert_store_consistent(d).values().sum();
+        assert!(
+            used <= total * 3 / 4 + 1024,
+            "quota exceeded on {}",
+            d.display()
+        );
+    }
+}
+
+#[test]
+fn a_deleted_source_file_stays_in_older_snapshots_and_on_disk() {
+    let mut b = Bench::new(5, 1000);
+    let first = b.scan();
+    let d = b.disk("a", None);
+    b.sync(&d);
+    let gone = b.src.join("d0/f0.bin");
+    let content = std::fs::read(&gone).unwrap();
+    std::fs::remove_file(&gone).unwrap();
+    let second = b.scan();
+    assert!(second.snapshot > first.snapshot);
+    b.sync(&d);
+    let old = b.catalog.versions_in(first.snapshot).unwrap();
+    let v = old
+        .iter()
+        .find(|v| v.path == gone)
+        .expect("old version kept");
+    assert_eq!(v.hash, Some(ObjectId::of(&content)));
+    assert!(
+        b.catalog
+            .versions_in(second.snapshot)
+            .unwrap()
+            .iter()
+            .all(|v| v.path != gone)
+    );
+    assert!(
+        assert_store_consistent(&d).contains_key(&ObjectId::of(&content)),
+        "old version evicted with room to spare"
+    );
+}
+
+#[test]
+fn a_fault_at_any_write_leaves_a_consistent_disk_that_the_next_sync_completes() {
+    for fault in [
+        Fault::ErrorOnce,
+        Fault::ErrorForever,
+        Fault::NoSpace,
+        Fault::Vanish,
+        Fault::Crash,
+    ] {
+        let mut at = 1;
+        loop {
+            let mut b = Bench::new(7, 3000);
+            b.scan();
+            let d = b.disk("a", None);
+            let faulty = FaultyIo::new(at, fault);
+            let result = b.sync_with(&d, Arc::new(faulty.clone()));
+            let tripped = faulty.tripped();
+            if tripped {
+                assert!(
+                    result.is_err() || fault == Fault::ErrorOnce,
+                    "{fault:?} at op {at}: fault fired but sync said Ok"
+                );
+            }
+            assert_store_consistent(&d);
+            // The next run, with a healthy disk, completes the job.
+            let r = b.sync(&d);
+            assert!(r.complete(), "{fault:?} at op {at}: re-run incomplete");
+            let on_disk = assert_store_consistent(&d);
+            for h in b.current_objects().keys() {
+                assert!(
+                    on_disk.contains_key(h),
+                    "{fault:?} at op {at}: {h} missing after re-run"
+                );
+            }
+            assert_catalog_opens(&d);
+            assert_eq!(
+                std::fs::read_dir(d.join("coffer/tmp")).unwrap().count(),
+                0,
+                "tmp not emptied"
+            );
+            if !tripped {
+                break;
+            }
+            at += 1;
+            assert!(at < 500, "runaway");
+        }
+    }
+}
+
+#[test]
+fn a_vanished_disk_stops_the_sync_with_a_clear_error() {
+    let mut b = Bench::new(3, 100);
+    b.scan();
+    let d = b.disk("a", None);
+    let err = b
+        .sync_with(&d, Arc::new(FaultyIo::new(3, Fault::Vanish)))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&d.display().to_string()), "{msg}");
+}
+
+#[test]
+fn no_space_names_the_disk_and_the_bytes_needed() {
+    let mut b = Bench::new(3, 100);
+    b.scan();
+    let d = b.disk("a", None);
+    let err = b
+        .sync_with(&d, Arc::new(FaultyIo::new(4, Fault::NoSpace)))
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("is full") && msg.contains("bytes more needed") && msg.contains("\"a\""),
+        "{msg}"
+    );
+    assert!(assert_store_consistent(&d).is_empty());
+}
+
+#[test]
+fn a_disk_too_small_reports_the_shortfall_and_keeps_what_fits() {
+    let mut b = Bench::new(6, 10_000);
+    b.scan();
+    let d = b.disk("small", Some(25_000));
+    let r = b.sync(&d);
+    assert!(r.copied_files >= 1 && r.plan.short_files >= 1, "{r:?}");
+    let msg = r.shortfall_message().unwrap();
+    assert!(
+        msg.contains("small") && msg.contains("more bytes needed"),
+        "{msg}"
+    );
+    let used: u64 = assert_store_consistent(&d).values().sum();
+    assert!(used <= 25_000);
+}
+
+#[test]
+fn a_changed_source_is_never_stored_under_the_old_hash() {
+    let mut b = Bench::new(3, 500);
+    b.scan();
+    let d = b.disk("a", None);
+    let p = b.src.join("d1/f1.bin");
+    std::fs::write(&p, b"changed after the scan").unwrap();
+    let r = b.sync(&d);
+    assert_eq!(r.skipped_files, 1);
+    assert!(!r.complete());
+    assert_store_consistent(&d);
+    b.scan();
+    let r = b.sync(&d);
+    assert!(r.complete());
+    assert!(assert_store_consistent(&d).contains_key(&ObjectId::of(b"changed after the scan")));
+}
+
+#[test]
+fn an_object_whose_source_is_gone_comes_from_another_connected_disk() {
+    let mut b = Bench::new(2, 700);
+    b.scan();
+    let a = b.disk("a", None);
+    let c = b.disk("c", None);
+    b.sync(&a);
+    let p = b.src.join("d0/f0.bin");
+    let old = ObjectId::of(&std::fs::read(&p).unwrap());
+    std::fs::write(&p, b"new content").unwrap();
+    b.scan();
+    let da = Disk::open(&a, io::real()).unwrap();
+    let mut dc = Disk::open(&c, io::real()).unwrap();
+    let opts = sync::Options::default();
+    sync::sync(
+        &mut b.catalog,
+        &b.profile,
+        &mut dc,
+        &[&da],
+        &opts,
+        &Progress::silent(),
+    )
+    .unwrap();
+    assert!(
+        assert_store_consistent(&c).contains_key(&old),
+        "old version not copied from the other disk"
+    );
+}
+
+#[test]
+fn parts_are_used_above_the_file_size_limit() {
+    let mut b = Bench::new(2, 5000);
+    b.scan();
+    let d = b.disk("fat", None);
+    let mut disk = Disk::open(&d, io::real()).unwrap();
+    disk.identity.max_file_size = Some(2048);
+    disk.write_identity().unwrap();
+    b.sync(&d);
+    let parts = walkdir(&d.join("coffer/objects"))
+        .into_iter()
+        .filter(|p| p.to_string_lossy().contains(".p00"))
+        .count();
+    assert!(parts >= 4, "{parts} parts");
+    assert_eq!(assert_store_consistent(&d).len(), 2);
+}
+
+fn walkdir(p: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(p).unwrap().flatten() {
+        if e.path().is_dir() {
+            out.extend(walkdir(&e.path()));
+        } else {
+            out.push(e.path());
+        }
+    }
+    out
+}
