@@ -378,10 +378,20 @@ type Member<'a> = (&'a str, tar::EntryType, &'a [u8], Option<&'a str>);
 
 /// Writes a gzip'd tar by hand (raw headers, so any name can be used).
 fn hand_made(path: &Path, members: &[Member<'_>]) {
-    let manifest = br#"{"format":1,"id":"00000000-0000-0000-0000-000000000000","kind":"full","prefix":"evil","sequence":1,"created_at":0,"basepath":"/","sources":[],"block_size":4096,"volumes":1,"dumps":[],"entries":[]}"#;
+    // The manifest lists one honest file, `ok.txt`, stored after the others.
+    let manifest = format!(
+        r#"{{"format":1,"id":"00000000-0000-0000-0000-000000000000","kind":"full","prefix":"evil","sequence":1,"created_at":0,"basepath":"/","sources":[],"block_size":4096,"volumes":1,"dumps":[],"entries":[{{"path":"ok.txt","kind":"file","size":2,"mtime_ns":0,"mode":420,"how":"new","volume":1,"sha256":"{}"}}]}}"#,
+        coffer_core::ObjectId::of(b"ok").to_hex()
+    );
     let mut out = Vec::new();
-    let mut all: Vec<Member<'_>> = vec![("manifest.json", tar::EntryType::Regular, manifest, None)];
+    let mut all: Vec<Member<'_>> = vec![(
+        "manifest.json",
+        tar::EntryType::Regular,
+        manifest.as_bytes(),
+        None,
+    )];
     all.extend_from_slice(members);
+    all.push(("ok.txt", tar::EntryType::Regular, b"ok", None));
     for (name, ty, data, link) in all {
         let mut h = tar::Header::new_old();
         h.as_old_mut().name[..name.len()].copy_from_slice(name.as_bytes());
@@ -443,9 +453,15 @@ fn hostile_members_are_refused_and_nothing_escapes() {
             ..RestoreOptions::default()
         };
         let res = archive::restore(&nas, &dest, &opts, &Progress::silent());
-        // Its manifest lists nothing, so nothing may be written from it.
-        if let Ok(r) = &res {
-            assert_eq!(r.files, 0);
+        if name == "link" {
+            // Members the manifest does not list are never written, and a
+            // symlink is made only from the manifest, after the files.
+            assert_eq!(res.unwrap().files, 1);
+            assert!(!dest.join("out").exists());
+        } else {
+            let err = res.unwrap_err();
+            assert!(err.to_string().contains("unsafe member"), "{name}: {err}");
+            assert!(!dest.join("ok.txt").exists(), "{name}");
         }
     }
     assert!(!dir.path().join("escaped").exists());
@@ -469,6 +485,20 @@ fn hostile_members_are_refused_and_nothing_escapes() {
     std::fs::write(&f, gz).unwrap();
     let err = archive::read_manifest(&f).unwrap_err();
     assert!(err.to_string().contains("`..`"), "{err}");
+}
+
+#[test]
+fn restore_never_writes_through_a_symlink_in_the_destination() {
+    let b = Bench::new();
+    b.archive(Mode::Full, &Options::default()).unwrap();
+    let dest = b.root.join("dest");
+    let elsewhere = b.root.join("elsewhere");
+    std::fs::create_dir_all(&dest).unwrap();
+    std::fs::create_dir_all(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, dest.join("docs")).unwrap();
+    let err = b.restore(1, &[], "dest").unwrap_err();
+    assert!(err.to_string().contains("symlink"), "{err}");
+    assert_eq!(std::fs::read_dir(&elsewhere).unwrap().count(), 0);
 }
 
 #[test]
