@@ -6,6 +6,7 @@
 //!
 //! Invariant: `core` never prints and never depends on a GUI toolkit.
 
+pub mod archive;
 pub mod catalog;
 pub mod config;
 pub mod disk;
@@ -32,6 +33,8 @@ pub use task::{Outcome, Progress, Task, Warning};
 /// enum only gathers them so that a job can use `?` across modules.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    #[error(transparent)]
+    Archive(#[from] archive::Error),
     #[error(transparent)]
     Catalog(#[from] catalog::Error),
     #[error(transparent)]

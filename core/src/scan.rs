@@ -104,8 +104,8 @@ impl Found {
     }
 }
 
-/// Builds the exclusion matcher of one source.
-fn matcher(
+/// Builds the exclusion matcher of one source (shared with `archive`).
+pub(crate) fn matcher(
     profile: &Profile,
     root: &Path,
     rules: &[String],

@@ -14,15 +14,15 @@ use serde_json::{Value, json};
 use super::{Cli, Command, DiskCmd, Exit, SourceCmd, progress};
 
 /// A finished command: what to print and how to exit.
-struct Done {
-    value: Value,
-    text: String,
-    warnings: Vec<Warning>,
-    exit: Exit,
+pub(super) struct Done {
+    pub(super) value: Value,
+    pub(super) text: String,
+    pub(super) warnings: Vec<Warning>,
+    pub(super) exit: Exit,
 }
 
 impl Done {
-    fn ok(value: Value, text: String) -> Done {
+    pub(super) fn ok(value: Value, text: String) -> Done {
         Done {
             value,
             text,
@@ -32,13 +32,13 @@ impl Done {
     }
 }
 
-struct Ctx {
-    json: bool,
-    paths: Paths,
+pub(super) struct Ctx {
+    pub(super) json: bool,
+    pub(super) paths: Paths,
 }
 
 impl Ctx {
-    fn config(&self) -> anyhow::Result<Config> {
+    pub(super) fn config(&self) -> anyhow::Result<Config> {
         let cfg = Config::load_or_default(&self.paths)?;
         if !self.paths.config_file().exists() {
             // The backup set's id must not change between runs.
@@ -68,6 +68,8 @@ pub fn dispatch(cli: Cli) -> Exit {
                 Command::Sync(a) => sync_cmd(&ctx, a),
                 Command::Status => status(&ctx),
                 Command::Verify(a) => verify_cmd(&ctx, a),
+                Command::Archive(a) => super::archive::archive(&ctx, a),
+                Command::Dump(a) => super::archive::dump(&ctx, a),
             }
         });
     match result {
@@ -111,7 +113,7 @@ fn exit_for(e: &anyhow::Error) -> Exit {
 }
 
 /// Turns a job's outcome into a result, keeping its warnings.
-fn settle<T>(outcome: Outcome<T>) -> anyhow::Result<(T, Vec<Warning>)> {
+pub(super) fn settle<T>(outcome: Outcome<T>) -> anyhow::Result<(T, Vec<Warning>)> {
     match outcome {
         Outcome::Completed { value, warnings } => Ok((value, warnings)),
         Outcome::Cancelled => Err(coffer_core::Error::Cancelled.into()),

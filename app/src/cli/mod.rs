@@ -3,6 +3,7 @@
 //! Each command prints a human summary, or with `--json` one JSON object on
 //! stdout. The exit code is 0 if and only if the job fully succeeded.
 
+mod archive;
 mod commands;
 mod progress;
 
@@ -64,6 +65,12 @@ pub enum Command {
     Status,
     /// Re-read a disk's objects against their hashes.
     Verify(VerifyArgs),
+    /// Portable tar.gz archives: full, incremental, list, verify, restore.
+    #[command(subcommand)]
+    Archive(archive::ArchiveCmd),
+    /// Commands whose output is stored in archives (e.g. pg_dump).
+    #[command(subcommand)]
+    Dump(archive::DumpCmd),
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,0 +1,236 @@
+#![allow(clippy::unwrap_used)] // test helpers panic with the failing call in the message
+//! `coffer archive …` and `coffer dump …` through the real binary.
+
+use std::path::Path;
+
+use coffer_tests::{World, both, bytes, code};
+
+fn exe() -> &'static Path {
+    Path::new(env!("CARGO_BIN_EXE_coffer"))
+}
+
+fn ok(w: &World, args: &[&str]) -> serde_json::Value {
+    let mut all = vec!["--json"];
+    all.extend_from_slice(args);
+    let o = w.run(exe(), &all);
+    assert_eq!(code(&o), 0, "{args:?}\n{}", both(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn full_inc_ls_verify_restore_and_dumps() {
+    let w = World::new();
+    w.write("docs/a.txt", "alpha");
+    w.write("docs/sub/big.bin", bytes(1, 300_000));
+    let nas = w.dir.path().join("nas");
+    std::fs::create_dir_all(&nas).unwrap();
+    let nas_s = nas.to_str().unwrap();
+    let docs = w.home().join("docs");
+    ok(&w, &["source", "add", docs.to_str().unwrap()]);
+    ok(
+        &w,
+        &[
+            "dump",
+            "add",
+            "hello",
+            "--command",
+            "echo hi",
+            "--load",
+            "cat",
+        ],
+    );
+    let v = ok(&w, &["dump", "list"]);
+    assert_eq!(v["result"]["dumps"][0]["name"], "hello");
+
+    let v = ok(&w, &["archive", "full", "--to", nas_s]);
+    assert_eq!(v["result"]["sequence"], 1);
+    assert!(nas.join("home-1.tar.gz").exists());
+
+    w.write("docs/a.txt", "alpha, changed");
+    let v = ok(&w, &["archive", "inc", "--to", nas_s]);
+    assert_eq!(v["result"]["base_sequence"], 1);
+    assert!(nas.join("home-1-to-2.tar.gz").exists());
+    // A cutoff after every archive: against the newest, number 2.
+    w.write("docs/new.txt", "new");
+    let v = ok(
+        &w,
+        &["archive", "inc", "--to", nas_s, "--since", "@9999999999"],
+    );
+    assert_eq!(v["result"]["base_sequence"], 2);
+    let o = w.run(
+        exe(),
+        &["archive", "inc", "--to", nas_s, "--since", "1 day"],
+    );
+    assert_eq!(code(&o), 1, "{}", both(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no archive"),
+        "{}",
+        both(&o)
+    );
+
+    let v = ok(&w, &["archive", "ls", nas_s]);
+    assert_eq!(v["result"]["archives"].as_array().unwrap().len(), 3);
+    let o = w.run(exe(), &["archive", "ls", nas_s]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("incremental against 1"),
+        "{}",
+        both(&o)
+    );
+
+    let dest = w.dir.path().join("r");
+    let o = w.run(
+        exe(),
+        &[
+            "archive",
+            "restore",
+            nas_s,
+            "--at",
+            "2",
+            "--to",
+            dest.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("load it back with: cat"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(
+        std::fs::read(dest.join("docs/a.txt")).unwrap(),
+        b"alpha, changed"
+    );
+    assert_eq!(
+        std::fs::read(dest.join("docs/sub/big.bin")).unwrap(),
+        bytes(1, 300_000)
+    );
+    assert_eq!(std::fs::read(dest.join("dumps/hello")).unwrap(), b"hi\n");
+
+    // Restoring again does not clobber; --overwrite does.
+    std::fs::write(dest.join("docs/a.txt"), "mine").unwrap();
+    let o = w.run(
+        exe(),
+        &[
+            "archive",
+            "restore",
+            nas_s,
+            "--at",
+            "1",
+            "docs/a.txt",
+            "--to",
+            dest.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 1, "{}", both(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--overwrite"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(std::fs::read(dest.join("docs/a.txt")).unwrap(), b"mine");
+    ok(
+        &w,
+        &[
+            "archive",
+            "restore",
+            nas_s,
+            "--at",
+            "1",
+            "docs/a.txt",
+            "--to",
+            dest.to_str().unwrap(),
+            "--overwrite",
+        ],
+    );
+    assert_eq!(std::fs::read(dest.join("docs/a.txt")).unwrap(), b"alpha");
+
+    ok(
+        &w,
+        &[
+            "archive",
+            "verify",
+            nas.join("home-1.tar.gz").to_str().unwrap(),
+        ],
+    );
+    let full = std::fs::read(nas.join("home-1.tar.gz")).unwrap();
+    std::fs::write(nas.join("home-1.tar.gz"), &full[..full.len() / 2]).unwrap();
+    let o = w.run(
+        exe(),
+        &[
+            "archive",
+            "verify",
+            nas.join("home-1.tar.gz").to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code(&o), 1, "{}", both(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("home-1.tar.gz"),
+        "{}",
+        both(&o)
+    );
+
+    // A failing dump fails the archive; nothing new is left in the folder.
+    ok(&w, &["dump", "remove", "hello"]);
+    ok(
+        &w,
+        &["dump", "add", "bad", "--command", "echo broken >&2; exit 2"],
+    );
+    let before = std::fs::read_dir(&nas).unwrap().count();
+    let o = w.run(exe(), &["archive", "full", "--to", nas_s]);
+    assert_eq!(code(&o), 1, "{}", both(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("broken"),
+        "{}",
+        both(&o)
+    );
+    assert_eq!(std::fs::read_dir(&nas).unwrap().count(), before);
+}
+
+#[test]
+fn volumes_from_the_command_line() {
+    let w = World::new();
+    for i in 0..6 {
+        w.write(&format!("docs/f{i}.bin"), bytes(i, 50_000));
+    }
+    let nas = w.dir.path().join("nas");
+    std::fs::create_dir_all(&nas).unwrap();
+    ok(
+        &w,
+        &["source", "add", w.home().join("docs").to_str().unwrap()],
+    );
+    let v = ok(
+        &w,
+        &[
+            "archive",
+            "full",
+            "--to",
+            nas.to_str().unwrap(),
+            "--prefix",
+            "dvd",
+            "--volume-size",
+            "60k",
+        ],
+    );
+    let files = v["result"]["files"].as_array().unwrap();
+    assert!(files.len() >= 6, "{v}");
+    assert!(nas.join("dvd-1.vol001.tar.gz").exists());
+    let dest = w.dir.path().join("r");
+    ok(
+        &w,
+        &[
+            "archive",
+            "restore",
+            nas.to_str().unwrap(),
+            "--at",
+            "1",
+            "--to",
+            dest.to_str().unwrap(),
+        ],
+    );
+    for i in 0..6 {
+        assert_eq!(
+            std::fs::read(dest.join(format!("docs/f{i}.bin"))).unwrap(),
+            bytes(i, 50_000)
+        );
+    }
+}
