@@ -14,15 +14,15 @@ use serde_json::{Value, json};
 use super::{Cli, Command, DiskCmd, Exit, SourceCmd, progress};
 
 /// A finished command: what to print and how to exit.
-struct Done {
-    value: Value,
-    text: String,
-    warnings: Vec<Warning>,
-    exit: Exit,
+pub(super) struct Done {
+    pub(super) value: Value,
+    pub(super) text: String,
+    pub(super) warnings: Vec<Warning>,
+    pub(super) exit: Exit,
 }
 
 impl Done {
-    fn ok(value: Value, text: String) -> Done {
+    pub(super) fn ok(value: Value, text: String) -> Done {
         Done {
             value,
             text,
@@ -32,9 +32,9 @@ impl Done {
     }
 }
 
-struct Ctx {
-    json: bool,
-    paths: Paths,
+pub(super) struct Ctx {
+    pub(super) json: bool,
+    pub(super) paths: Paths,
 }
 
 impl Ctx {
@@ -47,7 +47,7 @@ impl Ctx {
         Ok(cfg)
     }
 
-    fn catalog(&self) -> anyhow::Result<Catalog> {
+    pub(super) fn catalog(&self) -> anyhow::Result<Catalog> {
         Ok(Catalog::open(&self.paths.catalog_file())?)
     }
 }
@@ -68,6 +68,12 @@ pub fn dispatch(cli: Cli) -> Exit {
                 Command::Sync(a) => sync_cmd(&ctx, a),
                 Command::Status => status(&ctx),
                 Command::Verify(a) => verify_cmd(&ctx, a),
+                Command::Snapshots => super::restore::snapshots(&ctx),
+                Command::Ls(a) => super::restore::ls(&ctx, a),
+                Command::Find(a) => super::restore::find(&ctx, a),
+                Command::Versions { path } => super::restore::versions(&ctx, &path),
+                Command::Whereis { path } => super::restore::whereis(&ctx, &path),
+                Command::Restore(a) => super::restore::restore(&ctx, a),
             }
         });
     match result {
@@ -111,7 +117,7 @@ fn exit_for(e: &anyhow::Error) -> Exit {
 }
 
 /// Turns a job's outcome into a result, keeping its warnings.
-fn settle<T>(outcome: Outcome<T>) -> anyhow::Result<(T, Vec<Warning>)> {
+pub(super) fn settle<T>(outcome: Outcome<T>) -> anyhow::Result<(T, Vec<Warning>)> {
     match outcome {
         Outcome::Completed { value, warnings } => Ok((value, warnings)),
         Outcome::Cancelled => Err(coffer_core::Error::Cancelled.into()),
