@@ -115,6 +115,17 @@ fn restore_with_both_disks_gives_an_identical_tree() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["result"]["files"], 11);
     assert_eq!(v["result"]["by_copies"][1], 11, "{v}");
+
+    // Without --to: back to the original place, nothing else touched.
+    let before = std::fs::read(&f0).unwrap();
+    std::fs::remove_file(&f0).unwrap();
+    ok(&w, &["restore", f0.to_str().unwrap()]);
+    assert_eq!(std::fs::read(&f0).unwrap(), before);
+    // A changed file there is a conflict, refused.
+    std::fs::write(&f0, "edited").unwrap();
+    let o = run(&w, &["restore", docs.to_str().unwrap()]);
+    assert_eq!(code(&o), 1, "{}", both(&o));
+    assert_eq!(std::fs::read(&f0).unwrap(), b"edited");
 }
 
 #[test]
@@ -209,4 +220,34 @@ fn from_disk_alone_needs_no_local_catalog() {
         ],
     );
     assert_eq!(want, files(&out.join("docs")));
+}
+
+#[test]
+fn wait_continues_when_the_next_disk_is_plugged_in() {
+    let w = world_over_two_disks();
+    w.unplug("B");
+    let out = w.dir.path().join("out");
+    let child = w
+        .command(
+            Path::new(EXE),
+            &["restore", "--wait", "--to", out.to_str().unwrap()],
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the first part is written (A's files), plug B in.
+    let docs = w.home().join("docs");
+    for _ in 0..1200 {
+        if out.join("docs").exists() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    w.replug("B");
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert!(both(&o).contains("waiting for \"B\""), "{}", both(&o));
+    assert_eq!(files(&docs), files(&out.join("docs")));
 }

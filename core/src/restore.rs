@@ -132,6 +132,9 @@ pub struct Options {
     pub paths: Vec<PathBuf>,
     /// Restore under this folder; `None` = the original place.
     pub dest: Option<PathBuf>,
+    /// For the original place: the folder nothing may be written outside of
+    /// (the storage basepath). `None` means `/`.
+    pub within: Option<PathBuf>,
     pub existing: Existing,
     /// Treat the destination as case-insensitive even if it is not FAT/exFAT.
     pub case_insensitive: bool,
@@ -653,7 +656,10 @@ pub fn restore(
 
     // Where each version goes.
     let (dest_root, strip) = match &opts.dest {
-        None => (PathBuf::from("/"), PathBuf::from("/")),
+        None => {
+            let base = opts.within.clone().unwrap_or_else(|| PathBuf::from("/"));
+            (base.clone(), base)
+        }
         Some(d) => {
             let parents: Vec<PathBuf> = if opts.paths.is_empty() {
                 versions.iter().map(|v| v.path.clone()).collect()
@@ -687,7 +693,14 @@ pub fn restore(
             Err(_) => {
                 return Err(Error::Unsafe {
                     path: v.path.clone(),
-                    reason: format!("it does not lie under {}", strip.display()),
+                    reason: if opts.dest.is_none() {
+                        format!(
+                            "it lies outside {}, the storage basepath; restore it into a folder with --to",
+                            strip.display()
+                        )
+                    } else {
+                        format!("it does not lie under {}", strip.display())
+                    },
                 }
                 .into());
             }

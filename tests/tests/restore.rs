@@ -554,3 +554,79 @@ fn case_collisions_are_refused_on_a_case_insensitive_destination() {
         b"small"
     );
 }
+
+#[test]
+fn the_original_place_gets_a_deleted_file_back_and_nothing_outside_the_basepath() {
+    let mut b = Bench::new(1);
+    b.files(4, 500);
+    fs::write(b.src.join("note.txt"), "remember").unwrap();
+    b.scan();
+    let a = b.disk("A", None);
+    b.sync(&a);
+    fs::remove_file(b.src.join("note.txt")).unwrap();
+    let original = b.root.join("home");
+    // Everything else is still there, unchanged: a plain restore refuses
+    // nothing but counts it as done.
+    let o = Options {
+        within: Some(original.clone()),
+        ..Options::default()
+    };
+    let r = b.restore(&[&a], &o).unwrap();
+    assert!(r.complete(), "{r:?}");
+    assert_eq!(r.files, 1);
+    assert_eq!(r.already_done, 4);
+    assert_eq!(fs::read(b.src.join("note.txt")).unwrap(), b"remember");
+
+    // A basepath that does not hold the backed-up paths is refused.
+    let o = Options {
+        within: Some(b.root.join("elsewhere")),
+        ..Options::default()
+    };
+    let err = b.restore(&[&a], &o).unwrap_err().to_string();
+    assert!(err.contains("outside"), "{err}");
+    assert!(
+        !b.root.join("elsewhere").exists()
+            || fs::read_dir(b.root.join("elsewhere")).unwrap().count() == 0
+    );
+}
+
+#[test]
+fn a_restore_that_fails_half_way_leaves_existing_files_and_no_partial_file() {
+    let mut b = Bench::new(1);
+    b.files(9, 200_000);
+    b.scan();
+    let a = b.disk("A", None);
+    b.sync(&a);
+    let mine = b.out().join("docs/d2/f8.bin");
+    fs::create_dir_all(mine.parent().unwrap()).unwrap();
+    fs::write(&mine, "mine").unwrap();
+    // One object in the middle becomes unreadable (a folder in its place),
+    // as when a disk fails while being read.
+    let d = Disk::open(&a, io::real()).unwrap();
+    let f4 = ObjectId::of(&fs::read(b.src.join("d1/f4.bin")).unwrap());
+    let p = d.object_path(&f4);
+    fs::remove_file(&p).unwrap();
+    fs::create_dir(&p).unwrap();
+
+    let mut o = b.to_out();
+    o.existing = Existing::Skip;
+    let err = b.restore(&[&a], &o).unwrap_err().to_string();
+    assert!(err.contains("f4.bin"), "names the file: {err}");
+    assert_eq!(fs::read(&mine).unwrap(), b"mine");
+    let src = tree(&b.src);
+    for (rel, m) in tree(&b.out().join("docs")) {
+        let name = rel.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            !name.contains(".coffer-restore-"),
+            "temp file left: {rel:?}"
+        );
+        if m.kind == "file" && rel != Path::new("d2/f8.bin") {
+            assert_eq!(
+                Some(&m.content),
+                src.get(&rel).map(|s| &s.content),
+                "{rel:?}"
+            );
+        }
+    }
+    assert!(!b.out().join("docs/d1/f4.bin").exists());
+}

@@ -466,6 +466,20 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
 }
 
 pub(super) fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
+    if a.from_disk.is_some() && a.to.is_none() {
+        bail!(
+            "--from-disk needs --to FOLDER: a catalog read from a disk does not choose where files are written"
+        );
+    }
+    let within = if a.to.is_none() {
+        Some(
+            coffer_core::Config::load_or_default(&ctx.paths)?
+                .profile
+                .basepath,
+        )
+    } else {
+        None
+    };
     let mut paths = Vec::new();
     for p in &a.paths {
         paths.push(catalog_path(p)?);
@@ -485,6 +499,7 @@ pub(super) fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
         } else {
             Existing::Refuse
         },
+        within,
         case_insensitive: a.case_insensitive,
         rename_collisions: a.rename_collisions,
     };
