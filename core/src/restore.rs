@@ -818,6 +818,16 @@ pub fn restore(
 
     for e in &entries {
         progress.check()?;
+        if e.version.kind == Kind::Dir && e.state == State::Done {
+            // A folder an earlier run finished (and made read-only, maybe)
+            // must take the rest of its files; its mode is set again below.
+            if let Some(fd) = dest.open_dir(&e.rel, false)?
+                && let Ok(st) = rustix::fs::fstat(&fd)
+                && st.st_mode & 0o700 != 0o700
+            {
+                let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode((st.st_mode & 0o7777) | 0o700));
+            }
+        }
         if !matches!(e.state, State::ToDo | State::Replace) {
             continue;
         }
