@@ -90,7 +90,7 @@ pub struct LsArgs {
 
 #[derive(Args, Debug)]
 pub struct FindArgs {
-    /// A glob on the whole path, e.g. '*.jpg' or '*/2019/*'.
+    /// A glob on the whole path or on the name, e.g. '*.jpg' or '*/2019/*'.
     pub pattern: String,
     /// Only files that are no longer in the latest snapshot.
     #[arg(long)]

@@ -179,7 +179,9 @@ pub(super) fn find(ctx: &Ctx, a: FindArgs) -> anyhow::Result<Done> {
     let mut rows = Vec::new();
     let mut text = String::new();
     for v in cat.versions_under(Path::new("/"))? {
-        if v.kind == Kind::Dir || !glob.is_match(&v.path) {
+        // The pattern matches the whole path, or the name alone ('f[12]').
+        let hit = glob.is_match(&v.path) || v.path.file_name().is_some_and(|n| glob.is_match(n));
+        if v.kind == Kind::Dir || !hit {
             continue;
         }
         let deleted = v.last_snapshot < latest;
