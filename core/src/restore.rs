@@ -39,7 +39,10 @@ pub enum Error {
     NoSnapshot,
     #[error("no snapshot was taken at or before {when}")]
     NoSnapshotAt { when: String },
-    #[error("nothing in snapshot {snapshot} lies under {}", show_paths(paths))]
+    #[error(
+        "nothing in snapshot {snapshot} lies under {}; an older snapshot may hold it (`coffer versions PATH`, then --at)",
+        show_paths(paths)
+    )]
     NothingSelected { snapshot: i64, paths: Vec<PathBuf> },
     #[error("{path}: refused, {reason}; nothing was written")]
     Unsafe { path: PathBuf, reason: String },
