@@ -544,6 +544,39 @@ impl Catalog {
         Ok(new_id)
     }
 
+    /// Every version, in any snapshot, of `prefix` itself and of everything
+    /// under it (component-wise: `/a/b` is not under `/a/bc`), by path then age.
+    pub fn versions_under(&self, prefix: &Path) -> Result<Vec<Version>, Error> {
+        let p = path_bytes(prefix);
+        let trimmed = if p.len() > 1 && p.ends_with(b"/") {
+            &p[..p.len() - 1]
+        } else {
+            p
+        };
+        // Children lie in [prefix + "/", prefix + "0"): '0' follows '/'.
+        let (lo, hi) = if trimmed == b"/" {
+            (b"/".to_vec(), b"0".to_vec())
+        } else {
+            ([trimmed, b"/"].concat(), [trimmed, b"0"].concat())
+        };
+        let mut st = self
+            .conn
+            .prepare_cached(
+                "SELECT id, path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, last_snapshot
+                 FROM versions WHERE path = ?1 OR (path >= ?2 AND path < ?3)
+                 ORDER BY path, first_snapshot",
+            )
+            .map_err(self.err())?;
+        let rows = st
+            .query_map(params![trimmed, lo, hi], version_row)
+            .map_err(self.err())?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r.map_err(self.err())??);
+        }
+        Ok(out)
+    }
+
     /// Every object referenced by any retained version, with its newest
     /// snapshot and its paths (current ones first).
     pub fn object_uses(&self) -> Result<Vec<ObjectUse>, Error> {
@@ -1004,6 +1037,57 @@ mod tests {
             .unwrap();
         let err = Catalog::open_copy(&newer).err().unwrap();
         assert!(err.to_string().contains("newer Coffer"), "{err}");
+    }
+
+    #[test]
+    fn versions_under_a_prefix_are_found_component_wise() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cat = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+        let s1 = cat
+            .apply_scan(
+                None,
+                &ScanDelta {
+                    added: vec![
+                        file("/a/b", b"1"),
+                        file("/a/b/c", b"2"),
+                        file("/a/bc", b"3"),
+                        file("/a/b0", b"4"),
+                        file("/z", b"5"),
+                    ],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let c = cat
+            .versions_in(s1)
+            .unwrap()
+            .into_iter()
+            .find(|v| v.path == Path::new("/a/b/c"))
+            .unwrap();
+        cat.apply_scan(
+            Some(s1),
+            &ScanDelta {
+                ended: vec![c.id],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let paths = |p: &str| -> Vec<PathBuf> {
+            cat.versions_under(Path::new(p))
+                .unwrap()
+                .into_iter()
+                .map(|v| v.path)
+                .collect()
+        };
+        // The ended version is still found: versions of every snapshot.
+        assert_eq!(
+            paths("/a/b"),
+            vec![PathBuf::from("/a/b"), PathBuf::from("/a/b/c")]
+        );
+        assert_eq!(paths("/a/b/"), paths("/a/b"));
+        assert_eq!(paths("/").len(), 5);
+        assert_eq!(paths("/a").len(), 4);
+        assert!(paths("/nothing").is_empty());
     }
 
     #[test]

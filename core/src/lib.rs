@@ -15,6 +15,7 @@ pub mod io;
 pub mod object;
 pub mod plan;
 pub mod redundancy;
+pub mod restore;
 pub mod scan;
 pub mod sync;
 pub mod task;
@@ -41,6 +42,8 @@ pub enum Error {
     Config(#[from] config::Error),
     #[error(transparent)]
     Disk(#[from] disk::Error),
+    #[error(transparent)]
+    Restore(#[from] restore::Error),
     #[error(transparent)]
     Scan(#[from] scan::Error),
     #[error(transparent)]

@@ -47,7 +47,7 @@ impl Ctx {
         Ok(cfg)
     }
 
-    fn catalog(&self) -> anyhow::Result<Catalog> {
+    pub(super) fn catalog(&self) -> anyhow::Result<Catalog> {
         Ok(Catalog::open(&self.paths.catalog_file())?)
     }
 }
@@ -70,6 +70,12 @@ pub fn dispatch(cli: Cli) -> Exit {
                 Command::Verify(a) => verify_cmd(&ctx, a),
                 Command::Archive(a) => super::archive::archive(&ctx, a),
                 Command::Dump(a) => super::archive::dump(&ctx, a),
+                Command::Snapshots => super::restore::snapshots(&ctx),
+                Command::Ls(a) => super::restore::ls(&ctx, a),
+                Command::Find(a) => super::restore::find(&ctx, a),
+                Command::Versions { path } => super::restore::versions(&ctx, &path),
+                Command::Whereis { path } => super::restore::whereis(&ctx, &path),
+                Command::Restore(a) => super::restore::restore(&ctx, a),
             }
         });
     match result {

@@ -6,6 +6,7 @@
 mod archive;
 mod commands;
 mod progress;
+mod restore;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,6 +72,66 @@ pub enum Command {
     /// Commands whose output is stored in archives (e.g. pg_dump).
     #[command(subcommand)]
     Dump(archive::DumpCmd),
+    /// Every snapshot: id, time, files, bytes.
+    Snapshots,
+    /// Browse a snapshot like a folder listing.
+    Ls(LsArgs),
+    /// Search every version by a glob on its path, deleted files included.
+    Find(FindArgs),
+    /// Every version of a file: time, size, hash, disks that hold it.
+    Versions { path: PathBuf },
+    /// Which disks hold a file or folder, how many copies, verified when.
+    Whereis { path: PathBuf },
+    /// Bring files back from the disks (any snapshot, any folder).
+    Restore(RestoreArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct LsArgs {
+    /// A snapshot id or a time (2026-11-20, "3 days ago"). Default: the latest.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// The folder to list. Default: the backed-up folders.
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct FindArgs {
+    /// A glob on the whole path or on the name, e.g. '*.jpg' or '*/2019/*'.
+    pub pattern: String,
+    /// Only files that are no longer in the latest snapshot.
+    #[arg(long)]
+    pub deleted: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// Files or folders to restore, as they were backed up. Default: everything.
+    pub paths: Vec<PathBuf>,
+    /// A snapshot id or a time (2026-11-20, "3 days ago"). Default: the latest.
+    #[arg(long)]
+    pub at: Option<String>,
+    /// Restore under this folder. Default: the original place.
+    #[arg(long)]
+    pub to: Option<PathBuf>,
+    /// Work from this disk alone, with its own catalog copy (no local catalog needed).
+    #[arg(long, value_name = "DISK")]
+    pub from_disk: Option<PathBuf>,
+    /// Replace existing files at the destination.
+    #[arg(long, conflicts_with = "skip_existing")]
+    pub overwrite: bool,
+    /// Leave existing files at the destination alone and restore the rest.
+    #[arg(long)]
+    pub skip_existing: bool,
+    /// Wait for the next needed disk to be plugged in.
+    #[arg(long)]
+    pub wait: bool,
+    /// Check names as on FAT/exFAT even if the destination is not.
+    #[arg(long)]
+    pub case_insensitive: bool,
+    /// Rename colliding or invalid names ("name (2).ext") instead of refusing.
+    #[arg(long)]
+    pub rename_collisions: bool,
 }
 
 #[derive(Subcommand, Debug)]

@@ -1,0 +1,558 @@
+//! Browsing the catalog and restoring: `coffer snapshots`, `ls`, `find`,
+//! `versions`, `whereis` and `restore`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Write as _;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use coffer_core::catalog::{Kind, Version};
+use coffer_core::restore::{self, At, Existing, Options};
+use coffer_core::volumes::{self, MountSource};
+use coffer_core::{Catalog, Disk, human, io};
+use serde_json::json;
+
+use super::commands::{Ctx, Done, settle};
+use super::{Exit, FindArgs, LsArgs, RestoreArgs, progress};
+
+/// A path as the catalog names it: absolute, with `.` and `..` resolved
+/// lexically (the catalog holds what was, not what is on disk now).
+fn catalog_path(p: &Path) -> anyhow::Result<PathBuf> {
+    let abs = std::path::absolute(p).with_context(|| format!("cannot read {}", p.display()))?;
+    let mut out = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// `--at`: a snapshot id, or a time.
+fn parse_at(s: Option<&str>) -> anyhow::Result<At> {
+    Ok(match s {
+        None => At::Latest,
+        Some(s) => match s.trim().parse::<i64>() {
+            Ok(id) => At::Snapshot(id),
+            Err(_) => At::Time(human::parse_when(s, coffer_core::now())?),
+        },
+    })
+}
+
+/// The workstation catalog, without creating one where there is none.
+fn existing_catalog(ctx: &Ctx) -> anyhow::Result<Catalog> {
+    if !ctx.paths.catalog_file().exists() {
+        bail!(
+            "no catalog at {}: nothing was backed up from this computer yet; to restore from a disk alone use `coffer restore --from-disk DISK --to FOLDER`",
+            ctx.paths.catalog_file().display()
+        );
+    }
+    ctx.catalog()
+}
+
+fn kind_mark(k: Kind) -> &'static str {
+    match k {
+        Kind::File => "",
+        Kind::Dir => "/",
+        Kind::Symlink => "@",
+    }
+}
+
+// ---------------------------------------------------------------- browsing
+
+pub(super) fn snapshots(ctx: &Ctx) -> anyhow::Result<Done> {
+    let cat = existing_catalog(ctx)?;
+    let snaps = cat.snapshots()?;
+    let mut text = String::new();
+    if snaps.is_empty() {
+        text.push_str("No snapshots yet: coffer sync\n");
+    }
+    for s in &snaps {
+        let _ = writeln!(
+            text,
+            "{:>5}  {}  {} files  {}",
+            s.id,
+            human::time(s.started_at),
+            s.files,
+            human::bytes(s.bytes)
+        );
+    }
+    Ok(Done::ok(json!({"snapshots": snaps}), text))
+}
+
+pub(super) fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<Done> {
+    let cat = existing_catalog(ctx)?;
+    let snap = restore::resolve_snapshot(&cat, parse_at(a.at.as_deref())?)?;
+    let all = cat.versions_in(snap.id)?;
+    let dir = a.path.as_deref().map(catalog_path).transpose()?;
+    let shown: Vec<&Version> = match &dir {
+        Some(d) => {
+            let exact: Vec<&Version> = all
+                .iter()
+                .filter(|v| &v.path == d && v.kind != Kind::Dir)
+                .collect();
+            if exact.is_empty() {
+                all.iter()
+                    .filter(|v| v.path.parent() == Some(d.as_path()))
+                    .collect()
+            } else {
+                exact
+            }
+        }
+        // The backed-up folders: entries whose parent is not in the snapshot.
+        None => {
+            let paths: std::collections::HashSet<&Path> =
+                all.iter().map(|v| v.path.as_path()).collect();
+            all.iter()
+                .filter(|v| v.path.parent().is_none_or(|p| !paths.contains(p)))
+                .collect()
+        }
+    };
+    if shown.is_empty()
+        && let Some(d) = &dir
+    {
+        bail!(
+            "nothing at {} in snapshot {} ({})",
+            d.display(),
+            snap.id,
+            human::time(snap.started_at)
+        );
+    }
+    let mut text = format!(
+        "Snapshot {} ({}){}\n",
+        snap.id,
+        human::time(snap.started_at),
+        dir.as_ref()
+            .map(|d| format!(": {}", d.display()))
+            .unwrap_or_default()
+    );
+    for v in &shown {
+        let name = if dir.is_some() {
+            v.path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        } else {
+            v.path.display().to_string()
+        };
+        let _ = writeln!(
+            text,
+            "{:>10}  {}  {}{}{}",
+            if v.kind == Kind::File {
+                human::bytes(v.size)
+            } else {
+                String::new()
+            },
+            human::time(v.mtime_ns.div_euclid(1_000_000_000)),
+            name,
+            kind_mark(v.kind),
+            v.target
+                .as_ref()
+                .map(|t| format!(" -> {}", t.display()))
+                .unwrap_or_default()
+        );
+    }
+    Ok(Done::ok(
+        json!({"snapshot": snap, "path": dir, "entries": shown}),
+        text,
+    ))
+}
+
+pub(super) fn find(ctx: &Ctx, a: FindArgs) -> anyhow::Result<Done> {
+    let cat = existing_catalog(ctx)?;
+    let glob = globset::GlobBuilder::new(&a.pattern)
+        .literal_separator(false)
+        .build()
+        .with_context(|| format!("cannot read the pattern `{}`", a.pattern))?
+        .compile_matcher();
+    let latest = cat.latest_snapshot()?.map(|s| s.id).unwrap_or(0);
+    let times: HashMap<i64, i64> = cat
+        .snapshots()?
+        .into_iter()
+        .map(|s| (s.id, s.started_at))
+        .collect();
+    let mut rows = Vec::new();
+    let mut text = String::new();
+    for v in cat.versions_under(Path::new("/"))? {
+        // The pattern matches the whole path, or the name alone ('f[12]').
+        let hit = glob.is_match(&v.path) || v.path.file_name().is_some_and(|n| glob.is_match(n));
+        if v.kind == Kind::Dir || !hit {
+            continue;
+        }
+        let deleted = v.last_snapshot < latest;
+        if a.deleted && !deleted {
+            continue;
+        }
+        let _ = writeln!(
+            text,
+            "{}{}  {}  snapshots {}–{} ({}){}",
+            v.path.display(),
+            kind_mark(v.kind),
+            human::bytes(v.size),
+            v.first_snapshot,
+            v.last_snapshot,
+            times
+                .get(&v.last_snapshot)
+                .map(|t| human::time(*t))
+                .unwrap_or_default(),
+            if deleted { "  [deleted]" } else { "" }
+        );
+        rows.push(json!({"version": v, "deleted": deleted}));
+    }
+    if rows.is_empty() {
+        text.push_str("Nothing matches\n");
+    }
+    Ok(Done::ok(json!({"matches": rows}), text))
+}
+
+pub(super) fn versions(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
+    let cat = existing_catalog(ctx)?;
+    let path = catalog_path(path)?;
+    let labels: HashMap<uuid::Uuid, String> =
+        cat.disks()?.into_iter().map(|d| (d.id, d.label)).collect();
+    let mut holders: HashMap<coffer_core::ObjectId, Vec<String>> = HashMap::new();
+    for c in cat.copies()? {
+        holders
+            .entry(c.hash)
+            .or_default()
+            .push(labels.get(&c.disk_id).cloned().unwrap_or_default());
+    }
+    let times: HashMap<i64, i64> = cat
+        .snapshots()?
+        .into_iter()
+        .map(|s| (s.id, s.started_at))
+        .collect();
+    let found: Vec<Version> = cat
+        .versions_under(&path)?
+        .into_iter()
+        .filter(|v| v.path == path)
+        .collect();
+    if found.is_empty() {
+        bail!("{} is in no snapshot", path.display());
+    }
+    let mut text = format!("{}\n", path.display());
+    let mut rows = Vec::new();
+    for v in &found {
+        let mut disks = v
+            .hash
+            .and_then(|h| holders.get(&h).cloned())
+            .unwrap_or_default();
+        disks.sort();
+        let _ = writeln!(
+            text,
+            "  snapshots {}–{}  from {}  {}  {}  on: {}",
+            v.first_snapshot,
+            v.last_snapshot,
+            times
+                .get(&v.first_snapshot)
+                .map(|t| human::time(*t))
+                .unwrap_or_default(),
+            human::bytes(v.size),
+            v.hash
+                .map(|h| h.to_hex()[..16].to_string())
+                .unwrap_or_else(|| format!("{:?}", v.kind).to_lowercase()),
+            if disks.is_empty() && v.kind == Kind::File && v.size > 0 {
+                "no disk".to_string()
+            } else {
+                disks.join(", ")
+            }
+        );
+        rows.push(json!({"version": v, "disks": disks}));
+    }
+    Ok(Done::ok(json!({"path": path, "versions": rows}), text))
+}
+
+pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
+    let cat = existing_catalog(ctx)?;
+    let path = catalog_path(path)?;
+    let snap = restore::resolve_snapshot(&cat, At::Latest)?;
+    let files: Vec<Version> = restore::select(&cat, snap.id, std::slice::from_ref(&path))?
+        .into_iter()
+        .filter(|v| v.kind == Kind::File && v.hash.is_some())
+        .collect();
+    if files.is_empty() {
+        bail!(
+            "no file at or under {} in the latest snapshot",
+            path.display()
+        );
+    }
+    let disks = cat.disks()?;
+    let mut by_hash: HashMap<coffer_core::ObjectId, Vec<(uuid::Uuid, Option<i64>)>> =
+        HashMap::new();
+    for c in cat.copies()? {
+        by_hash
+            .entry(c.hash)
+            .or_default()
+            .push((c.disk_id, c.verified_at));
+    }
+    // Per disk: files, bytes, oldest verification among them.
+    let mut per_disk: BTreeMap<uuid::Uuid, (u64, u64, Option<i64>, bool)> = BTreeMap::new();
+    let mut by_copies = [0u64; 4];
+    for f in &files {
+        let Some(h) = f.hash else { continue };
+        let held = by_hash.get(&h).cloned().unwrap_or_default();
+        by_copies[held.len().min(3)] += 1;
+        for (d, verified) in held {
+            let e = per_disk.entry(d).or_insert((0, 0, None, true));
+            e.0 += 1;
+            e.1 += f.size;
+            match verified {
+                None => e.3 = false,
+                Some(t) => e.2 = Some(e.2.map_or(t, |o: i64| o.min(t))),
+            }
+        }
+    }
+    let now = coffer_core::now();
+    let mut text = format!(
+        "{}: {} files; by copies 0 / 1 / 2 / 3+: {} / {} / {} / {}\n",
+        path.display(),
+        files.len(),
+        by_copies[0],
+        by_copies[1],
+        by_copies[2],
+        by_copies[3]
+    );
+    let mut rows = Vec::new();
+    for d in &disks {
+        let Some((n, bytes, oldest, all_verified)) = per_disk.get(&d.id) else {
+            continue;
+        };
+        let _ = writeln!(
+            text,
+            "  {}: {} files ({}), {}",
+            d.label,
+            n,
+            human::bytes(*bytes),
+            match (all_verified, oldest) {
+                (true, Some(t)) => format!("all verified, oldest {}", human::ago(*t, now)),
+                _ => "not all verified yet".to_string(),
+            }
+        );
+        rows.push(
+            json!({"disk": d.label, "disk_id": d.id, "files": n, "bytes": bytes,
+            "all_verified": all_verified, "oldest_verified_at": oldest}),
+        );
+    }
+    Ok(Done::ok(
+        json!({"path": path, "files": files.len(), "by_copies": by_copies, "disks": rows}),
+        text,
+    ))
+}
+
+// ----------------------------------------------------------------- restore
+
+/// Connected disks known to `catalog` (plus `extra`), opened for reading.
+fn connected(catalog: &Catalog, extra: Option<&Path>) -> anyhow::Result<Vec<Disk>> {
+    let known = catalog.disks()?;
+    let mut out: Vec<Disk> = Vec::new();
+    if let Some(p) = extra {
+        out.push(Disk::open(p, io::real())?);
+    }
+    for v in volumes::present(&MountSource::from_env(), &known) {
+        let Ok(id) = &v.identity else { continue };
+        if known.iter().any(|d| d.id == id.disk_id) && !out.iter().any(|d| d.id() == id.disk_id) {
+            out.push(Disk::open(&v.root, io::real())?);
+        }
+    }
+    Ok(out)
+}
+
+/// One run over the disks connected now.
+fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> {
+    let opts = opts.clone();
+    let from_disk = a.from_disk.clone();
+    let catalog_path = ctx.paths.catalog_file();
+    if from_disk.is_none() && !catalog_path.exists() {
+        existing_catalog(ctx)?;
+    }
+    let outcome = progress::run("restore", ctx.json, move |p| match &from_disk {
+        Some(root) => {
+            let disk = Disk::open(root, io::real())?;
+            let (mut cat, _tmp) = restore::open_disk_catalog(&disk)?;
+            drop(disk);
+            let disks = connected(&cat, Some(root))
+                .map_err(|e| coffer_core::Error::Panic(format!("{e:#}")))?;
+            restore::restore(&mut cat, false, &disks, &opts, p)
+        }
+        None => {
+            let mut cat = Catalog::open(&catalog_path)?;
+            let disks =
+                connected(&cat, None).map_err(|e| coffer_core::Error::Panic(format!("{e:#}")))?;
+            restore::restore(&mut cat, true, &disks, &opts, p)
+        }
+    });
+    let (r, warnings) = settle(outcome)?;
+    let mut text = format!(
+        "Restored {} files ({}), {} folders, {} symlinks to {} from snapshot {} ({})\n",
+        r.files,
+        human::bytes(r.bytes),
+        r.dirs,
+        r.symlinks,
+        r.dest.display(),
+        r.snapshot,
+        human::time(r.snapshot_time)
+    );
+    if r.already_done > 0 {
+        let _ = writeln!(text, "{} files were already there", r.already_done);
+    }
+    if !r.skipped_existing.is_empty() {
+        let _ = writeln!(
+            text,
+            "Left {} existing paths alone",
+            r.skipped_existing.len()
+        );
+    }
+    for (from, to) in &r.renamed {
+        let _ = writeln!(text, "Renamed {} to {}", from.display(), to.display());
+    }
+    for b in &r.bad_copies {
+        let _ = writeln!(
+            text,
+            "Damaged copy of {} on disk \"{}\"{}",
+            b.path.display(),
+            b.disk,
+            if b.quarantined {
+                " (moved aside and removed from the catalog)"
+            } else {
+                ""
+            }
+        );
+    }
+    let mut exit = if warnings.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Incomplete
+    };
+    if !r.complete() {
+        exit = Exit::Incomplete;
+        let _ = writeln!(
+            text,
+            "Incomplete: {} files ({}) still missing",
+            r.missing_files,
+            human::bytes(r.missing_bytes)
+        );
+        for n in &r.plug_next {
+            let _ = writeln!(
+                text,
+                "  plug in \"{}\" next: {} files, {}",
+                n.label,
+                n.files,
+                human::bytes(n.bytes)
+            );
+        }
+        if !r.unavailable.is_empty() {
+            let _ = writeln!(
+                text,
+                "  {} files are on no known disk: {}",
+                r.unavailable.len(),
+                r.unavailable
+                    .iter()
+                    .take(10)
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
+    Ok(Done {
+        value: json!(r),
+        text,
+        warnings,
+        exit,
+    })
+}
+
+pub(super) fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
+    if a.from_disk.is_some() && a.to.is_none() {
+        bail!(
+            "--from-disk needs --to FOLDER: a catalog read from a disk does not choose where files are written"
+        );
+    }
+    let within = if a.to.is_none() {
+        Some(
+            coffer_core::Config::load_or_default(&ctx.paths)?
+                .profile
+                .basepath,
+        )
+    } else {
+        None
+    };
+    let mut paths = Vec::new();
+    for p in &a.paths {
+        paths.push(catalog_path(p)?);
+    }
+    let opts = Options {
+        at: Some(parse_at(a.at.as_deref())?),
+        paths,
+        dest: a
+            .to
+            .as_deref()
+            .map(|p| std::path::absolute(p).with_context(|| format!("cannot read {}", p.display())))
+            .transpose()?,
+        existing: if a.overwrite {
+            Existing::Overwrite
+        } else if a.skip_existing {
+            Existing::Skip
+        } else {
+            Existing::Refuse
+        },
+        within,
+        case_insensitive: a.case_insensitive,
+        rename_collisions: a.rename_collisions,
+    };
+    let mut text = String::new();
+    loop {
+        let mut done = run_once(ctx, &a, &opts)?;
+        text.push_str(&done.text);
+        let next: Vec<(uuid::Uuid, String)> = done
+            .value
+            .get("plug_next")
+            .and_then(|v| v.as_array())
+            .map(|v| {
+                v.iter()
+                    .filter_map(|n| {
+                        Some((
+                            n.get("disk_id")?.as_str()?.parse().ok()?,
+                            n.get("label")?.as_str()?.to_string(),
+                        ))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        if !a.wait || done.exit != Exit::Incomplete || next.is_empty() {
+            done.text = text;
+            return Ok(done);
+        }
+        if !ctx.json {
+            eprintln!(
+                "coffer: waiting for {} to be plugged in (Ctrl-C to stop)…",
+                next.iter()
+                    .map(|(_, l)| format!("\"{l}\""))
+                    .collect::<Vec<_>>()
+                    .join(" or ")
+            );
+        }
+        wait_for_any(&next);
+    }
+}
+
+/// Polls the mounted disks until one of `wanted` is present.
+fn wait_for_any(wanted: &[(uuid::Uuid, String)]) {
+    let source = MountSource::from_env();
+    loop {
+        let present = volumes::present(&source, &[]);
+        if present.iter().any(|v| {
+            v.identity
+                .as_ref()
+                .is_ok_and(|i| wanted.iter().any(|(id, _)| *id == i.disk_id))
+        }) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
