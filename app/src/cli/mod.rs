@@ -3,6 +3,7 @@
 //! Each command prints a human summary, or with `--json` one JSON object on
 //! stdout. The exit code is 0 if and only if the job fully succeeded.
 
+mod assets;
 mod commands;
 mod progress;
 
@@ -64,6 +65,22 @@ pub enum Command {
     Status,
     /// Re-read a disk's objects against their hashes.
     Verify(VerifyArgs),
+    /// Print a shell completion script (for packagers).
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page in roff (for packagers).
+    #[command(hide = true)]
+    Man(ManArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write coffer.1 and a page per subcommand into this folder instead.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -136,6 +153,11 @@ pub struct VerifyArgs {
 
 /// Runs the command line; returns the exit code.
 pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let argv: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -148,7 +170,17 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
             };
         }
     };
-    commands::dispatch(cli).into()
+    // The asset generators run at build time: they leave no log behind.
+    let logged = !matches!(cli.command, Command::Completions { .. } | Command::Man(_));
+    if logged {
+        crate::log::init(cli.verbose);
+        log::info!("started: coffer {}", argv.join(" "));
+    }
+    let exit = commands::dispatch(cli);
+    if logged {
+        log::info!("finished: exit {} ({exit:?})", exit as u8);
+    }
+    exit.into()
 }
 
 /// Until the window lands: say how to use the command line.
