@@ -4,6 +4,8 @@
 //! in `coffer-core`, and long work runs on `core::task` threads.
 
 pub mod cli;
+pub mod icon;
+pub mod log;
 
 use std::process::ExitCode;
 

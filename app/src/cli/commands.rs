@@ -76,10 +76,19 @@ pub fn dispatch(cli: Cli) -> Exit {
                 Command::Versions { path } => super::restore::versions(&ctx, &path),
                 Command::Whereis { path } => super::restore::whereis(&ctx, &path),
                 Command::Restore(a) => super::restore::restore(&ctx, a),
+                Command::Completions { shell } => {
+                    super::assets::completions_cmd(shell).map(|(value, text)| Done::ok(value, text))
+                }
+                Command::Man(a) => {
+                    super::assets::man_cmd(a).map(|(value, text)| Done::ok(value, text))
+                }
             }
         });
     match result {
         Ok(done) => {
+            for w in &done.warnings {
+                log::warn!("{w}");
+            }
             if json {
                 let out = json!({
                     "ok": done.exit == Exit::Ok,
@@ -94,6 +103,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             done.exit
         }
         Err(e) => {
+            log::error!("{e:#}");
             let exit = exit_for(&e);
             if json {
                 let out = json!({"ok": false, "exit": exit as u8, "error": format!("{e:#}")});

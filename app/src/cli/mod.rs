@@ -4,6 +4,7 @@
 //! stdout. The exit code is 0 if and only if the job fully succeeded.
 
 mod archive;
+mod assets;
 mod commands;
 mod progress;
 mod restore;
@@ -84,6 +85,15 @@ pub enum Command {
     Whereis { path: PathBuf },
     /// Bring files back from the disks (any snapshot, any folder).
     Restore(RestoreArgs),
+    /// Print a shell completion script (for packagers).
+    #[command(hide = true)]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page in roff (for packagers).
+    #[command(hide = true)]
+    Man(ManArgs),
 }
 
 #[derive(Args, Debug)]
@@ -132,6 +142,13 @@ pub struct RestoreArgs {
     /// Rename colliding or invalid names ("name (2).ext") instead of refusing.
     #[arg(long)]
     pub rename_collisions: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ManArgs {
+    /// Write coffer.1 and a page per subcommand into this folder instead.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]
@@ -204,6 +221,11 @@ pub struct VerifyArgs {
 
 /// Runs the command line; returns the exit code.
 pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
+    let argv: Vec<String> = args
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
         Err(e) => {
@@ -216,7 +238,17 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
             };
         }
     };
-    commands::dispatch(cli).into()
+    // The asset generators run at build time: they leave no log behind.
+    let logged = !matches!(cli.command, Command::Completions { .. } | Command::Man(_));
+    if logged {
+        crate::log::init(cli.verbose);
+        log::info!("started: coffer {}", argv.join(" "));
+    }
+    let exit = commands::dispatch(cli);
+    if logged {
+        log::info!("finished: exit {} ({exit:?})", exit as u8);
+    }
+    exit.into()
 }
 
 /// Until the window lands: say how to use the command line.
