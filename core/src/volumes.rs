@@ -282,10 +282,16 @@ mod tests {
             std::sync::Arc::new(|| {}),
         )
         .unwrap();
-        let first = w.events.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        let first = w
+            .events
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
         assert!(first.disks.is_empty() && first.unknown.is_empty());
         std::fs::create_dir(root.path().join("usb")).unwrap();
-        let next = w.events.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        let next = w
+            .events
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
         assert_eq!(next.unknown, vec![root.path().join("usb")]);
         crate::Disk::init(
             &root.path().join("usb"),
@@ -295,7 +301,10 @@ mod tests {
             crate::io::real(),
         )
         .unwrap();
-        let next = w.events.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+        let next = w
+            .events
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
         assert_eq!(next.disks.len(), 1);
         assert!(next.unknown.is_empty());
     }
