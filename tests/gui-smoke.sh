@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Starts the real window under Xvfb over a temp world (one source folder, one
 # backup disk folder), clicks the disk's Sync button with xdotool, and saves
-# screenshots: docs/screenshot.png (sync in progress) and
-# docs/screenshot-done.png (after the sync).
+# screenshots: docs/screenshot.png (sync in progress),
+# docs/screenshot-done.png (after the sync) and docs/screenshot-map.png.
 #
 # Needs: xvfb (Xvfb), xdotool, imagemagick (import). Run from anywhere:
 #   tests/gui-smoke.sh
@@ -32,7 +32,7 @@ export COFFER_BASEPATH="$world/home" COFFER_MOUNT_ROOT="$world/mounts" HOME="$wo
 for d in Photos/2024 Photos/2025 Documents/letters Music; do
     mkdir -p "$world/home/$d"
 done
-for i in $(seq 1 40); do
+for i in $(seq 1 80); do
     head -c $((4 * 1024 * 1024)) /dev/urandom >"$world/home/Photos/202$((4 + i % 2))/img_$i.jpg"
 done
 for i in $(seq 1 30); do echo "letter $i" >"$world/home/Documents/letters/letter_$i.txt"; done
@@ -64,8 +64,8 @@ sleep 2 # first frames, the volume watcher and the catalog refresh
 
 # The first card's "Sync Blue WD" button (the window lays out the same way
 # every time at this size: tabs, headline, then the card).
-xdotool mousemove --window "$win" 44 174 click 1
-sleep 1.5
+xdotool mousemove --window "$win" 60 169 click 1
+sleep 2.5
 import -window root "$repo/docs/screenshot.png"
 
 for _ in $(seq 120); do
@@ -76,5 +76,9 @@ for _ in $(seq 120); do
 done
 sleep 1
 import -window root "$repo/docs/screenshot-done.png"
+# The redundancy map tab.
+xdotool mousemove --window "$win" 262 12 click 1
+sleep 1
+import -window root "$repo/docs/screenshot-map.png"
 "$bin" status
-echo "gui-smoke: screenshots in docs/screenshot.png and docs/screenshot-done.png"
+echo "gui-smoke: screenshots in docs/screenshot.png, docs/screenshot-done.png, docs/screenshot-map.png"

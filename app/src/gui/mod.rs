@@ -105,9 +105,12 @@ impl CofferApp {
             });
             ui.label(&self.model.headline);
         });
-        egui::Panel::bottom("status").show(ui, |ui| {
-            sync_view::show(self, ui);
-        });
+        // Not resizable, so it grows with the progress it shows.
+        egui::Panel::bottom("status")
+            .resizable(false)
+            .show(ui, |ui| {
+                sync_view::show(self, ui);
+            });
         egui::CentralPanel::default().show(ui, |ui| {
             egui::ScrollArea::vertical().show(ui, |ui| match self.tab {
                 Tab::Disks => disks::show(self, ui),

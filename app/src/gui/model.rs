@@ -273,10 +273,24 @@ pub fn advice(
         .collect();
     // A disk that lacks a short file can take a copy of it; prefer the one
     // that can help the most files, then the one synced longest ago.
-    let best = away.iter().max_by_key(|d| {
-        let helps = short.iter().filter(|f| !f.holders.contains(&d.id)).count();
-        (helps, std::cmp::Reverse(d.last_sync.unwrap_or(0)))
-    })?;
+    let best = away
+        .iter()
+        .map(|d| {
+            let helps = short.iter().filter(|f| !f.holders.contains(&d.id)).count();
+            (helps, d)
+        })
+        .filter(|(helps, _)| *helps > 0)
+        .max_by_key(|(helps, d)| (*helps, std::cmp::Reverse(d.last_sync.unwrap_or(0))));
+    let Some((_, best)) = best else {
+        // No disk in the drawer can help: only a new one can.
+        let all_held = short.iter().all(|f| !f.holders.is_empty());
+        return all_held.then(|| {
+            format!(
+                "Add another backup disk: {} files have fewer copies than wanted",
+                short.len()
+            )
+        });
+    };
     Some(format!(
         "Plug in {} next: {} files have fewer copies than wanted",
         best.label,
@@ -402,11 +416,14 @@ mod tests {
         // Nothing below wanted: no advice.
         let ok = [file("/s/a", 1, 10, 1, &[blue.id])];
         assert_eq!(advice(&[blue.clone(), red.clone()], &ok, &[]), None);
-        // Connected disks are not advised.
+        // Connected disks are not advised; with none left, a new disk is.
         assert_eq!(
-            advice(std::slice::from_ref(&red), &files, &[(red.id, "/m".into())]),
-            None
+            advice(std::slice::from_ref(&red), &files, &[(red.id, "/m".into())]).as_deref(),
+            Some("Add another backup disk: 2 files have fewer copies than wanted")
         );
+        // Files with no copy at all: syncing a connected disk comes first.
+        let none = [file("/s/a", 1, 10, 2, &[])];
+        assert_eq!(advice(&[], &none, &[]), None);
     }
 
     #[test]

@@ -50,9 +50,11 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
             egui::ProgressBar::new(frac(c.files_done, c.files_total))
                 .text(format!("Files: {} of {}", c.files_done, c.files_total)),
         );
-        if let Some(cur) = &c.current {
-            ui.label(format!("Current file: {}", cur.display()));
-        }
+        // Always one line, so the panel keeps its height between files.
+        ui.label(match &c.current {
+            Some(cur) => format!("Current file: {}", cur.display()),
+            None => "Current file: none".into(),
+        });
         for n in &live.notices {
             ui.label(n);
         }
