@@ -6,6 +6,7 @@
 
 mod app;
 mod disks;
+mod jobs;
 mod map;
 pub mod model;
 mod sources;
