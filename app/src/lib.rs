@@ -4,6 +4,7 @@
 //! in `coffer-core`, and long work runs on `core::task` threads.
 
 pub mod cli;
+pub mod gui;
 pub mod icon;
 pub mod log;
 
@@ -13,7 +14,7 @@ use std::process::ExitCode;
 pub fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if args.len() <= 1 {
-        return cli::no_window_yet();
+        return gui::run();
     }
     cli::run(args)
 }

@@ -146,6 +146,100 @@ pub fn present(source: &MountSource, known: &[crate::catalog::DiskRow]) -> Vec<V
     out
 }
 
+/// What the watcher reports: the disks and the unknown mounted folders.
+#[derive(Debug, Default)]
+pub struct Mounts {
+    pub disks: Vec<Volume>,
+    pub unknown: Vec<PathBuf>,
+}
+
+/// Watches mount points and reports disks whenever they change.
+///
+/// The thread (`coffer-volumes`) sends the current [`Mounts`] once at the
+/// start and then after every change, and calls `waker` after each send, so
+/// the window never reads a disk itself. For the system source it waits on `/proc/self/mountinfo` with
+/// `POLLPRI` (the kernel signals every mount and unmount there), re-checking
+/// every 3 s anyway; for a test root it rescans every 500 ms. Dropping the
+/// watcher stops the thread at its next wake-up.
+pub struct Watcher {
+    pub events: std::sync::mpsc::Receiver<Mounts>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Starts watching `source`.
+pub fn watch(
+    source: MountSource,
+    waker: std::sync::Arc<dyn Fn() + Send + Sync>,
+) -> std::io::Result<Watcher> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    std::thread::Builder::new()
+        .name("coffer-volumes".into())
+        .spawn(move || {
+            let mut last: Option<Vec<PathBuf>> = None;
+            let mountinfo = source
+                .event_file()
+                .and_then(|p| std::fs::File::open(p).ok());
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let now = snapshot(&source);
+                if last.as_ref() != Some(&now) {
+                    let mounts = Mounts {
+                        disks: connected(&source),
+                        unknown: unknown(&source),
+                    };
+                    if tx.send(mounts).is_err() {
+                        return;
+                    }
+                    waker();
+                    last = Some(now);
+                }
+                match &mountinfo {
+                    Some(f) => wait_for_mount_change(f),
+                    None => std::thread::sleep(std::time::Duration::from_millis(500)),
+                }
+            }
+        })?;
+    Ok(Watcher { events: rx, stop })
+}
+
+/// Mount points, each followed by its identity file when it has one, so that
+/// a disk initialised in place (same mount point, new `coffer-disk.json`)
+/// counts as a change.
+fn snapshot(source: &MountSource) -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for root in source.mount_points() {
+        let id = root.join(disk::IDENTITY_FILE);
+        let has_id = id.exists();
+        v.push(root);
+        if has_id {
+            v.push(id);
+        }
+    }
+    v
+}
+
+fn wait_for_mount_change(file: &std::fs::File) {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let mut fds = [PollFd::new(file, PollFlags::PRI | PollFlags::ERR)];
+    let timeout = Timespec {
+        tv_sec: 3,
+        tv_nsec: 0,
+    };
+    // Errors (EINTR) just mean "look again".
+    let _ = poll(&mut fds, Some(&timeout));
+    // The kernel re-arms POLLPRI only after the file is read again.
+    let mut buf = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut &*file, &mut buf);
+    let _ = rustix::fs::seek(file, rustix::fs::SeekFrom::Start(0));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,5 +272,40 @@ mod tests {
         assert_eq!(c.len(), 1);
         assert_eq!(c[0].identity.as_ref().unwrap().label, "A");
         assert_eq!(unknown(&src), vec![root.path().join("b")]);
+    }
+
+    #[test]
+    fn watcher_reports_a_folder_plugged_in() {
+        let root = tempfile::tempdir().unwrap();
+        let w = watch(
+            MountSource::TestRoot(root.path().to_path_buf()),
+            std::sync::Arc::new(|| {}),
+        )
+        .unwrap();
+        let first = w
+            .events
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        assert!(first.disks.is_empty() && first.unknown.is_empty());
+        std::fs::create_dir(root.path().join("usb")).unwrap();
+        let next = w
+            .events
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(next.unknown, vec![root.path().join("usb")]);
+        crate::Disk::init(
+            &root.path().join("usb"),
+            "USB",
+            uuid::Uuid::nil(),
+            None,
+            crate::io::real(),
+        )
+        .unwrap();
+        let next = w
+            .events
+            .recv_timeout(std::time::Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(next.disks.len(), 1);
+        assert!(next.unknown.is_empty());
     }
 }

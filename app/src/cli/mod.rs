@@ -250,11 +250,3 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
     }
     exit.into()
 }
-
-/// Until the window lands: say how to use the command line.
-pub fn no_window_yet() -> ExitCode {
-    eprintln!(
-        "coffer: the window is not available in this build; use the command line:\n  coffer --help"
-    );
-    Exit::Usage.into()
-}

@@ -1,0 +1,543 @@
+//! `CofferApp`: the window's state, the background tasks it runs, and the
+//! `Action`s the views record.
+//!
+//! `logic()` drains task and volume events into state within a small time
+//! budget; `ui()` only draws from state and records `Action`s, which are
+//! applied after drawing. Disk and catalog work runs on `core::task` threads;
+//! the UI thread only edits the small config file.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::{Duration, Instant};
+
+use coffer_core::config::{Config, Paths, Source};
+use coffer_core::task::{Counters, Event, Outcome, Rate, Warning};
+use coffer_core::volumes::{self, MountSource, Mounts};
+use coffer_core::{Catalog, Disk, Task, human, io, scan, sync, verify};
+
+use super::jobs::{cancelled_message, failed_message, sync_message};
+use super::model::Model;
+
+/// The views, one per tab. Restore and Archives join here when their
+/// modules land.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    Disks,
+    Sources,
+    Map,
+}
+
+/// What the user asked for while a frame was drawn.
+#[derive(Clone, Debug)]
+pub enum Action {
+    Tab(Tab),
+    PickFolder,
+    PickFolderInApp,
+    AddSource(PathBuf),
+    RemoveSource(PathBuf),
+    UpdateSource(Source),
+    Sync(PathBuf),
+    ConfirmSync(PathBuf),
+    DismissPlan,
+    Cancel(Kind),
+    Verify(PathBuf),
+    OfferInit(PathBuf),
+    Init {
+        root: PathBuf,
+        label: String,
+        quota: String,
+    },
+    CloseInit,
+    AutoSync(uuid::Uuid, bool),
+    DismissMessage,
+    MapInto(Option<PathBuf>),
+}
+
+/// The kinds of long work; one of each may run at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Sync,
+    Verify,
+}
+
+/// What a running job has said so far.
+#[derive(Default)]
+pub struct Live {
+    pub title: String,
+    pub counters: Counters,
+    pub rate: Rate,
+    pub warnings: Vec<Warning>,
+    pub notices: Vec<String>,
+}
+
+/// A finished job's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub ok: bool,
+    pub title: String,
+    pub details: Vec<String>,
+}
+
+/// The "Use as backup disk…" form.
+#[derive(Clone, Debug, Default)]
+pub struct InitForm {
+    pub root: PathBuf,
+    pub label: String,
+    pub quota: String,
+    pub error: Option<String>,
+}
+
+pub(super) type SyncResult = (Option<scan::Report>, sync::Report);
+
+pub struct CofferApp {
+    pub(super) paths: Paths,
+    pub(super) mount_source: MountSource,
+    pub(super) config: Config,
+    pub(super) tab: Tab,
+    pub(super) model: Model,
+    pub(super) mounts: Mounts,
+    pub(super) map_dir: Option<PathBuf>,
+    pub(super) message: Option<Message>,
+    pub(super) source_error: Option<String>,
+    /// A plan that deletes data the user may not expect, awaiting "Sync anyway".
+    pub(super) plan: Option<sync::Report>,
+    pub(super) init_form: Option<InitForm>,
+    pub(super) picker: Option<egui_file::FileDialog>,
+    pub(super) live: Option<(Kind, Live)>,
+    pub(super) actions: Vec<Action>,
+    pub(super) waker: Option<Arc<dyn Fn() + Send + Sync>>,
+    pub(super) watcher: Option<volumes::Watcher>,
+    pub(super) refresh: Option<Task<Model>>,
+    pub(super) refresh_again: bool,
+    pub(super) planning: Option<Task<sync::Report>>,
+    pub(super) syncing: Option<Task<SyncResult>>,
+    pub(super) verifying: Option<Task<verify::Report>>,
+    pub(super) initialising: Option<Task<String>>,
+    pub(super) chores: Vec<Task<()>>,
+    pub(super) pending_root: Option<PathBuf>,
+    /// Cancel was pressed while planning: the sync must not start after.
+    pub(super) sync_cancelled: bool,
+    pub(super) native_pick: Option<(Receiver<Option<PathBuf>>, Instant)>,
+    pub(super) seen: Vec<PathBuf>,
+}
+
+/// How long `logic()` may spend draining events per frame.
+const BUDGET: Duration = Duration::from_millis(4);
+
+impl CofferApp {
+    /// The app over these folders and mount source; nothing starts until
+    /// the first frame (which brings the egui context for waking).
+    pub fn new(paths: Paths, mount_source: MountSource) -> anyhow::Result<CofferApp> {
+        let config = Config::load_or_default(&paths)?;
+        if !paths.config_file().exists() {
+            // The backup set's id must not change between runs.
+            config.save(&paths)?;
+        }
+        Ok(CofferApp {
+            paths,
+            mount_source,
+            config,
+            tab: Tab::Disks,
+            model: Model::default(),
+            mounts: Mounts::default(),
+            map_dir: None,
+            message: None,
+            source_error: None,
+            plan: None,
+            init_form: None,
+            picker: None,
+            live: None,
+            actions: Vec::new(),
+            waker: None,
+            watcher: None,
+            refresh: None,
+            refresh_again: true,
+            planning: None,
+            syncing: None,
+            verifying: None,
+            initialising: None,
+            chores: Vec::new(),
+            pending_root: None,
+            sync_cancelled: false,
+            native_pick: None,
+            seen: Vec::new(),
+        })
+    }
+
+    /// True while any background job runs (tests wait on this).
+    pub fn busy(&self) -> bool {
+        self.refresh.is_some()
+            || self.planning.is_some()
+            || self.syncing.is_some()
+            || self.verifying.is_some()
+            || self.initialising.is_some()
+            || !self.chores.is_empty()
+    }
+
+    /// Records an action as if a view had (tests use this for what has no
+    /// widget of its own, such as a folder picked in the native dialog).
+    pub fn push(&mut self, action: Action) {
+        self.actions.push(action);
+    }
+
+    pub fn message(&self) -> Option<&Message> {
+        self.message.as_ref()
+    }
+
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Connected disks of this set, by id and mount point.
+    pub(super) fn present(&self) -> Vec<(uuid::Uuid, PathBuf)> {
+        self.mounts
+            .disks
+            .iter()
+            .filter_map(|v| {
+                v.identity
+                    .as_ref()
+                    .ok()
+                    .map(|i| (i.disk_id, v.root.clone()))
+            })
+            .collect()
+    }
+
+    pub(super) fn running(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Sync => self.planning.is_some() || self.syncing.is_some(),
+            Kind::Verify => self.verifying.is_some(),
+        }
+    }
+
+    /// Drains events from the watcher and the tasks into state.
+    pub fn logic(&mut self, ctx: &egui::Context) {
+        if self.waker.is_none() {
+            let c = ctx.clone();
+            let waker: Arc<dyn Fn() + Send + Sync> = Arc::new(move || c.request_repaint());
+            match volumes::watch(self.mount_source.clone(), waker.clone()) {
+                Ok(w) => self.watcher = Some(w),
+                Err(e) => self.fail("Cannot watch for disks", format!("{e:#}")),
+            }
+            self.waker = Some(waker);
+        }
+        let start = Instant::now();
+        if let Some(w) = &self.watcher {
+            let mut latest = None;
+            while start.elapsed() < BUDGET {
+                match w.events.try_recv() {
+                    Ok(m) => latest = Some(m),
+                    Err(_) => break,
+                }
+            }
+            if let Some(m) = latest {
+                self.mounts = m;
+                self.refresh_again = true;
+                self.auto_sync();
+            }
+        }
+        self.drain_live(start);
+        self.finish_tasks();
+        if self.refresh_again && self.refresh.is_none() {
+            self.start_refresh();
+        }
+        self.poll_native_picker();
+    }
+
+    fn drain_live(&mut self, start: Instant) {
+        let events = match self.live.as_ref().map(|l| l.0) {
+            Some(Kind::Sync) => self
+                .syncing
+                .as_ref()
+                .map(Task::drain)
+                .or_else(|| self.planning.as_ref().map(Task::drain)),
+            Some(Kind::Verify) => self.verifying.as_ref().map(Task::drain),
+            None => None,
+        };
+        let (Some(events), Some((_, live))) = (events, self.live.as_mut()) else {
+            return;
+        };
+        for e in events {
+            match e {
+                Event::Progress(c) => {
+                    live.rate.sample(Instant::now(), c.bytes_done);
+                    live.counters = c;
+                }
+                Event::Warning(w) => live.warnings.push(w),
+                Event::Notice(n) => live.notices.push(n),
+            }
+            if start.elapsed() > BUDGET * 4 {
+                // The rest were already received; dropping a few progress
+                // samples only costs smoothness, and warnings also come
+                // back with the outcome.
+                break;
+            }
+        }
+    }
+
+    fn finish_tasks(&mut self) {
+        let mut chores = std::mem::take(&mut self.chores);
+        chores.retain_mut(|t| match t.try_finish() {
+            None => true,
+            Some(Outcome::Failed(e)) => {
+                self.fail("Cannot save the setting", format!("{e:#}"));
+                false
+            }
+            Some(_) => false,
+        });
+        self.chores = chores;
+        if let Some(out) = self.refresh.as_mut().and_then(Task::try_finish) {
+            self.refresh = None;
+            match out {
+                Outcome::Completed { value, .. } => self.model = value,
+                Outcome::Failed(e) => self.fail("Cannot read the catalog", format!("{e:#}")),
+                Outcome::Cancelled => {}
+            }
+        }
+        if let Some(out) = self.planning.as_mut().and_then(Task::try_finish) {
+            self.planning = None;
+            if self.sync_cancelled {
+                self.pending_root = None;
+                self.cancelled("Sync cancelled");
+            } else {
+                self.finish_plan(out);
+            }
+        }
+        if let Some(out) = self.syncing.as_mut().and_then(Task::try_finish) {
+            self.syncing = None;
+            self.live = None;
+            self.refresh_again = true;
+            self.message = Some(sync_message(out));
+        }
+        if let Some(out) = self.verifying.as_mut().and_then(Task::try_finish) {
+            self.verifying = None;
+            self.live = None;
+            self.refresh_again = true;
+            self.message = Some(match out {
+                Outcome::Completed { value, warnings } => {
+                    let mut details: Vec<String> = value
+                        .bad
+                        .iter()
+                        .map(|b| format!("{}: {}", b.hash, b.reason))
+                        .collect();
+                    details.extend(warnings.iter().map(ToString::to_string));
+                    Message {
+                        ok: value.bad.is_empty() && value.missing == 0 && warnings.is_empty(),
+                        title: format!(
+                            "Verified {} objects ({}): {} bad, {} missing",
+                            value.checked,
+                            human::bytes(value.bytes),
+                            value.bad.len(),
+                            value.missing
+                        ),
+                        details,
+                    }
+                }
+                Outcome::Cancelled => cancelled_message("Verify cancelled"),
+                Outcome::Failed(e) => failed_message("Verify failed", &e),
+            });
+        }
+        if let Some(out) = self.initialising.as_mut().and_then(Task::try_finish) {
+            self.initialising = None;
+            self.refresh_again = true;
+            match out {
+                Outcome::Completed { value, .. } => {
+                    self.init_form = None;
+                    self.message = Some(Message {
+                        ok: true,
+                        title: value,
+                        details: Vec::new(),
+                    });
+                }
+                Outcome::Failed(e) => {
+                    if let Some(f) = &mut self.init_form {
+                        f.error = Some(format!("{e:#}"));
+                    }
+                }
+                Outcome::Cancelled => {}
+            }
+        }
+    }
+
+    fn finish_plan(&mut self, out: Outcome<sync::Report>) {
+        match out {
+            Outcome::Completed { value, .. } => {
+                if value.plan.evictions().next().is_some() {
+                    self.plan = Some(value);
+                } else {
+                    self.start_sync(value.root);
+                }
+            }
+            // No snapshot yet: nothing on the disk can be evicted, so
+            // go straight to the scan and sync.
+            Outcome::Failed(coffer_core::Error::Sync(sync::Error::NoSnapshot)) => {
+                self.live = None;
+                self.start_sync_pending();
+            }
+            Outcome::Failed(e) => {
+                self.live = None;
+                self.fail("Sync failed", format!("{e:#}"));
+            }
+            Outcome::Cancelled => self.cancelled("Sync cancelled"),
+        }
+    }
+
+    fn start_refresh(&mut self) {
+        self.refresh_again = false;
+        let paths = self.paths.clone();
+        let profile = self.config.profile.clone();
+        let ours: Vec<PathBuf> = self
+            .mounts
+            .disks
+            .iter()
+            .filter(|v| {
+                v.identity
+                    .as_ref()
+                    .is_ok_and(|i| i.sets.contains(&profile.set_id))
+            })
+            .map(|v| v.root.clone())
+            .collect();
+        let present = self.present();
+        self.refresh = Some(coffer_core::task::spawn(
+            "refresh",
+            self.waker.clone(),
+            move |_| {
+                let catalog = Catalog::open(&paths.catalog_file())?;
+                for root in &ours {
+                    // A disk of this set the catalog has not seen (or not
+                    // here) gets its card; its contents are counted at sync.
+                    let disk = Disk::open(root, io::real())?;
+                    sync::register(&catalog, &disk, None)?;
+                }
+                drop(catalog);
+                Model::load(&paths, &profile, &present)
+                    .map_err(|e| coffer_core::Error::Panic(format!("{e:#}")))
+            },
+        ));
+    }
+
+    /// Starts syncs for newly plugged disks set to sync automatically.
+    fn auto_sync(&mut self) {
+        let present = self.present();
+        let newly: Vec<PathBuf> = present
+            .iter()
+            .filter(|(id, root)| {
+                !self.seen.contains(root)
+                    && self.model.cards.iter().any(|c| c.id == *id && c.auto_sync)
+            })
+            .map(|p| p.1.clone())
+            .collect();
+        self.seen = present.into_iter().map(|p| p.1).collect();
+        if let Some(root) = newly.into_iter().next()
+            && !self.running(Kind::Sync)
+        {
+            self.actions.push(Action::Sync(root));
+        }
+    }
+
+    pub(super) fn fail(&mut self, title: &str, detail: String) {
+        self.message = Some(Message {
+            ok: false,
+            title: title.into(),
+            details: vec![detail],
+        });
+    }
+
+    pub(super) fn cancelled(&mut self, title: &str) {
+        self.live = None;
+        self.message = Some(cancelled_message(title));
+    }
+
+    /// Applies the actions recorded while drawing.
+    pub fn apply_actions(&mut self) {
+        for action in std::mem::take(&mut self.actions) {
+            self.apply(action);
+        }
+    }
+
+    fn apply(&mut self, action: Action) {
+        match action {
+            Action::Tab(t) => self.tab = t,
+            Action::PickFolder => self.pick_folder(),
+            Action::PickFolderInApp => self.open_in_app_picker(),
+            Action::AddSource(path) => self.edit_sources(|p| {
+                p.add_source(Source {
+                    path,
+                    excludes: Vec::new(),
+                    copies: None,
+                    priority: 0,
+                    outside_basepath: false,
+                })
+                .map(|_| ())
+            }),
+            Action::RemoveSource(path) => {
+                self.edit_sources(|p| p.remove_source(&path).map(|_| ()));
+            }
+            Action::UpdateSource(src) => self.edit_sources(|p| {
+                for rule in &src.excludes {
+                    coffer_core::config::check_rule(rule)?;
+                }
+                if let Some(s) = p.sources.iter_mut().find(|s| s.path == src.path) {
+                    *s = src;
+                }
+                Ok(())
+            }),
+            Action::Sync(root) => self.start_plan(root),
+            Action::ConfirmSync(root) => {
+                self.plan = None;
+                self.start_sync(root);
+            }
+            Action::DismissPlan => {
+                self.plan = None;
+                self.live = None;
+            }
+            Action::Cancel(kind) => match kind {
+                Kind::Sync => {
+                    self.sync_cancelled = true;
+                    if let Some(t) = &self.planning {
+                        t.cancel();
+                    }
+                    if let Some(t) = &self.syncing {
+                        t.cancel();
+                    }
+                }
+                Kind::Verify => {
+                    if let Some(t) = &self.verifying {
+                        t.cancel();
+                    }
+                }
+            },
+            Action::Verify(root) => self.start_verify(root),
+            Action::OfferInit(root) => {
+                let label = root
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                self.init_form = Some(InitForm {
+                    root,
+                    label,
+                    ..InitForm::default()
+                });
+            }
+            Action::Init { root, label, quota } => self.start_init(root, label, quota),
+            Action::CloseInit => self.init_form = None,
+            Action::AutoSync(id, on) => self.set_auto_sync(id, on),
+            Action::DismissMessage => self.message = None,
+            Action::MapInto(dir) => self.map_dir = dir,
+        }
+    }
+}
+
+impl eframe::App for CofferApp {
+    fn logic(&mut self, ctx: &egui::Context, _frame: &mut eframe::Frame) {
+        CofferApp::logic(self, ctx);
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
+        self.draw(ui);
+    }
+}

@@ -1,0 +1,137 @@
+//! The redundancy map: the headline, "plug in X next", the source tree
+//! coloured by copies with sizes (click a folder to look inside), and what
+//! losing each disk would cost.
+
+use coffer_core::human;
+
+use super::app::{Action, CofferApp};
+use super::model::{self, MapRow, Shade};
+
+pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
+    ui.heading(&app.model.headline);
+    if let Some(a) = &app.model.advice {
+        ui.label(a);
+    }
+    ui.horizontal(|ui| {
+        legend(ui, Shade::None);
+        legend(ui, Shade::Short);
+        legend(ui, Shade::Enough);
+    });
+    ui.separator();
+    let rows: Vec<MapRow> = match &app.map_dir {
+        None => app.model.sources.clone(),
+        Some(dir) => {
+            ui.horizontal(|ui| {
+                if ui.button("Back to all sources").clicked() {
+                    app.actions.push(Action::MapInto(None));
+                }
+                if let Some(parent) = dir.parent()
+                    && app
+                        .model
+                        .sources
+                        .iter()
+                        .any(|s| parent.starts_with(&s.path))
+                    && ui.button("Up one folder").clicked()
+                {
+                    app.actions
+                        .push(Action::MapInto(Some(parent.to_path_buf())));
+                }
+                ui.label(dir.display().to_string());
+            });
+            model::children_rows(&app.model.files, dir)
+        }
+    };
+    if rows.is_empty() {
+        ui.label("Nothing here yet: add a source and sync a disk.");
+    }
+    egui::Grid::new("map").striped(true).show(ui, |ui| {
+        for r in &rows {
+            let c = shade_color(ui, r.shade);
+            super::swatch(ui, c, shade_name(r.shade));
+            let text = if app.map_dir.is_none() {
+                r.path.display().to_string()
+            } else {
+                r.name.clone()
+            };
+            if r.has_children || app.map_dir.is_none() {
+                if ui.link(&text).clicked() {
+                    app.actions.push(Action::MapInto(Some(r.path.clone())));
+                }
+            } else {
+                ui.label(&text);
+            }
+            ui.label(human::bytes(r.total.bytes));
+            ui.label(copies_text(r));
+            ui.end_row();
+        }
+    });
+    ui.separator();
+    ui.heading("If this disk were lost");
+    for l in &app.model.losses {
+        if l.lost.files == 0 {
+            ui.label(format!("{}: every file would still have a copy", l.label));
+        } else {
+            ui.label(format!(
+                "{}: {} in {} files would have no copy left",
+                l.label,
+                human::bytes(l.lost.bytes),
+                l.lost.files
+            ));
+            for p in &l.examples {
+                ui.label(format!("    {}", p.display()));
+            }
+        }
+    }
+}
+
+/// "12 files: 3 with 0 copies, 9 with 1 copy (2 wanted)".
+pub fn copies_text(r: &MapRow) -> String {
+    let parts: Vec<String> = r
+        .by_copies
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| t.files > 0)
+        .map(|(n, t)| {
+            let n = if n == 3 {
+                "3+".to_string()
+            } else {
+                n.to_string()
+            };
+            let s = if n == "1" { "copy" } else { "copies" };
+            format!("{} with {n} {s}", t.files)
+        })
+        .collect();
+    if parts.is_empty() {
+        return "no files".into();
+    }
+    format!(
+        "{} files: {} ({} wanted)",
+        r.total.files,
+        parts.join(", "),
+        r.wanted
+    )
+}
+
+fn shade_color(ui: &egui::Ui, s: Shade) -> egui::Color32 {
+    match s {
+        Shade::None => egui::Color32::from_rgb(210, 60, 50),
+        Shade::Short => egui::Color32::from_rgb(230, 160, 30),
+        Shade::Enough => egui::Color32::from_rgb(60, 170, 90),
+        Shade::Empty => ui.visuals().weak_text_color(),
+    }
+}
+
+fn shade_name(s: Shade) -> &'static str {
+    match s {
+        Shade::None => "no copy",
+        Shade::Short => "fewer copies than wanted",
+        Shade::Enough => "all copies wanted",
+        Shade::Empty => "no files",
+    }
+}
+
+fn legend(ui: &mut egui::Ui, s: Shade) {
+    let c = shade_color(ui, s);
+    super::swatch(ui, c, shade_name(s));
+    ui.label(shade_name(s));
+}

@@ -1,0 +1,141 @@
+//! The desktop window (eframe/egui): disks, sources, sync and the
+//! redundancy map over `coffer-core`.
+//!
+//! `app` holds the state and the background tasks, `model` the view models
+//! (plain structs, tested without egui), and one file per view draws.
+
+mod app;
+mod disks;
+mod jobs;
+mod map;
+pub mod model;
+mod sources;
+mod sync_view;
+
+use std::process::ExitCode;
+
+pub use app::{Action, CofferApp, Kind, Message, Tab};
+
+/// Opens the window, or explains the command line when there is no display.
+pub fn run() -> ExitCode {
+    let has_display = ["DISPLAY", "WAYLAND_DISPLAY"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some_and(|s| !s.is_empty()));
+    if !has_display {
+        eprintln!(
+            "coffer: no display to open the window on (neither DISPLAY nor WAYLAND_DISPLAY is set).\n\
+             Use the command line instead, for example:\n  \
+             coffer source add ~/Documents\n  \
+             coffer disk init /media/me/USB --label \"Blue WD\"\n  \
+             coffer sync\n  \
+             coffer status\n\
+             See `coffer --help` for every command."
+        );
+        return ExitCode::from(crate::cli::Exit::Usage as u8);
+    }
+    match open() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("coffer: {e:#}");
+            ExitCode::from(crate::cli::Exit::Failed as u8)
+        }
+    }
+}
+
+fn open() -> anyhow::Result<()> {
+    crate::log::init(false);
+    ::log::info!("window opened");
+    let paths = coffer_core::Paths::from_env()?;
+    let app = CofferApp::new(paths, coffer_core::volumes::MountSource::from_env())?;
+    let viewport = egui::ViewportBuilder::default()
+        .with_title("Coffer")
+        .with_app_id("coffer")
+        .with_inner_size([1100.0, 720.0])
+        .with_min_inner_size([640.0, 420.0])
+        .with_icon(std::sync::Arc::new(
+            // The icon drawn for the project; the simple drawn one if decoding fails.
+            eframe::icon_data::from_png_bytes(crate::icon::icon_png()).unwrap_or_else(|_| icon()),
+        ));
+    let options = eframe::NativeOptions {
+        viewport,
+        ..Default::default()
+    };
+    eframe::run_native("Coffer", options, Box::new(|_cc| Ok(Box::new(app))))
+        .map_err(|e| anyhow::anyhow!("cannot open the window: {e}"))
+}
+
+/// The app icon, drawn here so no image file or decoder is needed: a coffer
+/// (a chest) in amber with a dark lid band and a keyhole.
+fn icon() -> egui::IconData {
+    const N: u32 = 64;
+    let mut rgba = Vec::with_capacity((N * N * 4) as usize);
+    for y in 0..N {
+        for x in 0..N {
+            let inside = (6..58).contains(&x) && (12..56).contains(&y);
+            let lid = inside && (24..30).contains(&y);
+            let keyhole = (29..35).contains(&x) && (32..42).contains(&y);
+            let px: [u8; 4] = if !inside {
+                [0, 0, 0, 0]
+            } else if lid || keyhole {
+                [60, 40, 20, 255]
+            } else {
+                [222, 160, 60, 255]
+            };
+            rgba.extend_from_slice(&px);
+        }
+    }
+    egui::IconData {
+        rgba,
+        width: N,
+        height: N,
+    }
+}
+
+impl CofferApp {
+    /// Draws the whole window from state, then applies what the user asked.
+    pub fn draw(&mut self, ui: &mut egui::Ui) {
+        egui::Panel::top("tabs").show(ui, |ui| {
+            ui.horizontal(|ui| {
+                ui.heading("Coffer");
+                ui.separator();
+                // Restore and Archives tabs go here when those modules merge.
+                for (tab, name) in [
+                    (Tab::Disks, "Disks"),
+                    (Tab::Sources, "Sources"),
+                    (Tab::Map, "Redundancy map"),
+                ] {
+                    if ui.selectable_label(self.tab == tab, name).clicked() {
+                        self.actions.push(Action::Tab(tab));
+                    }
+                }
+            });
+            ui.label(&self.model.headline);
+        });
+        // Not resizable, so it grows with the progress it shows.
+        egui::Panel::bottom("status")
+            .resizable(false)
+            .show(ui, |ui| {
+                sync_view::show(self, ui);
+            });
+        egui::CentralPanel::default().show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| match self.tab {
+                Tab::Disks => disks::show(self, ui),
+                Tab::Sources => sources::show(self, ui),
+                Tab::Map => map::show(self, ui),
+            });
+        });
+        sync_view::plan_dialog(self, ui.ctx());
+        disks::init_dialog(self, ui.ctx());
+        sources::picker(self, ui.ctx());
+        self.apply_actions();
+    }
+}
+
+/// A small coloured square with an accessible name, for colours that carry
+/// meaning (a disk connected, a folder's copies). Painted, not a glyph, so no
+/// font is needed for it.
+pub(crate) fn swatch(ui: &mut egui::Ui, color: egui::Color32, name: &str) {
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
+    response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, name));
+    ui.painter().rect_filled(rect.shrink(1.0), 2.0, color);
+}

@@ -1,0 +1,135 @@
+//! The bottom panel: the running job's progress (bytes and files, current
+//! file, speed, time left, Cancel) or the last job's message; and the
+//! dialog that shows a plan's evictions before a sync runs.
+
+use coffer_core::human;
+use coffer_core::plan::{DeleteReason, Step};
+
+use super::app::{Action, CofferApp};
+
+pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
+    ui.add_space(4.0);
+    if let Some((kind, live)) = &app.live {
+        let c = &live.counters;
+        ui.horizontal(|ui| {
+            ui.strong(&live.title);
+            if let Some(phase) = c.phase {
+                ui.label(format!("— {}", phase.label()));
+            }
+            if ui.button("Cancel").clicked() {
+                app.actions.push(Action::Cancel(*kind));
+            }
+        });
+        let frac = |done: u64, total: u64| {
+            if total == 0 {
+                0.0
+            } else {
+                (done as f32 / total as f32).clamp(0.0, 1.0)
+            }
+        };
+        let speed = live
+            .rate
+            .bytes_per_sec()
+            .map(|r| format!(", {}/s", human::bytes(r as u64)))
+            .unwrap_or_default();
+        let eta = live
+            .rate
+            .eta(c.bytes_total.saturating_sub(c.bytes_done))
+            .map(|d| format!(", {} left", human::duration(d)))
+            .unwrap_or_default();
+        ui.add(
+            egui::ProgressBar::new(frac(c.bytes_done, c.bytes_total))
+                .text(format!(
+                    "Bytes: {} of {}{speed}{eta}",
+                    human::bytes(c.bytes_done),
+                    human::bytes(c.bytes_total)
+                ))
+                .animate(true),
+        );
+        ui.add(
+            egui::ProgressBar::new(frac(c.files_done, c.files_total))
+                .text(format!("Files: {} of {}", c.files_done, c.files_total)),
+        );
+        // Always one line, so the panel keeps its height between files.
+        ui.label(match &c.current {
+            Some(cur) => format!("Current file: {}", cur.display()),
+            None => "Current file: none".into(),
+        });
+        for n in &live.notices {
+            ui.label(n);
+        }
+        if !live.warnings.is_empty() {
+            ui.label(format!("{} warnings so far", live.warnings.len()));
+        }
+        // Speed and time left change with the clock, not only with events.
+        ui.ctx()
+            .request_repaint_after(std::time::Duration::from_millis(500));
+    } else if let Some(m) = &app.message {
+        ui.horizontal(|ui| {
+            let color = if m.ok {
+                ui.visuals().text_color()
+            } else {
+                ui.visuals().warn_fg_color
+            };
+            ui.colored_label(color, &m.title);
+            if ui.button("Dismiss").clicked() {
+                app.actions.push(Action::DismissMessage);
+            }
+        });
+        for d in m.details.iter().take(20) {
+            ui.label(d);
+        }
+        if m.details.len() > 20 {
+            ui.label(format!("…and {} more", m.details.len() - 20));
+        }
+    } else {
+        ui.label("Ready");
+    }
+    ui.add_space(4.0);
+}
+
+/// Shows a plan that deletes data the user may not expect before it runs.
+pub fn plan_dialog(app: &mut CofferApp, ctx: &egui::Context) {
+    let Some(report) = &app.plan else { return };
+    let mut evicted = (0u64, 0u64, 0u64);
+    for s in report.plan.evictions() {
+        if let Step::Delete { size, reason, .. } = s {
+            evicted.0 += 1;
+            evicted.1 += size;
+            if *reason == DeleteReason::OldVersion {
+                evicted.2 += 1;
+            }
+        }
+    }
+    let root = report.root.clone();
+    egui::Window::new("Before this sync")
+        .collapsible(false)
+        .resizable(false)
+        .show(ctx, |ui| {
+            ui.label(format!(
+                "To make room on {}, this sync will delete {} objects ({}) from it:",
+                report.label,
+                evicted.0,
+                human::bytes(evicted.1)
+            ));
+            ui.label(format!(
+                "{} old versions (older snapshots will no longer be restorable from this disk), \
+                 and {} files that keep enough verified copies on other disks.",
+                evicted.2,
+                evicted.0 - evicted.2
+            ));
+            ui.label(format!(
+                "It will copy {} files ({}).",
+                report.plan.copy_files,
+                human::bytes(report.plan.copy_bytes)
+            ));
+            ui.horizontal(|ui| {
+                if ui.button("Sync anyway").clicked() {
+                    app.actions.push(Action::ConfirmSync(root.clone()));
+                }
+                if ui.button("Don't sync").clicked() {
+                    app.actions.push(Action::DismissPlan);
+                }
+            });
+        });
+}

@@ -1,0 +1,247 @@
+//! The real window, driven by role and label with egui_kittest over a temp
+//! world (catalog, config, a test mount root); no display needed.
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use coffer::gui::CofferApp;
+use coffer_core::config::{Config, Paths, Source};
+use coffer_core::volumes::MountSource;
+use coffer_tests::World;
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable;
+
+fn paths(w: &World) -> Paths {
+    Paths {
+        config_dir: w.config_dir(),
+        data_dir: w.data_dir(),
+    }
+}
+
+/// A saved config with the world's home as basepath and `sources` under it.
+fn config(w: &World, sources: &[&str]) -> Config {
+    let mut cfg = Config::load_or_default(&paths(w)).unwrap();
+    cfg.profile.basepath = w.home();
+    for s in sources {
+        std::fs::create_dir_all(w.home().join(s)).unwrap();
+        cfg.profile
+            .add_source(Source {
+                path: w.home().join(s),
+                excludes: Vec::new(),
+                copies: None,
+                priority: 0,
+                outside_basepath: false,
+            })
+            .unwrap();
+    }
+    cfg.save(&paths(w)).unwrap();
+    cfg
+}
+
+fn harness(w: &World) -> Harness<'static, CofferApp> {
+    harness_with(w, egui_kittest::Harness::<CofferApp>::builder())
+}
+
+fn harness_with(
+    w: &World,
+    builder: egui_kittest::HarnessBuilder<CofferApp>,
+) -> Harness<'static, CofferApp> {
+    let app = CofferApp::new(paths(w), MountSource::TestRoot(w.mounts())).unwrap();
+    builder.with_size(egui::vec2(1200.0, 900.0)).build_ui_state(
+        |ui, app: &mut CofferApp| {
+            app.logic(ui.ctx());
+            app.draw(ui);
+        },
+        app,
+    )
+}
+
+/// Steps frames until `done` holds, failing after a generous timeout (a
+/// stuck job, not a slow machine, is what this catches).
+fn step_until(
+    h: &mut Harness<'_, CofferApp>,
+    what: &str,
+    done: impl Fn(&Harness<'_, CofferApp>) -> bool,
+) {
+    let start = Instant::now();
+    loop {
+        h.step();
+        if done(h) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Clicks the widget with this label and lets the click take effect (one
+/// frame to see it, one to draw the result).
+fn click(h: &mut Harness<'_, CofferApp>, label: &str) {
+    h.get_by_label(label).click();
+    h.step();
+    h.step();
+}
+
+fn has_label(h: &Harness<'_, CofferApp>, label: &str) -> bool {
+    h.query_by_label(label).is_some()
+}
+
+fn has_label_containing(h: &Harness<'_, CofferApp>, label: &str) -> bool {
+    h.query_all_by_label_contains(label).next().is_some()
+}
+
+fn init_disk(w: &World, cfg: &Config, name: &str, label: &str) -> std::path::PathBuf {
+    let away = w.dir.path().join("drawer").join(name);
+    std::fs::create_dir_all(&away).unwrap();
+    coffer_core::Disk::init(
+        &away,
+        label,
+        cfg.profile.set_id,
+        None,
+        coffer_core::io::real(),
+    )
+    .unwrap();
+    away
+}
+
+#[test]
+fn adds_a_source_with_the_in_app_picker() {
+    let w = World::new();
+    config(&w, &[]);
+    std::fs::create_dir_all(w.home().join("Documents")).unwrap();
+    // egui_file draws its folder icons with emoji the default fonts lack.
+    let mut h = harness_with(&w, Harness::builder().allow_missing_glyphs());
+    h.step();
+    click(&mut h, "Sources");
+    click(&mut h, "Browse in app…");
+    step_until(&mut h, "the folder picker", |h| has_label(h, "🗀 Documents"));
+    click(&mut h, "🗀 Documents");
+    click(&mut h, "Open");
+    step_until(&mut h, "the source row", |h| {
+        has_label(
+            h,
+            &format!("Remove {}", w.home().join("Documents").display()),
+        )
+    });
+    let saved = Config::load_or_default(&paths(&w)).unwrap();
+    assert_eq!(saved.profile.sources.len(), 1);
+    assert_eq!(saved.profile.sources[0].path, w.home().join("Documents"));
+}
+
+#[test]
+fn a_source_outside_the_basepath_is_refused_with_the_reason() {
+    let w = World::new();
+    config(&w, &[]);
+    let mut h = harness(&w);
+    h.step();
+    h.state_mut()
+        .push(coffer::gui::Action::AddSource(w.dir.path().join("data")));
+    h.step();
+    click(&mut h, "Sources");
+    assert!(
+        has_label_containing(&h, "basepath"),
+        "the refusal names the basepath"
+    );
+    assert!(
+        Config::load_or_default(&paths(&w))
+            .unwrap()
+            .profile
+            .sources
+            .is_empty()
+    );
+}
+
+#[test]
+fn a_plugged_disk_appears_syncs_and_the_map_shows_one_copy() {
+    let w = World::new();
+    let cfg = config(&w, &["docs"]);
+    w.write("docs/a.txt", "hello");
+    w.write("docs/sub/b.txt", "world");
+    let disk = init_disk(&w, &cfg, "blue", "Blue");
+    let mut h = harness(&w);
+    h.step();
+    assert!(!has_label(&h, "Sync Blue"));
+    std::fs::rename(&disk, w.mounts().join("blue")).unwrap();
+    step_until(&mut h, "the disk card", |h| has_label(h, "Sync Blue"));
+    click(&mut h, "Sync Blue");
+    step_until(&mut h, "the sync to end", |h| {
+        !h.state().busy() && h.state().message().is_some()
+    });
+    let m = h.state().message().unwrap().clone();
+    assert!(m.title.starts_with("Sync of Blue done"), "{m:?}");
+    assert!(m.details.is_empty(), "{m:?}");
+    click(&mut h, "Redundancy map");
+    assert!(
+        has_label(&h, "2 files: 2 with 1 copy (2 wanted)"),
+        "the map shows one copy of each file"
+    );
+    // Drill down into the source.
+    click(&mut h, &w.home().join("docs").display().to_string());
+    assert!(has_label(&h, "sub"));
+    assert!(has_label(&h, "a.txt"));
+}
+
+#[test]
+fn a_sync_can_be_cancelled() {
+    let w = World::new();
+    let cfg = config(&w, &["big"]);
+    // Many small files: the job checks for cancel between files, so this
+    // leaves plenty of places for the cancel to land.
+    for i in 0..3000 {
+        w.write(
+            &format!("big/d{}/f{i}.bin", i % 30),
+            coffer_tests::bytes(i, 4 * 1024),
+        );
+    }
+    let disk = init_disk(&w, &cfg, "red", "Red");
+    std::fs::rename(&disk, w.mounts().join("red")).unwrap();
+    let mut h = harness(&w);
+    step_until(&mut h, "the disk card", |h| has_label(h, "Sync Red"));
+    click(&mut h, "Sync Red");
+    // Past the planning step: the scan and copy are running.
+    step_until(&mut h, "the sync to run", |h| has_label(h, "Syncing Red"));
+    // Through AccessKit: the panel grows as progress arrives, so a pointer
+    // click at last frame's position could miss.
+    h.get_by_label("Cancel").click_accesskit();
+    step_until(&mut h, "the sync to end", |h| {
+        !h.state().busy() && h.state().message().is_some()
+    });
+    let m = h.state().message().unwrap();
+    assert_eq!(m.title, "Sync cancelled", "{m:?}");
+    assert!(!m.ok);
+    // Mid-way: the disk holds fewer objects than there are files.
+    let cat = coffer_core::Catalog::open(&paths(&w).catalog_file()).unwrap();
+    let id = coffer_core::disk::read_identity(&w.mounts().join("red"))
+        .unwrap()
+        .disk_id;
+    assert!(cat.copies_on(id).unwrap().len() < 3000);
+}
+
+#[test]
+fn an_unknown_disk_offers_initialisation() {
+    let w = World::new();
+    config(&w, &[]);
+    let mut h = harness(&w);
+    h.step();
+    w.plug("usb");
+    step_until(&mut h, "the offer", |h| has_label(h, "Use as backup disk…"));
+    click(&mut h, "Use as backup disk…");
+    step_until(&mut h, "the form", |h| has_label(h, "Use this disk"));
+    click(&mut h, "Use this disk");
+    step_until(&mut h, "the new disk's card", |h| has_label(h, "Sync usb"));
+    assert!(w.mounts().join("usb/coffer-disk.json").exists());
+    assert_eq!(
+        h.state().message().unwrap().title,
+        format!(
+            "Disk \"usb\" is ready at {}",
+            w.mounts().join("usb").display()
+        )
+    );
+    // The watcher then sees it as a disk, no longer an unknown folder.
+    step_until(&mut h, "the offer to go", |h| {
+        !has_label(h, "Use as backup disk…")
+    });
+}
