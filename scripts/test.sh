@@ -10,3 +10,5 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee /tmp/coffer-test.log
+echo "== packaging"
+./scripts/check-packaging.sh
