@@ -10,5 +10,7 @@ echo "== cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo test"
 cargo test --workspace --locked 2>&1 | tee /tmp/coffer-test.log
+echo "== the window under Xvfb"
+COFFER_SHOT_DIR=/tmp/coffer-shots ./tests/gui-smoke.sh
 echo "== packaging"
 ./scripts/check-packaging.sh

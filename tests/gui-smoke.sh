@@ -5,7 +5,7 @@
 # docs/screenshot-done.png (after the sync) and docs/screenshot-map.png.
 #
 # Needs: xvfb (Xvfb), xdotool, imagemagick (import). Run from anywhere:
-#   tests/gui-smoke.sh
+#   tests/gui-smoke.sh            (COFFER_SHOT_DIR=DIR to keep docs/ as it is)
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
@@ -13,6 +13,9 @@ cd "$repo"
 cargo build -p coffer --bin coffer
 target="${CARGO_TARGET_DIR:-$repo/target}"
 bin="$target/debug/coffer"
+# Where the screenshots go: docs/ by default (the README shows them).
+shots="${COFFER_SHOT_DIR:-$repo/docs}"
+mkdir -p "$shots"
 
 world="$(mktemp -d)"
 xvfb_pid=""
@@ -66,7 +69,7 @@ sleep 2 # first frames, the volume watcher and the catalog refresh
 # every time at this size: tabs, headline, then the card).
 xdotool mousemove --window "$win" 60 169 click 1
 sleep 2.5
-import -window root "$repo/docs/screenshot.png"
+import -window root "$shots/screenshot.png"
 
 for _ in $(seq 120); do
     sleep 0.5
@@ -75,10 +78,10 @@ for _ in $(seq 120); do
     if "$bin" disks --json 2>/dev/null | grep -q '"last_sync": [0-9]'; then break; fi
 done
 sleep 1
-import -window root "$repo/docs/screenshot-done.png"
+import -window root "$shots/screenshot-done.png"
 # The redundancy map tab.
 xdotool mousemove --window "$win" 262 12 click 1
 sleep 1
-import -window root "$repo/docs/screenshot-map.png"
+import -window root "$shots/screenshot-map.png"
 "$bin" status
-echo "gui-smoke: screenshots in docs/screenshot.png, docs/screenshot-done.png, docs/screenshot-map.png"
+echo "gui-smoke: screenshots in $shots/"
