@@ -207,7 +207,10 @@ fn from_disk_alone_needs_no_local_catalog() {
     );
     assert_eq!(code(&o), 3, "{}", both(&o));
     assert!(both(&o).contains("plug in \"B\""), "{}", both(&o));
-    assert!(!w.data_dir().join("catalog.sqlite").exists(), "no local catalog was created");
+    assert!(
+        !w.data_dir().join("catalog.sqlite").exists(),
+        "no local catalog was created"
+    );
     let b = w.replug("B");
     ok(
         &w,

@@ -836,6 +836,21 @@ impl Catalog {
         Ok(())
     }
 
+    /// A cheap summary that changes whenever snapshots or copies change, so
+    /// a sync can tell that a disk's catalog copy is still current.
+    pub fn fingerprint(&self) -> Result<String, Error> {
+        self.conn
+            .query_row(
+                "SELECT (SELECT coalesce(max(id), 0) FROM snapshots) || ':' ||
+                        (SELECT count(*) FROM copies) || ':' ||
+                        (SELECT coalesce(sum(stored_at), 0) + coalesce(sum(verified_at), 0) FROM copies) || ':' ||
+                        (SELECT count(*) FROM disks)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
+    }
+
     /// Number of objects and their total size, for summaries.
     pub fn counts(&self) -> Result<HashMap<&'static str, i64>, Error> {
         let mut m = HashMap::new();

@@ -790,6 +790,17 @@ impl Disk {
             .collect()
     }
 
+    /// Whether a catalog slot looks complete: its sidecar parses and the size
+    /// matches. Cheaper than [`Disk::newest_catalog`], which hashes the slots.
+    pub fn has_catalog(&self) -> bool {
+        self.slot_paths().iter().any(|(_, db, side)| {
+            std::fs::read(side)
+                .ok()
+                .and_then(|raw| serde_json::from_slice::<SlotMeta>(&raw).ok())
+                .is_some_and(|m| std::fs::metadata(db).is_ok_and(|d| d.len() == m.size))
+        })
+    }
+
     /// The newest valid catalog copy on the disk.
     pub fn newest_catalog(&self) -> Result<(PathBuf, SlotMeta), Error> {
         let slots = self.slots();

@@ -367,7 +367,23 @@ fn sync_inner(
     let mut row = register(catalog, disk, Some(used_now))?;
     row.last_sync = Some(crate::now());
     catalog.upsert_disk(&row)?;
-    write_catalog_copy(catalog, profile, disk)?;
+    // A sync that changed nothing leaves the disk's catalog copy as it is
+    // (rewriting it costs a flush of the whole disk for no new information).
+    let key = format!("slot-fingerprint:{}", disk.id());
+    let profile_json = serde_json::to_string(profile).unwrap_or_default();
+    let fingerprint = format!(
+        "{}:{}",
+        catalog.fingerprint()?,
+        crate::object::ObjectId::of(profile_json.as_bytes())
+    );
+    let unchanged = report.copied_files == 0
+        && report.deleted_files == 0
+        && catalog.meta(&key)?.as_deref() == Some(fingerprint.as_str())
+        && disk.has_catalog();
+    if !unchanged {
+        write_catalog_copy(catalog, profile, disk)?;
+        catalog.set_meta(&key, &fingerprint)?;
+    }
     report.room_after = disk.space(used_now).map(|s| s.room()).unwrap_or(0);
     Ok(())
 }
