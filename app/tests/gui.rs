@@ -245,3 +245,73 @@ fn an_unknown_disk_offers_initialisation() {
         !has_label(h, "Use as backup disk…")
     });
 }
+
+#[test]
+fn restores_a_ticked_file_into_a_chosen_folder() {
+    let w = World::new();
+    let cfg = config(&w, &["docs"]);
+    let body = coffer_tests::bytes(7, 20_000);
+    w.write("docs/a.txt", &body);
+    w.write("docs/sub/b.txt", "world");
+    let disk = init_disk(&w, &cfg, "blue", "Blue");
+    std::fs::rename(&disk, w.mounts().join("blue")).unwrap();
+    let mut h = harness(&w);
+    step_until(&mut h, "the disk card", |h| has_label(h, "Sync Blue"));
+    click(&mut h, "Sync Blue");
+    step_until(&mut h, "the sync to end", |h| {
+        !h.state().busy() && h.state().message().is_some()
+    });
+    // The original goes away; only the disk holds it now.
+    std::fs::remove_file(w.home().join("docs/a.txt")).unwrap();
+    click(&mut h, "Restore");
+    step_until(&mut h, "the snapshot tree", |h| {
+        has_label(h, &w.home().join("docs").display().to_string())
+    });
+    click(&mut h, "Search");
+    h.get_by_label("Search").type_text("a.txt");
+    h.step();
+    step_until(&mut h, "the search result", |h| {
+        has_label(h, &w.home().join("docs/a.txt").display().to_string())
+    });
+    click(&mut h, &w.home().join("docs/a.txt").display().to_string());
+    assert!(has_label(&h, "1 items ticked"));
+    click(&mut h, "Versions");
+    step_until(&mut h, "the versions", |h| {
+        !h.state().busy() && has_label_containing(h, ": on Blue")
+    });
+    let dest = w.dir.path().join("restored");
+    std::fs::create_dir_all(&dest).unwrap();
+    h.state_mut()
+        .push(coffer::gui::Action::RestoreDest(dest.clone()));
+    h.step();
+    h.step();
+    click(&mut h, "Restore ticked items");
+    step_until(&mut h, "the restore to end", |h| {
+        !h.state().busy()
+            && h.state()
+                .message()
+                .is_some_and(|m| m.title.starts_with("Restored"))
+    });
+    let m = h.state().message().unwrap().clone();
+    assert!(m.ok, "{m:?}");
+    assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), body);
+    assert!(
+        !dest.join("sub").exists(),
+        "only the ticked file is restored"
+    );
+    // Again, over a changed file: it is left alone and the message says so.
+    std::fs::write(dest.join("a.txt"), "mine").unwrap();
+    click(&mut h, "Dismiss");
+    click(&mut h, "Restore ticked items");
+    step_until(&mut h, "the second restore to end", |h| {
+        !h.state().busy() && h.state().message().is_some()
+    });
+    let m = h.state().message().unwrap().clone();
+    assert!(
+        m.details
+            .iter()
+            .any(|d| d.starts_with("Left 1 existing files alone")),
+        "{m:?}"
+    );
+    assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), b"mine");
+}

@@ -19,13 +19,13 @@ use coffer_core::{Catalog, Disk, Task, human, io, scan, sync, verify};
 use super::jobs::{cancelled_message, failed_message, sync_message};
 use super::model::Model;
 
-/// The views, one per tab. Restore and Archives join here when their
-/// modules land.
+/// The views, one per tab. Archives joins here when its module lands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tab {
     Disks,
     Sources,
     Map,
+    Restore,
 }
 
 /// What the user asked for while a frame was drawn.
@@ -52,6 +52,12 @@ pub enum Action {
     AutoSync(uuid::Uuid, bool),
     DismissMessage,
     MapInto(Option<PathBuf>),
+    RestoreSnapshot(i64),
+    RestoreDetails(PathBuf),
+    PickRestoreDest,
+    PickRestoreDestInApp,
+    RestoreDest(PathBuf),
+    Restore,
 }
 
 /// The kinds of long work; one of each may run at a time.
@@ -59,6 +65,7 @@ pub enum Action {
 pub enum Kind {
     Sync,
     Verify,
+    Restore,
 }
 
 /// What a running job has said so far.
@@ -120,6 +127,10 @@ pub struct CofferApp {
     pub(super) sync_cancelled: bool,
     pub(super) native_pick: Option<(Receiver<Option<PathBuf>>, Instant)>,
     pub(super) seen: Vec<PathBuf>,
+    pub(super) restore: super::restore_view::State,
+    pub(super) restoring: Option<Task<coffer_core::restore::Report>>,
+    /// The folder being picked is the restore destination, not a source.
+    pub(super) pick_for_restore: bool,
 }
 
 /// How long `logic()` may spend draining events per frame.
@@ -162,6 +173,9 @@ impl CofferApp {
             sync_cancelled: false,
             native_pick: None,
             seen: Vec::new(),
+            restore: super::restore_view::State::default(),
+            restoring: None,
+            pick_for_restore: false,
         })
     }
 
@@ -173,6 +187,8 @@ impl CofferApp {
             || self.verifying.is_some()
             || self.initialising.is_some()
             || !self.chores.is_empty()
+            || self.restoring.is_some()
+            || self.restore.busy()
     }
 
     /// Records an action as if a view had (tests use this for what has no
@@ -211,6 +227,7 @@ impl CofferApp {
         match kind {
             Kind::Sync => self.planning.is_some() || self.syncing.is_some(),
             Kind::Verify => self.verifying.is_some(),
+            Kind::Restore => self.restoring.is_some(),
         }
     }
 
@@ -246,6 +263,8 @@ impl CofferApp {
             self.start_refresh();
         }
         self.poll_native_picker();
+        self.finish_restore();
+        self.poll_restore();
     }
 
     fn drain_live(&mut self, start: Instant) {
@@ -256,6 +275,7 @@ impl CofferApp {
                 .map(Task::drain)
                 .or_else(|| self.planning.as_ref().map(Task::drain)),
             Some(Kind::Verify) => self.verifying.as_ref().map(Task::drain),
+            Some(Kind::Restore) => self.restoring.as_ref().map(Task::drain),
             None => None,
         };
         let (Some(events), Some((_, live))) = (events, self.live.as_mut()) else {
@@ -461,9 +481,18 @@ impl CofferApp {
 
     fn apply(&mut self, action: Action) {
         match action {
-            Action::Tab(t) => self.tab = t,
-            Action::PickFolder => self.pick_folder(),
-            Action::PickFolderInApp => self.open_in_app_picker(),
+            Action::Tab(t) => {
+                self.tab = t;
+                self.restore.stale |= t == Tab::Restore;
+            }
+            Action::PickFolder => {
+                self.pick_for_restore = false;
+                self.pick_folder();
+            }
+            Action::PickFolderInApp => {
+                self.pick_for_restore = false;
+                self.open_in_app_picker();
+            }
             Action::AddSource(path) => self.edit_sources(|p| {
                 p.add_source(Source {
                     path,
@@ -510,6 +539,11 @@ impl CofferApp {
                         t.cancel();
                     }
                 }
+                Kind::Restore => {
+                    if let Some(t) = &self.restoring {
+                        t.cancel();
+                    }
+                }
             },
             Action::Verify(root) => self.start_verify(root),
             Action::OfferInit(root) => {
@@ -528,6 +562,23 @@ impl CofferApp {
             Action::AutoSync(id, on) => self.set_auto_sync(id, on),
             Action::DismissMessage => self.message = None,
             Action::MapInto(dir) => self.map_dir = dir,
+            Action::RestoreSnapshot(id) => {
+                self.restore.want = Some(id);
+                self.restore.stale = true;
+                self.restore.selected.clear();
+                self.restore.details_of = None;
+            }
+            Action::RestoreDetails(path) => self.show_versions(path),
+            Action::PickRestoreDest => {
+                self.pick_for_restore = true;
+                self.pick_folder();
+            }
+            Action::PickRestoreDestInApp => {
+                self.pick_for_restore = true;
+                self.open_in_app_picker();
+            }
+            Action::RestoreDest(path) => self.restore.dest = path.display().to_string(),
+            Action::Restore => self.start_restore(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod disks;
 mod jobs;
 mod map;
 pub mod model;
+mod restore_view;
 mod sources;
 mod sync_view;
 
@@ -98,11 +99,12 @@ impl CofferApp {
             ui.horizontal(|ui| {
                 ui.heading("Coffer");
                 ui.separator();
-                // Restore and Archives tabs go here when those modules merge.
+                // The Archives tab goes here when that module merges.
                 for (tab, name) in [
                     (Tab::Disks, "Disks"),
                     (Tab::Sources, "Sources"),
                     (Tab::Map, "Redundancy map"),
+                    (Tab::Restore, "Restore"),
                 ] {
                     if ui.selectable_label(self.tab == tab, name).clicked() {
                         self.actions.push(Action::Tab(tab));
@@ -122,6 +124,7 @@ impl CofferApp {
                 Tab::Disks => disks::show(self, ui),
                 Tab::Sources => sources::show(self, ui),
                 Tab::Map => map::show(self, ui),
+                Tab::Restore => restore_view::show(self, ui),
             });
         });
         sync_view::plan_dialog(self, ui.ctx());
