@@ -315,3 +315,43 @@ fn restores_a_ticked_file_into_a_chosen_folder() {
     );
     assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), b"mine");
 }
+
+#[test]
+fn writes_a_full_archive_lists_and_verifies_it() {
+    let w = World::new();
+    config(&w, &["docs"]);
+    w.write("docs/a.txt", coffer_tests::bytes(3, 50_000));
+    w.write("docs/sub/b.txt", "world");
+    let dir = w.dir.path().join("archives");
+    let mut h = harness(&w);
+    h.step();
+    click(&mut h, "Archives");
+    assert!(has_label(&h, "No archives in this folder."));
+    click(&mut h, "Archive folder");
+    h.get_by_label("Archive folder")
+        .type_text(&dir.display().to_string());
+    h.step();
+    click(&mut h, "Name prefix");
+    h.get_by_label("Name prefix").type_text("home");
+    h.step();
+    click(&mut h, "Full archive");
+    step_until(&mut h, "the archive to be written", |h| {
+        !h.state().busy() && h.state().message().is_some()
+    });
+    let m = h.state().message().unwrap().clone();
+    assert!(m.ok && m.title.starts_with("Archive 1 written"), "{m:?}");
+    assert!(dir.join("home-1.tar.gz").exists(), "{m:?}");
+    step_until(&mut h, "the archive in the list", |h| {
+        has_label(h, "home-1")
+    });
+    assert!(has_label_containing(&h, "full, "));
+    click(&mut h, "home-1");
+    click(&mut h, "Verify home-1");
+    step_until(&mut h, "the verify to end", |h| {
+        !h.state().busy()
+            && h.state()
+                .message()
+                .is_some_and(|m| m.title.contains("is good"))
+    });
+    assert!(h.state().message().unwrap().ok);
+}

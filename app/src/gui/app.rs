@@ -19,13 +19,14 @@ use coffer_core::{Catalog, Disk, Task, human, io, scan, sync, verify};
 use super::jobs::{cancelled_message, failed_message, sync_message};
 use super::model::Model;
 
-/// The views, one per tab. Archives joins here when its module lands.
+/// The views, one per tab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tab {
     Disks,
     Sources,
     Map,
     Restore,
+    Archives,
 }
 
 /// What the user asked for while a frame was drawn.
@@ -58,6 +59,10 @@ pub enum Action {
     PickRestoreDestInApp,
     RestoreDest(PathBuf),
     Restore,
+    Archive {
+        full: bool,
+    },
+    VerifyArchive(String),
 }
 
 /// The kinds of long work; one of each may run at a time.
@@ -66,6 +71,7 @@ pub enum Kind {
     Sync,
     Verify,
     Restore,
+    Archive,
 }
 
 /// What a running job has said so far.
@@ -131,6 +137,8 @@ pub struct CofferApp {
     pub(super) restoring: Option<Task<coffer_core::restore::Report>>,
     /// The folder being picked is the restore destination, not a source.
     pub(super) pick_for_restore: bool,
+    pub(super) archives: super::archive_view::State,
+    pub(super) archiving: Option<Task<Message>>,
 }
 
 /// How long `logic()` may spend draining events per frame.
@@ -176,6 +184,8 @@ impl CofferApp {
             restore: super::restore_view::State::default(),
             restoring: None,
             pick_for_restore: false,
+            archives: super::archive_view::State::default(),
+            archiving: None,
         })
     }
 
@@ -189,6 +199,8 @@ impl CofferApp {
             || !self.chores.is_empty()
             || self.restoring.is_some()
             || self.restore.busy()
+            || self.archiving.is_some()
+            || self.archives.busy()
     }
 
     /// Records an action as if a view had (tests use this for what has no
@@ -228,6 +240,7 @@ impl CofferApp {
             Kind::Sync => self.planning.is_some() || self.syncing.is_some(),
             Kind::Verify => self.verifying.is_some(),
             Kind::Restore => self.restoring.is_some(),
+            Kind::Archive => self.archiving.is_some(),
         }
     }
 
@@ -265,6 +278,7 @@ impl CofferApp {
         self.poll_native_picker();
         self.finish_restore();
         self.poll_restore();
+        self.poll_archives();
     }
 
     fn drain_live(&mut self, start: Instant) {
@@ -276,6 +290,7 @@ impl CofferApp {
                 .or_else(|| self.planning.as_ref().map(Task::drain)),
             Some(Kind::Verify) => self.verifying.as_ref().map(Task::drain),
             Some(Kind::Restore) => self.restoring.as_ref().map(Task::drain),
+            Some(Kind::Archive) => self.archiving.as_ref().map(Task::drain),
             None => None,
         };
         let (Some(events), Some((_, live))) = (events, self.live.as_mut()) else {
@@ -484,6 +499,7 @@ impl CofferApp {
             Action::Tab(t) => {
                 self.tab = t;
                 self.restore.stale |= t == Tab::Restore;
+                self.archives.stale |= t == Tab::Archives;
             }
             Action::PickFolder => {
                 self.pick_for_restore = false;
@@ -544,6 +560,11 @@ impl CofferApp {
                         t.cancel();
                     }
                 }
+                Kind::Archive => {
+                    if let Some(t) = &self.archiving {
+                        t.cancel();
+                    }
+                }
             },
             Action::Verify(root) => self.start_verify(root),
             Action::OfferInit(root) => {
@@ -579,6 +600,8 @@ impl CofferApp {
             }
             Action::RestoreDest(path) => self.restore.dest = path.display().to_string(),
             Action::Restore => self.start_restore(),
+            Action::Archive { full } => self.start_archive(full),
+            Action::VerifyArchive(name) => self.start_archive_verify(name),
         }
     }
 }

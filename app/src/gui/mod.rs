@@ -5,6 +5,7 @@
 //! (plain structs, tested without egui), and one file per view draws.
 
 mod app;
+mod archive_view;
 mod disks;
 mod jobs;
 mod map;
@@ -99,12 +100,12 @@ impl CofferApp {
             ui.horizontal(|ui| {
                 ui.heading("Coffer");
                 ui.separator();
-                // The Archives tab goes here when that module merges.
                 for (tab, name) in [
                     (Tab::Disks, "Disks"),
                     (Tab::Sources, "Sources"),
                     (Tab::Map, "Redundancy map"),
                     (Tab::Restore, "Restore"),
+                    (Tab::Archives, "Archives"),
                 ] {
                     if ui.selectable_label(self.tab == tab, name).clicked() {
                         self.actions.push(Action::Tab(tab));
@@ -125,6 +126,7 @@ impl CofferApp {
                 Tab::Sources => sources::show(self, ui),
                 Tab::Map => map::show(self, ui),
                 Tab::Restore => restore_view::show(self, ui),
+                Tab::Archives => archive_view::show(self, ui),
             });
         });
         sync_view::plan_dialog(self, ui.ctx());
