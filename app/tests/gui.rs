@@ -267,6 +267,8 @@ fn restores_a_ticked_file_into_a_chosen_folder() {
     step_until(&mut h, "the snapshot tree", |h| {
         has_label(h, &w.home().join("docs").display().to_string())
     });
+    // The source's folder is open: its file and subfolder show, unticked.
+    assert!(has_label(&h, "a.txt") && has_label(&h, "sub"));
     click(&mut h, "Search");
     h.get_by_label("Search").type_text("a.txt");
     h.step();
@@ -322,15 +324,20 @@ fn writes_a_full_archive_lists_and_verifies_it() {
     config(&w, &["docs"]);
     w.write("docs/a.txt", coffer_tests::bytes(3, 50_000));
     w.write("docs/sub/b.txt", "world");
-    let dir = w.dir.path().join("archives");
-    let mut h = harness(&w);
+    let dir = w.home().join("archives");
+    std::fs::create_dir_all(&dir).unwrap();
+    // egui_file draws its folder icons with emoji the default fonts lack.
+    let mut h = harness_with(&w, Harness::builder().allow_missing_glyphs());
     h.step();
     click(&mut h, "Archives");
     assert!(has_label(&h, "No archives in this folder."));
-    click(&mut h, "Archive folder");
-    h.get_by_label("Archive folder")
-        .type_text(&dir.display().to_string());
-    h.step();
+    click(&mut h, "Browse folders in app…");
+    step_until(&mut h, "the folder picker", |h| has_label(h, "🗀 archives"));
+    click(&mut h, "🗀 archives");
+    click(&mut h, "Open");
+    step_until(&mut h, "the folder to be set", |h| {
+        h.state().busy() || h.query_by_label("Open").is_none()
+    });
     click(&mut h, "Name prefix");
     h.get_by_label("Name prefix").type_text("home");
     h.step();

@@ -63,6 +63,17 @@ pub enum Action {
         full: bool,
     },
     VerifyArchive(String),
+    PickArchiveDir,
+    PickArchiveDirInApp,
+    ArchiveDir(PathBuf),
+}
+
+/// What a folder picker's answer is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
+    Source,
+    RestoreDest,
+    ArchiveDir,
 }
 
 /// The kinds of long work; one of each may run at a time.
@@ -135,8 +146,8 @@ pub struct CofferApp {
     pub(super) seen: Vec<PathBuf>,
     pub(super) restore: super::restore_view::State,
     pub(super) restoring: Option<Task<coffer_core::restore::Report>>,
-    /// The folder being picked is the restore destination, not a source.
-    pub(super) pick_for_restore: bool,
+    /// What the folder being picked is for.
+    pub(super) pick_for: Pick,
     pub(super) archives: super::archive_view::State,
     pub(super) archiving: Option<Task<Message>>,
 }
@@ -183,7 +194,7 @@ impl CofferApp {
             seen: Vec::new(),
             restore: super::restore_view::State::default(),
             restoring: None,
-            pick_for_restore: false,
+            pick_for: Pick::Source,
             archives: super::archive_view::State::default(),
             archiving: None,
         })
@@ -502,11 +513,11 @@ impl CofferApp {
                 self.archives.stale |= t == Tab::Archives;
             }
             Action::PickFolder => {
-                self.pick_for_restore = false;
+                self.pick_for = Pick::Source;
                 self.pick_folder();
             }
             Action::PickFolderInApp => {
-                self.pick_for_restore = false;
+                self.pick_for = Pick::Source;
                 self.open_in_app_picker();
             }
             Action::AddSource(path) => self.edit_sources(|p| {
@@ -591,12 +602,24 @@ impl CofferApp {
             }
             Action::RestoreDetails(path) => self.show_versions(path),
             Action::PickRestoreDest => {
-                self.pick_for_restore = true;
+                self.pick_for = Pick::RestoreDest;
                 self.pick_folder();
             }
             Action::PickRestoreDestInApp => {
-                self.pick_for_restore = true;
+                self.pick_for = Pick::RestoreDest;
                 self.open_in_app_picker();
+            }
+            Action::PickArchiveDir => {
+                self.pick_for = Pick::ArchiveDir;
+                self.pick_folder();
+            }
+            Action::PickArchiveDirInApp => {
+                self.pick_for = Pick::ArchiveDir;
+                self.open_in_app_picker();
+            }
+            Action::ArchiveDir(path) => {
+                self.archives.dir = path.display().to_string();
+                self.archives.stale = true;
             }
             Action::RestoreDest(path) => self.restore.dest = path.display().to_string(),
             Action::Restore => self.start_restore(),

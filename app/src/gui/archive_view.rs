@@ -242,6 +242,14 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
         {
             a.stale = true;
         }
+        if ui.button("Choose folder…").clicked() {
+            actions.push(Action::PickArchiveDir);
+        }
+        if ui.button("Browse folders in app…").clicked() {
+            actions.push(Action::PickArchiveDirInApp);
+        }
+    });
+    ui.horizontal(|ui| {
         let l = ui.label("Name prefix");
         ui.add(egui::TextEdit::singleline(&mut a.prefix).desired_width(120.0))
             .labelled_by(l.id)

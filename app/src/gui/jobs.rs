@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use coffer_core::task::Outcome;
 use coffer_core::{Catalog, Disk, human, io, scan, sync, verify};
 
-use super::app::{Action, CofferApp, Kind, Live, Message, SyncResult};
+use super::app::{Action, CofferApp, Kind, Live, Message, Pick, SyncResult};
 
 impl CofferApp {
     pub(super) fn edit_sources(
@@ -87,19 +87,19 @@ impl CofferApp {
     }
 
     fn picker_title(&self) -> &'static str {
-        if self.pick_for_restore {
-            "Restore into this folder"
-        } else {
-            "Add a folder to back up"
+        match self.pick_for {
+            Pick::Source => "Add a folder to back up",
+            Pick::RestoreDest => "Restore into this folder",
+            Pick::ArchiveDir => "Write archives into this folder",
         }
     }
 
     /// What a folder picked in either picker is for.
     pub(super) fn picked(&self, path: PathBuf) -> Action {
-        if self.pick_for_restore {
-            Action::RestoreDest(path)
-        } else {
-            Action::AddSource(path)
+        match self.pick_for {
+            Pick::Source => Action::AddSource(path),
+            Pick::RestoreDest => Action::RestoreDest(path),
+            Pick::ArchiveDir => Action::ArchiveDir(path),
         }
     }
 

@@ -1,5 +1,5 @@
-//! The desktop window (eframe/egui): disks, sources, sync and the
-//! redundancy map over `coffer-core`.
+//! The desktop window (eframe/egui): disks, sources, sync, the redundancy
+//! map, restore and archives over `coffer-core`.
 //!
 //! `app` holds the state and the background tasks, `model` the view models
 //! (plain structs, tested without egui), and one file per view draws.

@@ -454,13 +454,14 @@ fn tree_row(r: &mut State, ui: &mut egui::Ui, i: usize, actions: &mut Vec<Action
         return;
     }
     let path = v.path.clone();
-    let name = if r.listing.roots.contains(&i) {
+    let root = r.listing.roots.contains(&i);
+    let name = if root {
         path.display().to_string()
     } else {
         name_of(v)
     };
     let id = ui.make_persistent_id(("restore-tree", &path));
-    egui::collapsing_header::CollapsingState::load_with_default_open(ui.ctx(), id, false)
+    egui::collapsing_header::CollapsingState::load_with_default_open(ui.ctx(), id, root)
         .show_header(ui, |ui| {
             let mut on = r.selected.contains(&path);
             if ui.checkbox(&mut on, name).changed() {
