@@ -357,6 +357,8 @@ impl CofferApp {
             self.syncing = None;
             self.live = None;
             self.refresh_again = true;
+            // A new snapshot: the Restore view reads the list again.
+            self.restore.stale = true;
             self.message = Some(sync_message(out));
         }
         if let Some(out) = self.verifying.as_mut().and_then(Task::try_finish) {

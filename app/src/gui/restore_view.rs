@@ -538,3 +538,44 @@ fn details(r: &State, ui: &mut egui::Ui) {
     }
     ui.separator();
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_incomplete_restore_says_which_disk_to_plug_in_next() {
+        let report = restore::Report {
+            dest: PathBuf::from("/tmp/out"),
+            files: 2,
+            missing_files: 3,
+            missing_bytes: 3000,
+            plug_next: vec![restore::DiskNeed {
+                disk_id: uuid::Uuid::nil(),
+                label: "Red".into(),
+                files: 3,
+                bytes: 3000,
+            }],
+            skipped_existing: vec![PathBuf::from("/tmp/out/a.txt")],
+            ..restore::Report::default()
+        };
+        let m = restore_message(Outcome::Completed {
+            value: report,
+            warnings: Vec::new(),
+        });
+        assert!(!m.ok);
+        assert!(m.title.starts_with("Restored 2 files"), "{m:?}");
+        assert!(
+            m.details
+                .iter()
+                .any(|d| d.starts_with("Plug in \"Red\" next: 3 files")),
+            "{m:?}"
+        );
+        assert!(
+            m.details
+                .iter()
+                .any(|d| d.starts_with("Left 1 existing files alone")),
+            "{m:?}"
+        );
+    }
+}
