@@ -245,3 +245,120 @@ fn an_unknown_disk_offers_initialisation() {
         !has_label(h, "Use as backup disk…")
     });
 }
+
+#[test]
+fn restores_a_ticked_file_into_a_chosen_folder() {
+    let w = World::new();
+    let cfg = config(&w, &["docs"]);
+    let body = coffer_tests::bytes(7, 20_000);
+    w.write("docs/a.txt", &body);
+    w.write("docs/sub/b.txt", "world");
+    let disk = init_disk(&w, &cfg, "blue", "Blue");
+    std::fs::rename(&disk, w.mounts().join("blue")).unwrap();
+    let mut h = harness(&w);
+    step_until(&mut h, "the disk card", |h| has_label(h, "Sync Blue"));
+    click(&mut h, "Sync Blue");
+    step_until(&mut h, "the sync to end", |h| {
+        !h.state().busy() && h.state().message().is_some()
+    });
+    // The original goes away; only the disk holds it now.
+    std::fs::remove_file(w.home().join("docs/a.txt")).unwrap();
+    click(&mut h, "Restore");
+    step_until(&mut h, "the snapshot tree", |h| {
+        has_label(h, &w.home().join("docs").display().to_string())
+    });
+    // The source's folder is open: its file and subfolder show, unticked.
+    assert!(has_label(&h, "a.txt") && has_label(&h, "sub"));
+    click(&mut h, "Search");
+    h.get_by_label("Search").type_text("a.txt");
+    h.step();
+    step_until(&mut h, "the search result", |h| {
+        has_label(h, &w.home().join("docs/a.txt").display().to_string())
+    });
+    click(&mut h, &w.home().join("docs/a.txt").display().to_string());
+    assert!(has_label(&h, "1 items ticked"));
+    click(&mut h, "Versions");
+    step_until(&mut h, "the versions", |h| {
+        !h.state().busy() && has_label_containing(h, ": on Blue")
+    });
+    let dest = w.dir.path().join("restored");
+    std::fs::create_dir_all(&dest).unwrap();
+    h.state_mut()
+        .push(coffer::gui::Action::RestoreDest(dest.clone()));
+    h.step();
+    h.step();
+    click(&mut h, "Restore ticked items");
+    step_until(&mut h, "the restore to end", |h| {
+        !h.state().busy()
+            && h.state()
+                .message()
+                .is_some_and(|m| m.title.starts_with("Restored"))
+    });
+    let m = h.state().message().unwrap().clone();
+    assert!(m.ok, "{m:?}");
+    assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), body);
+    assert!(
+        !dest.join("sub").exists(),
+        "only the ticked file is restored"
+    );
+    // Again, over a changed file: it is left alone and the message says so.
+    std::fs::write(dest.join("a.txt"), "mine").unwrap();
+    click(&mut h, "Dismiss");
+    click(&mut h, "Restore ticked items");
+    step_until(&mut h, "the second restore to end", |h| {
+        !h.state().busy() && h.state().message().is_some()
+    });
+    let m = h.state().message().unwrap().clone();
+    assert!(
+        m.details
+            .iter()
+            .any(|d| d.starts_with("Left 1 existing files alone")),
+        "{m:?}"
+    );
+    assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), b"mine");
+}
+
+#[test]
+fn writes_a_full_archive_lists_and_verifies_it() {
+    let w = World::new();
+    config(&w, &["docs"]);
+    w.write("docs/a.txt", coffer_tests::bytes(3, 50_000));
+    w.write("docs/sub/b.txt", "world");
+    let dir = w.home().join("archives");
+    std::fs::create_dir_all(&dir).unwrap();
+    // egui_file draws its folder icons with emoji the default fonts lack.
+    let mut h = harness_with(&w, Harness::builder().allow_missing_glyphs());
+    h.step();
+    click(&mut h, "Archives");
+    assert!(has_label(&h, "No archives in this folder."));
+    click(&mut h, "Browse folders in app…");
+    step_until(&mut h, "the folder picker", |h| has_label(h, "🗀 archives"));
+    click(&mut h, "🗀 archives");
+    click(&mut h, "Open");
+    step_until(&mut h, "the folder to be set", |h| {
+        h.state().busy() || h.query_by_label("Open").is_none()
+    });
+    click(&mut h, "Name prefix");
+    h.get_by_label("Name prefix").type_text("home");
+    h.step();
+    click(&mut h, "Full archive");
+    step_until(&mut h, "the archive to be written", |h| {
+        !h.state().busy() && h.state().message().is_some()
+    });
+    let m = h.state().message().unwrap().clone();
+    assert!(m.ok && m.title.starts_with("Archive 1 written"), "{m:?}");
+    assert!(dir.join("home-1.tar.gz").exists(), "{m:?}");
+    step_until(&mut h, "the archive in the list", |h| {
+        has_label(h, "home-1")
+    });
+    assert!(has_label_containing(&h, "full, "));
+    click(&mut h, "home-1");
+    click(&mut h, "Verify home-1");
+    step_until(&mut h, "the verify to end", |h| {
+        !h.state().busy()
+            && h.state()
+                .message()
+                .is_some_and(|m| m.title.contains("is good"))
+    });
+    assert!(h.state().message().unwrap().ok);
+}

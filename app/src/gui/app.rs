@@ -19,13 +19,14 @@ use coffer_core::{Catalog, Disk, Task, human, io, scan, sync, verify};
 use super::jobs::{cancelled_message, failed_message, sync_message};
 use super::model::Model;
 
-/// The views, one per tab. Restore and Archives join here when their
-/// modules land.
+/// The views, one per tab.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Tab {
     Disks,
     Sources,
     Map,
+    Restore,
+    Archives,
 }
 
 /// What the user asked for while a frame was drawn.
@@ -52,6 +53,27 @@ pub enum Action {
     AutoSync(uuid::Uuid, bool),
     DismissMessage,
     MapInto(Option<PathBuf>),
+    RestoreSnapshot(i64),
+    RestoreDetails(PathBuf),
+    PickRestoreDest,
+    PickRestoreDestInApp,
+    RestoreDest(PathBuf),
+    Restore,
+    Archive {
+        full: bool,
+    },
+    VerifyArchive(String),
+    PickArchiveDir,
+    PickArchiveDirInApp,
+    ArchiveDir(PathBuf),
+}
+
+/// What a folder picker's answer is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pick {
+    Source,
+    RestoreDest,
+    ArchiveDir,
 }
 
 /// The kinds of long work; one of each may run at a time.
@@ -59,6 +81,8 @@ pub enum Action {
 pub enum Kind {
     Sync,
     Verify,
+    Restore,
+    Archive,
 }
 
 /// What a running job has said so far.
@@ -120,6 +144,12 @@ pub struct CofferApp {
     pub(super) sync_cancelled: bool,
     pub(super) native_pick: Option<(Receiver<Option<PathBuf>>, Instant)>,
     pub(super) seen: Vec<PathBuf>,
+    pub(super) restore: super::restore_view::State,
+    pub(super) restoring: Option<Task<coffer_core::restore::Report>>,
+    /// What the folder being picked is for.
+    pub(super) pick_for: Pick,
+    pub(super) archives: super::archive_view::State,
+    pub(super) archiving: Option<Task<Message>>,
 }
 
 /// How long `logic()` may spend draining events per frame.
@@ -162,6 +192,11 @@ impl CofferApp {
             sync_cancelled: false,
             native_pick: None,
             seen: Vec::new(),
+            restore: super::restore_view::State::default(),
+            restoring: None,
+            pick_for: Pick::Source,
+            archives: super::archive_view::State::default(),
+            archiving: None,
         })
     }
 
@@ -173,6 +208,10 @@ impl CofferApp {
             || self.verifying.is_some()
             || self.initialising.is_some()
             || !self.chores.is_empty()
+            || self.restoring.is_some()
+            || self.restore.busy()
+            || self.archiving.is_some()
+            || self.archives.busy()
     }
 
     /// Records an action as if a view had (tests use this for what has no
@@ -211,6 +250,8 @@ impl CofferApp {
         match kind {
             Kind::Sync => self.planning.is_some() || self.syncing.is_some(),
             Kind::Verify => self.verifying.is_some(),
+            Kind::Restore => self.restoring.is_some(),
+            Kind::Archive => self.archiving.is_some(),
         }
     }
 
@@ -246,6 +287,9 @@ impl CofferApp {
             self.start_refresh();
         }
         self.poll_native_picker();
+        self.finish_restore();
+        self.poll_restore();
+        self.poll_archives();
     }
 
     fn drain_live(&mut self, start: Instant) {
@@ -256,6 +300,8 @@ impl CofferApp {
                 .map(Task::drain)
                 .or_else(|| self.planning.as_ref().map(Task::drain)),
             Some(Kind::Verify) => self.verifying.as_ref().map(Task::drain),
+            Some(Kind::Restore) => self.restoring.as_ref().map(Task::drain),
+            Some(Kind::Archive) => self.archiving.as_ref().map(Task::drain),
             None => None,
         };
         let (Some(events), Some((_, live))) = (events, self.live.as_mut()) else {
@@ -311,6 +357,8 @@ impl CofferApp {
             self.syncing = None;
             self.live = None;
             self.refresh_again = true;
+            // A new snapshot: the Restore view reads the list again.
+            self.restore.stale = true;
             self.message = Some(sync_message(out));
         }
         if let Some(out) = self.verifying.as_mut().and_then(Task::try_finish) {
@@ -461,9 +509,19 @@ impl CofferApp {
 
     fn apply(&mut self, action: Action) {
         match action {
-            Action::Tab(t) => self.tab = t,
-            Action::PickFolder => self.pick_folder(),
-            Action::PickFolderInApp => self.open_in_app_picker(),
+            Action::Tab(t) => {
+                self.tab = t;
+                self.restore.stale |= t == Tab::Restore;
+                self.archives.stale |= t == Tab::Archives;
+            }
+            Action::PickFolder => {
+                self.pick_for = Pick::Source;
+                self.pick_folder();
+            }
+            Action::PickFolderInApp => {
+                self.pick_for = Pick::Source;
+                self.open_in_app_picker();
+            }
             Action::AddSource(path) => self.edit_sources(|p| {
                 p.add_source(Source {
                     path,
@@ -510,6 +568,16 @@ impl CofferApp {
                         t.cancel();
                     }
                 }
+                Kind::Restore => {
+                    if let Some(t) = &self.restoring {
+                        t.cancel();
+                    }
+                }
+                Kind::Archive => {
+                    if let Some(t) = &self.archiving {
+                        t.cancel();
+                    }
+                }
             },
             Action::Verify(root) => self.start_verify(root),
             Action::OfferInit(root) => {
@@ -528,6 +596,37 @@ impl CofferApp {
             Action::AutoSync(id, on) => self.set_auto_sync(id, on),
             Action::DismissMessage => self.message = None,
             Action::MapInto(dir) => self.map_dir = dir,
+            Action::RestoreSnapshot(id) => {
+                self.restore.want = Some(id);
+                self.restore.stale = true;
+                self.restore.selected.clear();
+                self.restore.details_of = None;
+            }
+            Action::RestoreDetails(path) => self.show_versions(path),
+            Action::PickRestoreDest => {
+                self.pick_for = Pick::RestoreDest;
+                self.pick_folder();
+            }
+            Action::PickRestoreDestInApp => {
+                self.pick_for = Pick::RestoreDest;
+                self.open_in_app_picker();
+            }
+            Action::PickArchiveDir => {
+                self.pick_for = Pick::ArchiveDir;
+                self.pick_folder();
+            }
+            Action::PickArchiveDirInApp => {
+                self.pick_for = Pick::ArchiveDir;
+                self.open_in_app_picker();
+            }
+            Action::ArchiveDir(path) => {
+                self.archives.dir = path.display().to_string();
+                self.archives.stale = true;
+            }
+            Action::RestoreDest(path) => self.restore.dest = path.display().to_string(),
+            Action::Restore => self.start_restore(),
+            Action::Archive { full } => self.start_archive(full),
+            Action::VerifyArchive(name) => self.start_archive_verify(name),
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use coffer_core::task::Outcome;
 use coffer_core::{Catalog, Disk, human, io, scan, sync, verify};
 
-use super::app::{Action, CofferApp, Kind, Live, Message, SyncResult};
+use super::app::{Action, CofferApp, Kind, Live, Message, Pick, SyncResult};
 
 impl CofferApp {
     pub(super) fn edit_sources(
@@ -34,11 +34,12 @@ impl CofferApp {
         let (tx, rx) = std::sync::mpsc::channel();
         let waker = self.waker.clone();
         let start = self.config.profile.basepath.clone();
+        let title = self.picker_title();
         let spawned = std::thread::Builder::new()
             .name("coffer-picker".into())
             .spawn(move || {
                 let picked = rfd::FileDialog::new()
-                    .set_title("Add a folder to back up")
+                    .set_title(title)
                     .set_directory(start)
                     .pick_folder();
                 let _ = tx.send(picked);
@@ -59,7 +60,8 @@ impl CofferApp {
         match rx.try_recv() {
             Ok(Some(path)) => {
                 self.native_pick = None;
-                self.actions.push(Action::AddSource(path));
+                let a = self.picked(path);
+                self.actions.push(a);
             }
             Ok(None) => {
                 let fast = started.elapsed() < Duration::from_millis(700);
@@ -78,10 +80,27 @@ impl CofferApp {
 
     pub(super) fn open_in_app_picker(&mut self) {
         let mut d = egui_file::FileDialog::select_folder()
-            .title("Add a folder to back up")
+            .title(self.picker_title())
             .initial_path(self.config.profile.basepath.clone());
         d.open();
         self.picker = Some(d);
+    }
+
+    fn picker_title(&self) -> &'static str {
+        match self.pick_for {
+            Pick::Source => "Add a folder to back up",
+            Pick::RestoreDest => "Restore into this folder",
+            Pick::ArchiveDir => "Write archives into this folder",
+        }
+    }
+
+    /// What a folder picked in either picker is for.
+    pub(super) fn picked(&self, path: PathBuf) -> Action {
+        match self.pick_for {
+            Pick::Source => Action::AddSource(path),
+            Pick::RestoreDest => Action::RestoreDest(path),
+            Pick::ArchiveDir => Action::ArchiveDir(path),
+        }
     }
 
     pub(super) fn set_auto_sync(&mut self, id: uuid::Uuid, on: bool) {

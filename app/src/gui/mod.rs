@@ -1,14 +1,16 @@
-//! The desktop window (eframe/egui): disks, sources, sync and the
-//! redundancy map over `coffer-core`.
+//! The desktop window (eframe/egui): disks, sources, sync, the redundancy
+//! map, restore and archives over `coffer-core`.
 //!
 //! `app` holds the state and the background tasks, `model` the view models
 //! (plain structs, tested without egui), and one file per view draws.
 
 mod app;
+mod archive_view;
 mod disks;
 mod jobs;
 mod map;
 pub mod model;
+mod restore_view;
 mod sources;
 mod sync_view;
 
@@ -98,11 +100,12 @@ impl CofferApp {
             ui.horizontal(|ui| {
                 ui.heading("Coffer");
                 ui.separator();
-                // Restore and Archives tabs go here when those modules merge.
                 for (tab, name) in [
                     (Tab::Disks, "Disks"),
                     (Tab::Sources, "Sources"),
                     (Tab::Map, "Redundancy map"),
+                    (Tab::Restore, "Restore"),
+                    (Tab::Archives, "Archives"),
                 ] {
                     if ui.selectable_label(self.tab == tab, name).clicked() {
                         self.actions.push(Action::Tab(tab));
@@ -122,6 +125,8 @@ impl CofferApp {
                 Tab::Disks => disks::show(self, ui),
                 Tab::Sources => sources::show(self, ui),
                 Tab::Map => map::show(self, ui),
+                Tab::Restore => restore_view::show(self, ui),
+                Tab::Archives => archive_view::show(self, ui),
             });
         });
         sync_view::plan_dialog(self, ui.ctx());

@@ -104,8 +104,9 @@ pub fn picker(app: &mut CofferApp, ctx: &egui::Context) {
     dialog.show(ctx);
     match dialog.state() {
         egui_file::State::Selected => {
-            if let Some(p) = dialog.path() {
-                app.actions.push(Action::AddSource(p.to_path_buf()));
+            if let Some(p) = dialog.path().map(std::path::Path::to_path_buf) {
+                let a = app.picked(p);
+                app.actions.push(a);
             }
             app.picker = None;
         }

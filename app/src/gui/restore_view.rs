@@ -1,0 +1,581 @@
+//! The Restore view: pick a snapshot, tick files and folders in its tree (or
+//! find them with the search box), see a file's versions and the disks that
+//! hold it, choose where to restore, and restore on a background task.
+//!
+//! Catalog reads (the snapshot listing, a file's versions) run on
+//! `core::task` threads; this view only draws what they returned.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use coffer_core::catalog::{Kind as EntryKind, Snapshot, Version};
+use coffer_core::restore::{self, At, Existing, Options};
+use coffer_core::task::Outcome;
+use coffer_core::{Catalog, Disk, ObjectId, Task, human, io};
+
+use super::app::{Action, CofferApp, Kind, Message};
+use super::jobs::{cancelled_message, failed_message};
+
+/// What the listing task read from the catalog.
+#[derive(Default)]
+pub struct Listing {
+    pub snapshots: Vec<Snapshot>,
+    /// The snapshot shown (the newest when none was asked for).
+    pub snapshot: Option<i64>,
+    /// Its entries, sorted by path.
+    pub entries: Vec<Version>,
+    /// Indices of each folder's children, by the folder's path.
+    pub children: HashMap<PathBuf, Vec<usize>>,
+    /// Entries whose parent is not in the snapshot (the sources).
+    pub roots: Vec<usize>,
+}
+
+/// One version of a file and the disks holding its content.
+pub struct Held {
+    pub version: Version,
+    pub from: i64,
+    pub disks: Vec<String>,
+}
+
+/// The Restore view's state.
+#[derive(Default)]
+pub struct State {
+    pub listing: Listing,
+    pub loading: Option<Task<Listing>>,
+    pub load_error: Option<String>,
+    /// The snapshot asked for; `None` = the newest.
+    pub want: Option<i64>,
+    /// Set when the tab opens or the catalog changed: reload the listing.
+    pub stale: bool,
+    pub selected: BTreeSet<PathBuf>,
+    pub search: String,
+    pub details_of: Option<PathBuf>,
+    pub details: Option<Task<Vec<Held>>>,
+    pub held: Vec<Held>,
+    pub dest: String,
+    pub replace: bool,
+}
+
+impl State {
+    pub fn busy(&self) -> bool {
+        self.loading.is_some() || self.details.is_some()
+    }
+}
+
+/// Reads the snapshots and the entries of `want` (the newest when `None`).
+fn load(catalog: &Path, want: Option<i64>) -> coffer_core::Result<Listing> {
+    if !catalog.exists() {
+        return Ok(Listing::default());
+    }
+    let cat = Catalog::open(catalog)?;
+    let mut snapshots = cat.snapshots()?;
+    snapshots.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
+    let snapshot = want
+        .filter(|w| snapshots.iter().any(|s| s.id == *w))
+        .or_else(|| snapshots.first().map(|s| s.id));
+    let Some(id) = snapshot else {
+        return Ok(Listing {
+            snapshots,
+            ..Listing::default()
+        });
+    };
+    let entries = restore::select(&cat, id, &[])?;
+    let index: HashMap<&Path, usize> = entries
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (v.path.as_path(), i))
+        .collect();
+    let mut children: HashMap<PathBuf, Vec<usize>> = HashMap::new();
+    let mut roots = Vec::new();
+    for (i, v) in entries.iter().enumerate() {
+        match v.path.parent().filter(|p| index.contains_key(p)) {
+            Some(p) => children.entry(p.to_path_buf()).or_default().push(i),
+            None => roots.push(i),
+        }
+    }
+    Ok(Listing {
+        snapshots,
+        snapshot,
+        entries,
+        children,
+        roots,
+    })
+}
+
+/// Every version of `path` with the disks holding each (as `coffer versions`).
+fn versions_of(catalog: &Path, path: &Path) -> coffer_core::Result<Vec<Held>> {
+    let cat = Catalog::open(catalog)?;
+    let labels: HashMap<uuid::Uuid, String> =
+        cat.disks()?.into_iter().map(|d| (d.id, d.label)).collect();
+    let mut holders: HashMap<ObjectId, Vec<String>> = HashMap::new();
+    for c in cat.copies()? {
+        holders
+            .entry(c.hash)
+            .or_default()
+            .push(labels.get(&c.disk_id).cloned().unwrap_or_default());
+    }
+    let times: HashMap<i64, i64> = cat
+        .snapshots()?
+        .into_iter()
+        .map(|s| (s.id, s.started_at))
+        .collect();
+    let mut out: Vec<Held> = cat
+        .versions_under(path)?
+        .into_iter()
+        .filter(|v| v.path == path)
+        .map(|v| {
+            let mut disks = v
+                .hash
+                .and_then(|h| holders.get(&h).cloned())
+                .unwrap_or_default();
+            disks.sort();
+            Held {
+                from: times.get(&v.first_snapshot).copied().unwrap_or_default(),
+                version: v,
+                disks,
+            }
+        })
+        .collect();
+    out.sort_by_key(|h| std::cmp::Reverse(h.version.first_snapshot));
+    Ok(out)
+}
+
+impl CofferApp {
+    /// Starts loading the listing when it is stale; takes finished loads.
+    pub(super) fn poll_restore(&mut self) {
+        let r = &mut self.restore;
+        if let Some(out) = r.loading.as_mut().and_then(Task::try_finish) {
+            r.loading = None;
+            match out {
+                Outcome::Completed { value, .. } => {
+                    r.load_error = None;
+                    r.listing = value;
+                }
+                Outcome::Failed(e) => r.load_error = Some(format!("{e:#}")),
+                Outcome::Cancelled => {}
+            }
+        }
+        if let Some(out) = r.details.as_mut().and_then(Task::try_finish) {
+            r.details = None;
+            match out {
+                Outcome::Completed { value, .. } => r.held = value,
+                Outcome::Failed(e) => r.load_error = Some(format!("{e:#}")),
+                Outcome::Cancelled => {}
+            }
+        }
+        if self.tab == super::Tab::Restore && r.stale && r.loading.is_none() {
+            r.stale = false;
+            let catalog = self.paths.catalog_file();
+            let want = r.want;
+            r.loading = Some(coffer_core::task::spawn(
+                "restore-listing",
+                self.waker.clone(),
+                move |_| load(&catalog, want),
+            ));
+        }
+    }
+
+    pub(super) fn show_versions(&mut self, path: PathBuf) {
+        let catalog = self.paths.catalog_file();
+        self.restore.held.clear();
+        self.restore.details_of = Some(path.clone());
+        self.restore.details = Some(coffer_core::task::spawn(
+            "versions",
+            self.waker.clone(),
+            move |_| versions_of(&catalog, &path),
+        ));
+    }
+
+    /// Restores the ticked paths of the shown snapshot into the destination,
+    /// from the disks connected now.
+    pub(super) fn start_restore(&mut self) {
+        if self.restoring.is_some() {
+            return;
+        }
+        let r = &self.restore;
+        let Some(snapshot) = r.listing.snapshot else {
+            return self.fail("Nothing to restore", "There is no snapshot yet.".into());
+        };
+        if r.selected.is_empty() {
+            return self.fail(
+                "Nothing to restore",
+                "Tick the files or folders to restore.".into(),
+            );
+        }
+        let dest = PathBuf::from(r.dest.trim());
+        if !dest.is_absolute() {
+            return self.fail(
+                "Choose where to restore",
+                format!("\"{}\" is not a full folder path.", r.dest.trim()),
+            );
+        }
+        let opts = Options {
+            at: Some(At::Snapshot(snapshot)),
+            paths: r.selected.iter().cloned().collect(),
+            dest: Some(dest.clone()),
+            within: None,
+            existing: if r.replace {
+                Existing::Overwrite
+            } else {
+                Existing::Skip
+            },
+            case_insensitive: false,
+            rename_collisions: false,
+        };
+        let roots: Vec<PathBuf> = self.present().into_iter().map(|p| p.1).collect();
+        let catalog = self.paths.catalog_file();
+        self.begin_live(Kind::Restore, format!("Restoring into {}", dest.display()));
+        self.restoring = Some(coffer_core::task::spawn(
+            "restore",
+            self.waker.clone(),
+            move |p| {
+                let mut cat = Catalog::open(&catalog)?;
+                let known = cat.disks()?;
+                let disks: Vec<Disk> = roots
+                    .iter()
+                    .filter_map(|r| Disk::open(r, io::real()).ok())
+                    .filter(|d| known.iter().any(|k| k.id == d.id()))
+                    .collect();
+                restore::restore(&mut cat, true, &disks, &opts, p)
+            },
+        ));
+    }
+
+    pub(super) fn finish_restore(&mut self) {
+        if let Some(out) = self.restoring.as_mut().and_then(Task::try_finish) {
+            self.restoring = None;
+            self.live = None;
+            self.refresh_again = true;
+            self.message = Some(restore_message(out));
+        }
+    }
+}
+
+/// The message a finished restore leaves: what was restored, then what
+/// is still missing and which disk to plug in next.
+pub fn restore_message(out: Outcome<restore::Report>) -> Message {
+    let (r, warnings) = match out {
+        Outcome::Completed { value, warnings } => (value, warnings),
+        Outcome::Cancelled => return cancelled_message("Restore cancelled"),
+        Outcome::Failed(e) => return failed_message("Restore failed", &e),
+    };
+    let mut details = Vec::new();
+    if r.already_done > 0 {
+        details.push(format!("{} files were already there", r.already_done));
+    }
+    if !r.skipped_existing.is_empty() {
+        details.push(format!(
+            "Left {} existing files alone (tick \"Replace existing files\" to replace them): {}",
+            r.skipped_existing.len(),
+            list(&r.skipped_existing)
+        ));
+    }
+    for b in &r.bad_copies {
+        details.push(format!(
+            "Damaged copy of {} on disk \"{}\"{}",
+            b.path.display(),
+            b.disk,
+            if b.quarantined {
+                " (moved aside and removed from the catalog)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if !r.complete() {
+        details.push(format!(
+            "{} files ({}) are still missing",
+            r.missing_files,
+            human::bytes(r.missing_bytes)
+        ));
+        for n in &r.plug_next {
+            details.push(format!(
+                "Plug in \"{}\" next: {} files, {}",
+                n.label,
+                n.files,
+                human::bytes(n.bytes)
+            ));
+        }
+        if !r.unavailable.is_empty() {
+            details.push(format!(
+                "{} files are on no known disk: {}",
+                r.unavailable.len(),
+                list(&r.unavailable)
+            ));
+        }
+    }
+    details.extend(warnings.iter().map(ToString::to_string));
+    Message {
+        ok: r.complete() && r.bad_copies.is_empty() && warnings.is_empty(),
+        title: format!(
+            "Restored {} files ({}) into {} from the snapshot of {}",
+            r.files,
+            human::bytes(r.bytes),
+            r.dest.display(),
+            human::time(r.snapshot_time)
+        ),
+        details,
+    }
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    let mut s: Vec<String> = paths
+        .iter()
+        .take(10)
+        .map(|p| p.display().to_string())
+        .collect();
+    if paths.len() > 10 {
+        s.push(format!("and {} more", paths.len() - 10));
+    }
+    s.join(", ")
+}
+
+fn name_of(v: &Version) -> String {
+    v.path.file_name().map_or_else(
+        || v.path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
+    let r = &mut app.restore;
+    if r.listing.snapshots.is_empty() {
+        if r.loading.is_some() {
+            ui.label("Reading the catalog…");
+        } else {
+            ui.label("No snapshots yet: sync a disk first.");
+        }
+        if let Some(e) = &r.load_error {
+            ui.colored_label(ui.visuals().error_fg_color, e);
+        }
+        return;
+    }
+    let mut actions = Vec::new();
+    ui.horizontal(|ui| {
+        let l = ui.label("Restore from");
+        let current = r
+            .listing
+            .snapshots
+            .iter()
+            .find(|s| Some(s.id) == r.listing.snapshot)
+            .map_or_else(String::new, snapshot_text);
+        egui::ComboBox::from_id_salt("snapshot")
+            .selected_text(current)
+            .show_ui(ui, |ui| {
+                for s in &r.listing.snapshots {
+                    if ui
+                        .selectable_label(Some(s.id) == r.listing.snapshot, snapshot_text(s))
+                        .clicked()
+                    {
+                        actions.push(Action::RestoreSnapshot(s.id));
+                    }
+                }
+            })
+            .response
+            .labelled_by(l.id);
+        if r.loading.is_some() {
+            ui.spinner();
+        }
+    });
+    if let Some(e) = &r.load_error {
+        ui.colored_label(ui.visuals().error_fg_color, e);
+    }
+    ui.horizontal(|ui| {
+        let l = ui.label("Search");
+        ui.text_edit_singleline(&mut r.search).labelled_by(l.id);
+    });
+    ui.separator();
+    let query = r.search.trim().to_lowercase();
+    if query.is_empty() {
+        for i in r.listing.roots.clone() {
+            tree_row(r, ui, i, &mut actions);
+        }
+    } else {
+        let mut shown = 0;
+        for i in 0..r.listing.entries.len() {
+            let v = &r.listing.entries[i];
+            if v.path.to_string_lossy().to_lowercase().contains(&query) {
+                shown += 1;
+                if shown > 500 {
+                    ui.label("…more matches; narrow the search");
+                    break;
+                }
+                let label = v.path.display().to_string();
+                entry_row(r, ui, i, label, &mut actions);
+            }
+        }
+        if shown == 0 {
+            ui.label("No match in this snapshot.");
+        }
+    }
+    ui.separator();
+    details(r, ui);
+    ui.horizontal(|ui| {
+        let l = ui.label("Restore into");
+        ui.add(egui::TextEdit::singleline(&mut r.dest).desired_width(400.0))
+            .labelled_by(l.id);
+        if ui.button("Choose folder…").clicked() {
+            actions.push(Action::PickRestoreDest);
+        }
+        if ui.button("Browse folders in app…").clicked() {
+            actions.push(Action::PickRestoreDestInApp);
+        }
+    });
+    ui.checkbox(&mut r.replace, "Replace existing files");
+    ui.horizontal(|ui| {
+        let n = r.selected.len();
+        let button = ui.add_enabled(
+            n > 0 && !r.dest.trim().is_empty(),
+            egui::Button::new("Restore ticked items"),
+        );
+        if button.clicked() {
+            actions.push(Action::Restore);
+        }
+        ui.label(format!("{n} items ticked"));
+    });
+    app.actions.extend(actions);
+}
+
+fn snapshot_text(s: &Snapshot) -> String {
+    format!(
+        "{} ({} files, {})",
+        human::time(s.started_at),
+        s.files,
+        human::bytes(s.bytes)
+    )
+}
+
+/// A folder (expandable) or a file of the tree.
+fn tree_row(r: &mut State, ui: &mut egui::Ui, i: usize, actions: &mut Vec<Action>) {
+    let v = &r.listing.entries[i];
+    if v.kind != EntryKind::Dir {
+        let name = name_of(v);
+        entry_row(r, ui, i, name, actions);
+        return;
+    }
+    let path = v.path.clone();
+    let root = r.listing.roots.contains(&i);
+    let name = if root {
+        path.display().to_string()
+    } else {
+        name_of(v)
+    };
+    let id = ui.make_persistent_id(("restore-tree", &path));
+    egui::collapsing_header::CollapsingState::load_with_default_open(ui.ctx(), id, root)
+        .show_header(ui, |ui| {
+            let mut on = r.selected.contains(&path);
+            if ui.checkbox(&mut on, name).changed() {
+                toggle(r, &path, on);
+            }
+        })
+        .body(|ui| {
+            for c in r.listing.children.get(&path).cloned().unwrap_or_default() {
+                tree_row(r, ui, c, actions);
+            }
+        });
+}
+
+fn entry_row(r: &mut State, ui: &mut egui::Ui, i: usize, label: String, actions: &mut Vec<Action>) {
+    let v = &r.listing.entries[i];
+    let path = v.path.clone();
+    let is_file = v.kind == EntryKind::File;
+    let size = v.size;
+    ui.horizontal(|ui| {
+        let mut on = r.selected.contains(&path) || r.selected.iter().any(|s| path.starts_with(s));
+        if ui.checkbox(&mut on, label).changed() {
+            toggle(r, &path, on);
+        }
+        if is_file {
+            ui.weak(human::bytes(size));
+            if ui
+                .small_button("Versions")
+                .on_hover_text("Earlier versions and the disks holding each")
+                .clicked()
+            {
+                actions.push(Action::RestoreDetails(path.clone()));
+            }
+        }
+    });
+}
+
+fn toggle(r: &mut State, path: &Path, on: bool) {
+    if on {
+        r.selected.insert(path.to_path_buf());
+    } else {
+        // Unticking also unticks what lies under it and what holds it.
+        r.selected
+            .retain(|s| !s.starts_with(path) && !path.starts_with(s));
+    }
+}
+
+/// The selected file's versions and where each is held.
+fn details(r: &State, ui: &mut egui::Ui) {
+    let Some(path) = &r.details_of else { return };
+    ui.strong(format!("Versions of {}", path.display()));
+    if r.details.is_some() {
+        ui.spinner();
+        return;
+    }
+    for h in &r.held {
+        let v = &h.version;
+        let on = if h.disks.is_empty() {
+            if v.kind == EntryKind::File && v.size > 0 {
+                "no disk".to_string()
+            } else {
+                "nothing to copy".to_string()
+            }
+        } else {
+            h.disks.join(", ")
+        };
+        ui.label(format!(
+            "From {} (snapshots {}–{}), {}: on {}",
+            human::time(h.from),
+            v.first_snapshot,
+            v.last_snapshot,
+            human::bytes(v.size),
+            on
+        ));
+    }
+    ui.separator();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_incomplete_restore_says_which_disk_to_plug_in_next() {
+        let report = restore::Report {
+            dest: PathBuf::from("/tmp/out"),
+            files: 2,
+            missing_files: 3,
+            missing_bytes: 3000,
+            plug_next: vec![restore::DiskNeed {
+                disk_id: uuid::Uuid::nil(),
+                label: "Red".into(),
+                files: 3,
+                bytes: 3000,
+            }],
+            skipped_existing: vec![PathBuf::from("/tmp/out/a.txt")],
+            ..restore::Report::default()
+        };
+        let m = restore_message(Outcome::Completed {
+            value: report,
+            warnings: Vec::new(),
+        });
+        assert!(!m.ok);
+        assert!(m.title.starts_with("Restored 2 files"), "{m:?}");
+        assert!(
+            m.details
+                .iter()
+                .any(|d| d.starts_with("Plug in \"Red\" next: 3 files")),
+            "{m:?}"
+        );
+        assert!(
+            m.details
+                .iter()
+                .any(|d| d.starts_with("Left 1 existing files alone")),
+            "{m:?}"
+        );
+    }
+}
