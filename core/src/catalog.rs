@@ -427,57 +427,44 @@ impl Catalog {
 
     // ------------------------------------------------------------ versions
 
-    /// Every version alive in snapshot `id`.
-    pub fn versions_in(&self, id: i64) -> Result<Vec<Version>, Error> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT id, path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, last_snapshot
-                 FROM versions WHERE last_snapshot >= ?1 AND first_snapshot <= ?1 ORDER BY path",
-            )
-            .map_err(self.err())?;
-        let rows = st.query_map([id], version_row).map_err(self.err())?;
+    /// Versions matching `tail` (a WHERE/ORDER BY clause over `versions`).
+    fn query_versions<P: rusqlite::Params>(
+        &self,
+        tail: &str,
+        params: P,
+    ) -> Result<Vec<Version>, Error> {
+        let sql = format!(
+            "SELECT id, path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, last_snapshot
+             FROM versions {tail}"
+        );
+        let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
+        let rows = st.query_map(params, version_row).map_err(self.err())?;
         let mut out = Vec::new();
         for r in rows {
             out.push(r.map_err(self.err())??);
         }
         Ok(out)
+    }
+
+    /// Every version alive in snapshot `id`.
+    pub fn versions_in(&self, id: i64) -> Result<Vec<Version>, Error> {
+        self.query_versions(
+            "WHERE last_snapshot >= ?1 AND first_snapshot <= ?1 ORDER BY path",
+            [id],
+        )
     }
 
     /// Every version of `path` (exactly that path), oldest first.
     pub fn versions_of(&self, path: &Path) -> Result<Vec<Version>, Error> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT id, path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, last_snapshot
-                 FROM versions WHERE path = ?1 ORDER BY first_snapshot",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([path_bytes(path)], version_row)
-            .map_err(self.err())?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r.map_err(self.err())??);
-        }
-        Ok(out)
+        self.query_versions(
+            "WHERE path = ?1 ORDER BY first_snapshot",
+            [path_bytes(path)],
+        )
     }
 
     /// Every version ever recorded, for searches over all history.
     pub fn all_versions(&self) -> Result<Vec<Version>, Error> {
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT id, path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, last_snapshot
-                 FROM versions ORDER BY path, first_snapshot",
-            )
-            .map_err(self.err())?;
-        let rows = st.query_map([], version_row).map_err(self.err())?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r.map_err(self.err())??);
-        }
-        Ok(out)
+        self.query_versions("ORDER BY path, first_snapshot", [])
     }
 
     /// Records a scan as a new snapshot in one transaction; returns its id.
@@ -559,22 +546,10 @@ impl Catalog {
         } else {
             ([trimmed, b"/"].concat(), [trimmed, b"0"].concat())
         };
-        let mut st = self
-            .conn
-            .prepare_cached(
-                "SELECT id, path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, last_snapshot
-                 FROM versions WHERE path = ?1 OR (path >= ?2 AND path < ?3)
-                 ORDER BY path, first_snapshot",
-            )
-            .map_err(self.err())?;
-        let rows = st
-            .query_map(params![trimmed, lo, hi], version_row)
-            .map_err(self.err())?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r.map_err(self.err())??);
-        }
-        Ok(out)
+        self.query_versions(
+            "WHERE path = ?1 OR (path >= ?2 AND path < ?3) ORDER BY path, first_snapshot",
+            params![trimmed, lo, hi],
+        )
     }
 
     /// Every object referenced by any retained version, with its newest
