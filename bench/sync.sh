@@ -53,6 +53,67 @@ echo "first sync:  coffer ${CO}s   cp -a ${CP}s   cp -a + sync ${CPS}s"
 echo "  ratio coffer / cp -a        = $(ratio "$CO" "$CP")   (target <= 1.15)"
 echo "  ratio coffer / (cp -a+sync) = $(ratio "$CO" "$CPS")  (coffer flushes every batch; cp does not)"
 
+echo "== restore of the whole corpus vs cp -a"
+rm -rf "$WORK/cp-copy"; sync
+t0=$(now); cp -a "$WORK/medium" "$WORK/cp-copy"; t1=$(now)
+t2=$(now); "$COFFER_BIN" restore "$WORK/medium" --to "$WORK/restored" >/dev/null; t3=$(now)
+CP2=$(secs "$t0" "$t1"); RT=$(secs "$t2" "$t3")
+echo "restore: coffer ${RT}s   cp -a ${CP2}s"
+echo "  ratio coffer restore / cp -a = $(ratio "$RT" "$CP2")   (target <= 1.15)"
+rm -rf "$WORK/restored" "$WORK/cp-copy"
+
+echo "== archives vs tar czf"
+mkdir -p "$WORK/arch"
+t0=$(now); tar czf "$WORK/tar.tar.gz" -C "$WORK" medium; t1=$(now)
+t2=$(now); "$COFFER_BIN" archive full --to "$WORK/arch" --prefix bench >/dev/null; t3=$(now)
+TZ=$(secs "$t0" "$t1"); AF=$(secs "$t2" "$t3")
+echo "full archive: coffer ${AF}s   tar czf ${TZ}s"
+echo "  throughput ratio coffer / tar czf = $(ratio "$TZ" "$AF")   (target >= 1.5)"
+BEFORE=$(du -sb "$WORK/medium" | cut -f1)
+cp -a "$WORK/medium" "$WORK/before"
+python3 "$CORPUS" mutate "$WORK/medium" --round 1 >/dev/null
+# Bytes that really changed: new files whole; for changed files, the 4 KiB
+# blocks that differ from before plus any growth.
+CHANGED=$(python3 - "$WORK/before" "$WORK/medium" <<'PY'
+import os, sys
+before, after = sys.argv[1], sys.argv[2]
+total = 0
+for d, _, fs in os.walk(after):
+    for f in fs:
+        p = os.path.join(d, f)
+        if os.path.islink(p):
+            continue
+        q = os.path.join(before, os.path.relpath(p, after))
+        if not os.path.isfile(q):
+            total += os.path.getsize(p)
+            continue
+        if os.path.getsize(p) == os.path.getsize(q) and os.path.getmtime(p) == os.path.getmtime(q):
+            continue
+        with open(p, "rb") as a, open(q, "rb") as b:
+            while True:
+                x, y = a.read(4096), b.read(4096)
+                if not x:
+                    break
+                if x != y:
+                    total += len(x)
+print(total)
+PY
+)
+rm -rf "$WORK/before"
+"$COFFER_BIN" archive inc --to "$WORK/arch" --prefix bench >/dev/null
+INC=$(stat -c %s "$WORK"/arch/bench-1-to-2.tar.gz)
+echo "incremental after a 1% mutation: ${INC} bytes for ${CHANGED} bytes in changed files"
+echo "  ratio archive / changed bytes = $(ratio "$INC" "$CHANGED")   (target <= 1.1)"
+mkdir -p "$WORK/vol"
+"$COFFER_BIN" archive full --to "$WORK/vol" --prefix vol --volume-size "$(( BEFORE / 10 + 1 ))" >/dev/null
+ONE=$(cd "$WORK" && find medium -type f -size +100k | sort | tail -1)
+echo "volumes written: $(ls "$WORK"/vol/*.tar.gz | wc -l)"
+t0=$(now); "$COFFER_BIN" archive restore "$WORK/vol" --at 1 "$ONE" --to "$WORK/one" >/dev/null; t1=$(now)
+t2=$(now); "$COFFER_BIN" archive restore "$WORK/vol" --at 1 --to "$WORK/all" >/dev/null; t3=$(now)
+S1=$(secs "$t0" "$t1"); SA=$(secs "$t2" "$t3")
+echo "one file from the volume set ${S1}s   whole extract ${SA}s   ratio $(ratio "$S1" "$SA")"
+rm -rf "$WORK/arch" "$WORK/vol" "$WORK/one" "$WORK/all" "$WORK/tar.tar.gz"
+
 echo "== corpus (many: 200k tiny files, scale $SCALE)"
 python3 "$CORPUS" generate "$WORK/many" --profile many --scale "$SCALE" >/dev/null
 world many
