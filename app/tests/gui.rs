@@ -366,3 +366,17 @@ fn writes_a_full_archive_lists_and_verifies_it() {
     });
     assert!(h.state().message().unwrap().ok);
 }
+
+#[test]
+fn show_log_opens_a_window_on_the_log_file() {
+    let w = World::new();
+    config(&w, &["docs"]);
+    let mut h = harness(&w);
+    click(&mut h, "Show log");
+    step_until(&mut h, "the log window", |h| has_label(h, "Log"));
+    // Either the log's path heading its lines, or why there is no log there.
+    assert!(
+        has_label_containing(&h, "coffer.log"),
+        "the log window names the log file"
+    );
+}

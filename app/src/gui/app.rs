@@ -50,6 +50,9 @@ pub enum Action {
         quota: String,
     },
     CloseInit,
+    /// Show the last lines of the log file.
+    ShowLog,
+    CloseLog,
     AutoSync(uuid::Uuid, bool),
     DismissMessage,
     MapInto(Option<PathBuf>),
@@ -127,6 +130,8 @@ pub struct CofferApp {
     /// A plan that deletes data the user may not expect, awaiting "Sync anyway".
     pub(super) plan: Option<sync::Report>,
     pub(super) init_form: Option<InitForm>,
+    /// The log's last lines, while the log window is open.
+    pub(super) log_view: Option<String>,
     pub(super) picker: Option<egui_file::FileDialog>,
     pub(super) live: Option<(Kind, Live)>,
     pub(super) actions: Vec<Action>,
@@ -176,6 +181,7 @@ impl CofferApp {
             source_error: None,
             plan: None,
             init_form: None,
+            log_view: None,
             picker: None,
             live: None,
             actions: Vec::new(),
@@ -593,6 +599,8 @@ impl CofferApp {
             }
             Action::Init { root, label, quota } => self.start_init(root, label, quota),
             Action::CloseInit => self.init_form = None,
+            Action::ShowLog => self.log_view = Some(log_tail(&crate::log::log_file_path(), 400)),
+            Action::CloseLog => self.log_view = None,
             Action::AutoSync(id, on) => self.set_auto_sync(id, on),
             Action::DismissMessage => self.message = None,
             Action::MapInto(dir) => self.map_dir = dir,
@@ -638,5 +646,35 @@ impl eframe::App for CofferApp {
 
     fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut eframe::Frame) {
         self.draw(ui);
+    }
+}
+
+/// The last `lines` lines of the log file (at most 1 MiB: rotation keeps it
+/// small, so reading it on the UI thread is cheap), or why there are none.
+pub(super) fn log_tail(path: &std::path::Path, lines: usize) -> String {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            let from = all.len().saturating_sub(lines);
+            format!("{}\n\n{}", path.display(), all[from..].join("\n"))
+        }
+        Err(e) => format!("No log to show at {}: {e}", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod log_tests {
+    #[test]
+    fn log_tail_keeps_the_last_lines_and_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("coffer.log");
+        let text: String = (0..10).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(&p, text).unwrap();
+        let tail = super::log_tail(&p, 3);
+        assert!(tail.starts_with(&p.display().to_string()));
+        assert!(tail.ends_with("line 7\nline 8\nline 9"), "{tail}");
+        assert!(!tail.contains("line 6"));
+        assert!(super::log_tail(&dir.path().join("none.log"), 3).starts_with("No log to show"));
     }
 }

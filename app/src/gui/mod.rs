@@ -112,7 +112,14 @@ impl CofferApp {
                     }
                 }
             });
-            ui.label(&self.model.headline);
+            ui.horizontal(|ui| {
+                ui.label(&self.model.headline);
+                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                    if ui.button("Show log").clicked() {
+                        self.actions.push(Action::ShowLog);
+                    }
+                });
+            });
         });
         // Not resizable, so it grows with the progress it shows.
         egui::Panel::bottom("status")
@@ -131,6 +138,25 @@ impl CofferApp {
         });
         sync_view::plan_dialog(self, ui.ctx());
         disks::init_dialog(self, ui.ctx());
+        if let Some(text) = &self.log_view {
+            let mut open = true;
+            egui::Window::new("Log")
+                .open(&mut open)
+                .default_size([700.0, 400.0])
+                .show(ui.ctx(), |ui| {
+                    egui::ScrollArea::both()
+                        .stick_to_bottom(true)
+                        .show(ui, |ui| {
+                            ui.add(
+                                egui::Label::new(egui::RichText::new(text.as_str()).monospace())
+                                    .selectable(true),
+                            );
+                        });
+                });
+            if !open {
+                self.actions.push(Action::CloseLog);
+            }
+        }
         sources::picker(self, ui.ctx());
         self.apply_actions();
     }
