@@ -26,7 +26,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::io::{DiskIo, IoFile};
-use crate::object::{CHUNK, Hasher, ObjectId};
+use crate::object::{Hasher, ObjectId, with_buffer};
 
 pub const IDENTITY_FILE: &str = "coffer-disk.json";
 pub const FORMAT: u32 = 1;
@@ -527,12 +527,11 @@ impl Disk {
         let mut hasher = Hasher::default();
         let mut parts: Vec<PathBuf> = Vec::new();
         let mut cur: Option<(Box<dyn IoFile>, u64)> = None;
-        let mut buf = vec![0u8; CHUNK];
         let mut total = 0u64;
         let tag = uuid::Uuid::new_v4().simple().to_string();
-        let result: Result<(), crate::Error> = (|| {
+        let result: Result<(), crate::Error> = with_buffer(|buf| {
             loop {
-                let n = match src.read(&mut buf) {
+                let n = match src.read(buf) {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -590,7 +589,7 @@ impl Disk {
                 cur = Some((f, 0));
             }
             Ok(())
-        })();
+        });
         drop(cur);
         let actual = hasher.finish();
         let result = result.and_then(|()| {
@@ -646,30 +645,38 @@ impl Disk {
         }
         let mut done = Vec::with_capacity(batch.len());
         let mut failed = None;
+        let mut made: std::collections::HashSet<String> = std::collections::HashSet::new();
         for p in batch {
             if failed.is_some() {
                 self.discard(&p.parts);
                 continue;
             }
-            let dir = self.objects_dir().join(p.hash.prefix());
+            let prefix = p.hash.prefix();
+            let dir = self.objects_dir().join(&prefix);
             let single = p.parts.len() == 1;
-            let r = self
-                .io
-                .create_dir_all(&dir)
-                .map_err(|e| Error::io("cannot create", &dir, e))
-                .and_then(|()| {
-                    for (i, tmp) in p.parts.iter().enumerate() {
-                        let dest = if single {
-                            self.object_path(&p.hash)
-                        } else {
-                            self.part_path(&p.hash, i + 1)
-                        };
-                        self.io
-                            .rename(tmp, &dest)
-                            .map_err(|e| Error::io("cannot rename into", &dest, e))?;
-                    }
-                    Ok(())
-                });
+            let r = if made.contains(&prefix) {
+                Ok(())
+            } else {
+                self.io
+                    .create_dir_all(&dir)
+                    .map_err(|e| Error::io("cannot create", &dir, e))
+                    .map(|()| {
+                        made.insert(prefix);
+                    })
+            }
+            .and_then(|()| {
+                for (i, tmp) in p.parts.iter().enumerate() {
+                    let dest = if single {
+                        self.object_path(&p.hash)
+                    } else {
+                        self.part_path(&p.hash, i + 1)
+                    };
+                    self.io
+                        .rename(tmp, &dest)
+                        .map_err(|e| Error::io("cannot rename into", &dest, e))?;
+                }
+                Ok(())
+            });
             match r {
                 Ok(()) => done.push(p.hash),
                 Err(e) => {
@@ -859,7 +866,7 @@ impl Disk {
             .rewrite(&db)
             .map_err(|e| Error::io("cannot write", &db, e))?;
         let mut hasher = Hasher::default();
-        let mut buf = vec![0u8; CHUNK];
+        let mut buf = vec![0u8; crate::object::CHUNK];
         let mut size = 0u64;
         loop {
             let n = input

@@ -91,6 +91,23 @@ impl<'de> serde::Deserialize<'de> for ObjectId {
 /// Buffer size for copying and hashing: large enough to keep disks streaming.
 pub const CHUNK: usize = 1 << 20;
 
+thread_local! {
+    static BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Runs `f` with this thread's `CHUNK`-sized copy buffer. Zeroing a fresh
+/// megabyte for every small file cost more than hashing it; the buffer is
+/// taken out while in use, so a nested call just gets a fresh one.
+pub fn with_buffer<R>(f: impl FnOnce(&mut [u8]) -> R) -> R {
+    let mut buf = BUFFER.take();
+    if buf.len() != CHUNK {
+        buf = vec![0u8; CHUNK];
+    }
+    let r = f(&mut buf);
+    BUFFER.set(buf);
+    r
+}
+
 /// Incremental SHA-256.
 #[derive(Default, Clone)]
 pub struct Hasher(Sha256);
@@ -110,21 +127,22 @@ pub fn hash_reader(
     r: &mut dyn Read,
     mut each: impl FnMut(u64) -> io::Result<()>,
 ) -> io::Result<(ObjectId, u64)> {
-    let mut h = Hasher::default();
-    let mut buf = vec![0u8; CHUNK];
-    let mut total = 0u64;
-    loop {
-        let n = match r.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        h.update(&buf[..n]);
-        total += n as u64;
-        each(n as u64)?;
-    }
-    Ok((h.finish(), total))
+    with_buffer(|buf| {
+        let mut h = Hasher::default();
+        let mut total = 0u64;
+        loop {
+            let n = match r.read(buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            h.update(&buf[..n]);
+            total += n as u64;
+            each(n as u64)?;
+        }
+        Ok((h.finish(), total))
+    })
 }
 
 #[cfg(test)]
