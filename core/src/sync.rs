@@ -22,6 +22,8 @@ use crate::object::ObjectId;
 use crate::plan::{self, ObjectState, Plan, Step};
 use crate::task::{Phase, Progress};
 
+use rayon::prelude::*;
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("disk \"{label}\" at {root} belongs to another backup set; it was not changed")]
@@ -324,43 +326,67 @@ fn sync_inner(
         copies.len() as u64,
         copies.iter().map(|c| c.1).sum(),
     );
-    let mut batch: Vec<Pending> = Vec::new();
-    let mut batch_bytes = 0u64;
+    // Objects are copied in batches, each batch by all cores at once (the
+    // hashing is the CPU cost), then flushed and committed together.
     let mut outcome: crate::Result<()> = Ok(());
-    disk.check_identity()?;
-    for (hash, size) in copies {
-        if let Err(e) = progress.check() {
+    let mut rest = copies.as_slice();
+    while !rest.is_empty() && outcome.is_ok() {
+        disk.check_identity()?;
+        let mut n = 0;
+        let mut bytes = 0u64;
+        while n < rest.len() && n < opts.batch_files && (n == 0 || bytes < opts.batch_bytes) {
+            bytes += rest[n].1;
+            n += 1;
+        }
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let results: Vec<(u64, crate::Result<Option<Pending>>)> = chunk
+            .par_iter()
+            .map(|(hash, size)| {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    return (*size, Err(crate::Error::Cancelled));
+                }
+                let srcs = paths.get(hash).copied().unwrap_or(&[]);
+                let r = progress
+                    .check()
+                    .and_then(|()| copy_one(disk, others, hash, srcs, progress));
+                if r.is_err() {
+                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                (*size, r)
+            })
+            .collect();
+        let mut batch: Vec<Pending> = Vec::new();
+        for (size, r) in results {
+            match r {
+                Ok(Some(p)) => {
+                    batch.push(p);
+                    progress.advance(1, 0);
+                }
+                Ok(None) => {
+                    report.skipped_files += 1;
+                    progress.advance(1, size);
+                }
+                // The first real error wins over the stops it caused.
+                Err(e) => {
+                    let stopped = |r: &crate::Result<()>| matches!(r, Err(crate::Error::Cancelled));
+                    if outcome.is_ok()
+                        || (stopped(&outcome) && !matches!(e, crate::Error::Cancelled))
+                    {
+                        outcome = Err(e);
+                    }
+                }
+            }
+        }
+        // Whatever was copied completely is kept, even when the sync stops early.
+        if let Err(e) = commit(catalog, disk, batch, report)
+            && outcome.is_ok()
+        {
             outcome = Err(e);
-            break;
-        }
-        let srcs = paths.get(&hash).copied().unwrap_or(&[]);
-        match copy_one(disk, others, &hash, srcs, progress) {
-            Ok(Some(p)) => {
-                batch_bytes += p.size;
-                batch.push(p);
-            }
-            Ok(None) => {
-                report.skipped_files += 1;
-                progress.advance(1, size);
-                continue;
-            }
-            Err(e) => {
-                outcome = Err(e);
-                break;
-            }
-        }
-        progress.advance(1, 0);
-        if batch.len() >= opts.batch_files || batch_bytes >= opts.batch_bytes {
-            if let Err(e) = commit(catalog, disk, std::mem::take(&mut batch), report) {
-                outcome = Err(e);
-                break;
-            }
-            batch_bytes = 0;
         }
     }
-    // Whatever was copied completely is kept, even when the sync stops early.
-    let committed = commit(catalog, disk, batch, report);
-    outcome.and(committed)?;
+    outcome?;
 
     progress.phase(Phase::WritingCatalog, 1, 0);
     let used_now = used.saturating_sub(report.deleted_bytes) + report.copied_bytes;
