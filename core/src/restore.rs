@@ -8,9 +8,10 @@
 //!
 //! Every write goes through directory file descriptors opened one component
 //! at a time with `O_NOFOLLOW`, so no parent can be a symlink (whether it was
-//! there before or created by this restore). Each file is written to a temp
-//! name in its destination folder, hashed on the way, checked against the
-//! catalog's SHA-256, flushed, and renamed with `RENAME_NOREPLACE`.
+//! there before or created by this restore). Files are written in batches,
+//! on all cores: each to a temp name in its destination folder, hashed on
+//! the way and checked against the catalog's SHA-256; then one `syncfs`
+//! flushes the batch and each file is renamed with `RENAME_NOREPLACE`.
 //!
 //! Invariant: nothing is written outside the destination; no existing file
 //! is replaced without the user's choice; every byte is checked against its
@@ -23,14 +24,15 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rustix::fs::{AtFlags, Mode, OFlags, RenameFlags, Timespec, Timestamps};
 use rustix::io::Errno;
 
 use crate::catalog::{Catalog, Kind, Snapshot, Version};
 use crate::disk::Disk;
-use crate::object::{CHUNK, Hasher, ObjectId};
+use crate::object::{Hasher, ObjectId};
 use crate::task::{Phase, Progress};
 
 #[derive(Debug, thiserror::Error)]
@@ -818,6 +820,7 @@ pub fn restore(
     let mut missing: BTreeMap<ObjectId, (u64, u64)> = BTreeMap::new();
     let mut missing_paths: BTreeMap<ObjectId, Vec<PathBuf>> = BTreeMap::new();
     let mut dirty_dirs = false;
+    let mut batch = Batch::default();
 
     for e in &entries {
         progress.check()?;
@@ -882,13 +885,17 @@ pub fn restore(
                 let hash = e.version.hash.unwrap_or_else(|| ObjectId::of(b""));
                 let empty = e.version.size == 0 && hash == ObjectId::of(b"");
                 // Connected disks that hold it and have not proved bad for it.
-                let sources: Vec<usize> = holders
-                    .connected
-                    .iter()
-                    .filter(|(d, set)| set.contains(&hash) && !bad.contains(&(*d, hash)))
-                    .map(|(d, _)| *d)
-                    .collect();
-                if sources.is_empty() && !empty {
+                let sources: Vec<Option<usize>> = if empty {
+                    vec![None]
+                } else {
+                    holders
+                        .connected
+                        .iter()
+                        .filter(|(d, set)| set.contains(&hash) && !bad.contains(&(*d, hash)))
+                        .map(|(d, _)| Some(*d))
+                        .collect()
+                };
+                if sources.is_empty() {
                     let m = missing.entry(hash).or_insert((e.version.size, 0));
                     m.1 += 1;
                     missing_paths
@@ -897,68 +904,57 @@ pub fn restore(
                         .push(e.version.path.clone());
                     continue;
                 }
-                let dir = dest.open_dir(parent, true)?.ok_or_else(|| Error::Unsafe {
-                    path: target.clone(),
-                    reason: "its folder vanished".into(),
-                })?;
-                let mut written = false;
-                let candidates: Vec<Option<usize>> = if empty {
-                    vec![None]
-                } else {
-                    sources.into_iter().map(Some).collect()
-                };
-                for src in candidates {
-                    match write_file(&dir, e, src.map(|d| &disks[d]), hash, &target, progress)? {
-                        Written::Ok => {
-                            written = true;
-                            break;
-                        }
-                        Written::Mismatch(actual) => {
-                            let Some(d) = src else { continue };
-                            let disk = &disks[d];
-                            bad.insert((d, hash));
-                            let mut quarantined = false;
-                            if workstation {
-                                catalog.remove_copies(disk.id(), &[hash])?;
-                                quarantined = disk.quarantine(&hash).is_ok();
+                let dir = match batch.dirs.get(parent) {
+                    Some(d) => Arc::clone(d),
+                    None => {
+                        let d = Arc::new(dest.open_dir(parent, true)?.ok_or_else(|| {
+                            Error::Unsafe {
+                                path: target.clone(),
+                                reason: "its folder vanished".into(),
                             }
-                            progress.warn(
-                                Some(&e.version.path),
-                                format!(
-                                    "the copy on disk \"{}\" is damaged (expected {hash}, read {actual}){}",
-                                    disk.label(),
-                                    if quarantined {
-                                        "; it was moved aside and removed from the catalog"
-                                    } else {
-                                        ""
-                                    }
-                                ),
-                            );
-                            report.bad_copies.push(BadCopy {
-                                path: e.version.path.clone(),
-                                disk: disk.label().to_string(),
-                                hash,
-                                actual,
-                                quarantined,
-                            });
-                        }
+                        })?);
+                        batch.dirs.insert(parent.to_path_buf(), Arc::clone(&d));
+                        d
                     }
-                }
-                if written {
-                    report.files += 1;
-                    report.bytes += e.version.size;
-                    dirty_dirs = true;
-                } else {
-                    let m = missing.entry(hash).or_insert((e.version.size, 0));
-                    m.1 += 1;
-                    missing_paths
-                        .entry(hash)
-                        .or_default()
-                        .push(e.version.path.clone());
+                };
+                batch.bytes += e.version.size;
+                batch.jobs.push(FileJob {
+                    entry: e,
+                    dir,
+                    target,
+                    hash,
+                    sources,
+                });
+                if batch.full() {
+                    let done = std::mem::take(&mut batch);
+                    let mut ctx = BatchCtx {
+                        catalog: &mut *catalog,
+                        workstation,
+                        disks,
+                        dest: &dest,
+                        progress,
+                        report: &mut report,
+                        bad: &mut bad,
+                        missing: &mut missing,
+                        missing_paths: &mut missing_paths,
+                    };
+                    dirty_dirs |= done.run(&mut ctx)?;
                 }
             }
         }
     }
+    let mut ctx = BatchCtx {
+        catalog: &mut *catalog,
+        workstation,
+        disks,
+        dest: &dest,
+        progress,
+        report: &mut report,
+        bad: &mut bad,
+        missing: &mut missing,
+        missing_paths: &mut missing_paths,
+    };
+    dirty_dirs |= std::mem::take(&mut batch).run(&mut ctx)?;
 
     // Folders last, deepest first, so their contents do not change their
     // mtime. Folders that were already there (an earlier run) get theirs too.
@@ -1009,22 +1005,191 @@ pub fn restore(
     Ok(report)
 }
 
-enum Written {
-    Ok,
-    Mismatch(ObjectId),
+/// One file to restore, prepared in order and written with others.
+struct FileJob<'e> {
+    entry: &'e Entry,
+    dir: Arc<OwnedFd>,
+    target: PathBuf,
+    hash: ObjectId,
+    /// Connected disks to read it from, in order (`None`: an empty file).
+    sources: Vec<Option<usize>>,
+}
+
+/// Files written together: all cores write and hash them to temp names,
+/// one flush of the destination covers them all, then they are renamed
+/// into place. The same durability as a flush per file, at a fraction of
+/// the cost.
+#[derive(Default)]
+struct Batch<'e> {
+    jobs: Vec<FileJob<'e>>,
+    bytes: u64,
+    /// Folder descriptors of this batch, by destination-relative path.
+    dirs: HashMap<PathBuf, Arc<OwnedFd>>,
+}
+
+/// What a batch needs from the restore around it.
+struct BatchCtx<'a> {
+    catalog: &'a mut Catalog,
+    workstation: bool,
+    disks: &'a [Disk],
+    dest: &'a Dest,
+    progress: &'a Progress,
+    report: &'a mut Report,
+    bad: &'a mut HashSet<(usize, ObjectId)>,
+    missing: &'a mut BTreeMap<ObjectId, (u64, u64)>,
+    missing_paths: &'a mut BTreeMap<ObjectId, Vec<PathBuf>>,
+}
+
+impl Batch<'_> {
+    fn full(&self) -> bool {
+        // Few enough folders that their descriptors stay well under limits.
+        self.jobs.len() >= 2000 || self.bytes >= 256 << 20 || self.dirs.len() >= 200
+    }
+
+    /// Writes, checks, flushes and renames the batch's files. True when
+    /// something was written.
+    fn run(self, cx: &mut BatchCtx<'_>) -> crate::Result<bool> {
+        use rayon::prelude::*;
+        if self.jobs.is_empty() {
+            return Ok(false);
+        }
+        let stop = AtomicBool::new(false);
+        let (disks, progress) = (cx.disks, cx.progress);
+        type Out = crate::Result<(Option<OsString>, Vec<(usize, ObjectId)>)>;
+        let results: Vec<Out> = self
+            .jobs
+            .par_iter()
+            .map(|j| {
+                let mut mismatches = Vec::new();
+                for src in &j.sources {
+                    if stop.load(Ordering::Relaxed) {
+                        return Err(crate::Error::Cancelled);
+                    }
+                    let disk = src.map(|d| &disks[d]);
+                    match write_tmp(&j.dir, j.entry, disk, j.hash, &j.target, progress) {
+                        Ok(Ok(tmp)) => return Ok((Some(tmp), mismatches)),
+                        Ok(Err(actual)) => mismatches.extend(src.map(|d| (d, actual))),
+                        Err(e) => {
+                            stop.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                    }
+                }
+                Ok((None, mismatches))
+            })
+            .collect();
+
+        let mut staged: Vec<(&FileJob<'_>, OsString)> = Vec::new();
+        let mut failed: Option<crate::Error> = None;
+        for (j, r) in self.jobs.iter().zip(results) {
+            match r {
+                Ok((tmp, mismatches)) => {
+                    for (d, actual) in mismatches {
+                        cx.bad_copy(j, d, actual)?;
+                    }
+                    match tmp {
+                        Some(t) => staged.push((j, t)),
+                        None => {
+                            let m = cx
+                                .missing
+                                .entry(j.hash)
+                                .or_insert((j.entry.version.size, 0));
+                            m.1 += 1;
+                            cx.missing_paths
+                                .entry(j.hash)
+                                .or_default()
+                                .push(j.entry.version.path.clone());
+                        }
+                    }
+                }
+                // The first real error wins over the stops it caused.
+                Err(e) => {
+                    let stopped = matches!(failed, Some(crate::Error::Cancelled));
+                    if failed.is_none() || (stopped && !matches!(e, crate::Error::Cancelled)) {
+                        failed = Some(e);
+                    }
+                }
+            }
+        }
+        let unlink_from = |staged: &[(&FileJob<'_>, OsString)]| {
+            for (j, tmp) in staged {
+                let _ = rustix::fs::unlinkat(&*j.dir, tmp, AtFlags::empty());
+            }
+        };
+        if let Some(e) = failed {
+            unlink_from(&staged);
+            return Err(e);
+        }
+        if staged.is_empty() {
+            return Ok(false);
+        }
+        if let Err(e) = rustix::fs::syncfs(&cx.dest.fd) {
+            unlink_from(&staged);
+            return Err(errno_err("cannot flush", &cx.dest.root)(e).into());
+        }
+        for (i, (j, tmp)) in staged.iter().enumerate() {
+            let name = j.entry.rel.file_name().unwrap_or_default();
+            let replace = j.entry.state == State::Replace;
+            if let Err(err) = put_in_place(&j.dir, tmp, name, replace, &j.target) {
+                unlink_from(&staged[i..]);
+                return Err(err.into());
+            }
+            cx.report.files += 1;
+            cx.report.bytes += j.entry.version.size;
+            cx.progress.advance(1, 0);
+        }
+        Ok(true)
+    }
+}
+
+impl BatchCtx<'_> {
+    /// A copy on a disk did not match its hash: reported once, and moved
+    /// aside when the catalog is the workstation's own.
+    fn bad_copy(&mut self, j: &FileJob<'_>, d: usize, actual: ObjectId) -> crate::Result<()> {
+        if !self.bad.insert((d, j.hash)) {
+            return Ok(());
+        }
+        let (disk, hash) = (&self.disks[d], j.hash);
+        let mut quarantined = false;
+        if self.workstation {
+            self.catalog.remove_copies(disk.id(), &[hash])?;
+            quarantined = disk.quarantine(&hash).is_ok();
+        }
+        self.progress.warn(
+            Some(&j.entry.version.path),
+            format!(
+                "the copy on disk \"{}\" is damaged (expected {hash}, read {actual}){}",
+                disk.label(),
+                if quarantined {
+                    "; it was moved aside and removed from the catalog"
+                } else {
+                    ""
+                }
+            ),
+        );
+        self.report.bad_copies.push(BadCopy {
+            path: j.entry.version.path.clone(),
+            disk: disk.label().to_string(),
+            hash,
+            actual,
+            quarantined,
+        });
+        Ok(())
+    }
 }
 
 /// Writes one file from `disk` (or an empty file) under a temp name in
-/// `dir`, checks its hash, flushes it, sets mode and mtime, and renames it
-/// into place. The temp file never survives an error.
-fn write_file(
+/// `dir`, checks its hash, and sets its mode and mtime. `Ok(Ok(name))`: the
+/// temp file, ready for the batch's flush; `Ok(Err(actual))`: the disk's
+/// copy is damaged. The temp file never survives a mismatch or an error.
+fn write_tmp(
     dir: &OwnedFd,
     e: &Entry,
     disk: Option<&Disk>,
     hash: ObjectId,
     target: &Path,
     progress: &Progress,
-) -> crate::Result<Written> {
+) -> crate::Result<Result<OsString, ObjectId>> {
     let tmp = tmp_name();
     let fd = rustix::fs::openat(
         dir,
@@ -1034,57 +1199,49 @@ fn write_file(
     )
     .map_err(errno_err("cannot create", target))?;
     let mut out = File::from(fd);
-    let result = (|| -> crate::Result<Written> {
+    let result = (|| -> crate::Result<Result<(), ObjectId>> {
         let mut h = Hasher::default();
         if let Some(disk) = disk {
             let mut r = disk.open_object(&hash)?;
-            let mut buf = vec![0u8; CHUNK];
-            loop {
-                progress.check()?;
-                let n = match r.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(err) => {
-                        return Err(Error::Io {
-                            op: "cannot read from disk for",
-                            path: target.to_path_buf(),
-                            source: err,
+            crate::object::with_buffer(|buf| -> crate::Result<()> {
+                loop {
+                    progress.check()?;
+                    let n = match r.read(buf) {
+                        Ok(0) => return Ok(()),
+                        Ok(n) => n,
+                        Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(err) => {
+                            return Err(Error::Io {
+                                op: "cannot read from disk for",
+                                path: target.to_path_buf(),
+                                source: err,
+                            }
+                            .into());
                         }
-                        .into());
-                    }
-                };
-                h.update(&buf[..n]);
-                out.write_all(&buf[..n])
-                    .map_err(io_err("cannot write", target))?;
-                progress.advance(0, n as u64);
-            }
+                    };
+                    h.update(&buf[..n]);
+                    out.write_all(&buf[..n])
+                        .map_err(io_err("cannot write", target))?;
+                    progress.advance(0, n as u64);
+                }
+            })?;
         }
         let actual = h.finish();
         if actual != hash {
-            return Ok(Written::Mismatch(actual));
+            return Ok(Err(actual));
         }
         rustix::fs::fchmod(out.as_fd(), Mode::from_raw_mode(e.version.mode & 0o7777))
             .map_err(errno_err("cannot set the mode of", target))?;
         rustix::fs::futimens(out.as_fd(), &timestamps(e.version.mtime_ns))
             .map_err(errno_err("cannot set the time of", target))?;
-        out.sync_all().map_err(io_err("cannot flush", target))?;
-        Ok(Written::Ok)
+        Ok(Ok(()))
     })();
     drop(out);
     match result {
-        Ok(Written::Ok) => {
-            let name = e.rel.file_name().unwrap_or_default();
-            if let Err(err) = put_in_place(dir, &tmp, name, e.state == State::Replace, target) {
-                let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
-                return Err(err.into());
-            }
-            progress.advance(1, 0);
-            Ok(Written::Ok)
-        }
+        Ok(Ok(())) => Ok(Ok(tmp)),
         other => {
             let _ = rustix::fs::unlinkat(dir, &tmp, AtFlags::empty());
-            other
+            other.map(|r| r.map(|()| OsString::new()))
         }
     }
 }

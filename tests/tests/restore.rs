@@ -630,3 +630,24 @@ fn a_restore_that_fails_half_way_leaves_existing_files_and_no_partial_file() {
     }
     assert!(!b.out().join("docs/d1/f4.bin").exists());
 }
+
+#[test]
+fn a_restore_of_many_folders_spans_several_batches_and_round_trips() {
+    // More folders than one batch keeps open, and duplicates across them:
+    // every batch must be flushed, renamed and accounted for.
+    let mut b = Bench::new(1);
+    for i in 0..450u64 {
+        let p = b.src.join(format!("g{}/h{}/f{i}.txt", i % 5, i % 230));
+        fs::create_dir_all(p.parent().unwrap()).unwrap();
+        fs::write(&p, bytes(i % 300, 100 + (i as usize % 7) * 1000)).unwrap();
+    }
+    b.scan();
+    let a = b.disk("A", None);
+    b.sync(&a);
+    let r = b.restore(&[&a], &b.to_out()).unwrap();
+    assert!(r.complete(), "{r:?}");
+    assert_eq!(r.files, 450);
+    let want = tree(&b.src);
+    let got = tree(&b.out().join("docs"));
+    assert_eq!(want, got);
+}
