@@ -57,23 +57,37 @@ impl FromStr for ObjectId {
         if b.len() != 64 {
             return Err(ParseError(s.into()));
         }
+        // Catalogs hold hundreds of thousands of these: one table lookup per
+        // digit, and one check for the whole id.
         let mut out = [0u8; 32];
-        for (i, pair) in b.chunks(2).enumerate() {
-            let hi = hex_val(pair[0]).ok_or_else(|| ParseError(s.into()))?;
-            let lo = hex_val(pair[1]).ok_or_else(|| ParseError(s.into()))?;
-            out[i] = hi << 4 | lo;
+        let mut bad = 0u8;
+        for (o, pair) in out.iter_mut().zip(b.chunks_exact(2)) {
+            let (hi, lo) = (HEX_VAL[usize::from(pair[0])], HEX_VAL[usize::from(pair[1])]);
+            bad |= (hi | lo) & 0x80;
+            *o = hi << 4 | (lo & 0x0f);
+        }
+        if bad != 0 {
+            return Err(ParseError(s.into()));
         }
         Ok(ObjectId(out))
     }
 }
 
-fn hex_val(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        _ => None,
+/// The value of each lowercase hex digit; 0x80 marks everything else.
+const HEX_VAL: [u8; 256] = {
+    let mut t = [0x80u8; 256];
+    let mut i = 0;
+    while i < 10 {
+        t[b'0' as usize + i] = i as u8;
+        i += 1;
     }
-}
+    let mut i = 0;
+    while i < 6 {
+        t[b'a' as usize + i] = 10 + i as u8;
+        i += 1;
+    }
+    t
+};
 
 impl serde::Serialize for ObjectId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -159,6 +173,18 @@ mod tests {
         assert_eq!(id.to_hex().parse::<ObjectId>().unwrap(), id);
         assert!("BA78".parse::<ObjectId>().is_err());
         assert!("zz".repeat(32).parse::<ObjectId>().is_err());
+        // Upper case, and one bad digit anywhere, are refused.
+        assert!(id.to_hex().to_uppercase().parse::<ObjectId>().is_err());
+        for i in [0, 1, 31, 62, 63] {
+            let mut bad = id.to_hex().into_bytes();
+            bad[i] = b'g';
+            let bad = String::from_utf8(bad).unwrap();
+            assert!(bad.parse::<ObjectId>().is_err(), "{bad}");
+        }
+        for i in 0..=255u8 {
+            let one = [i; 32];
+            assert_eq!(ObjectId(one).to_hex().parse::<ObjectId>().unwrap().0, one);
+        }
     }
 
     #[test]
