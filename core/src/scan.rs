@@ -11,7 +11,7 @@
 //! is reported and carried forward unchanged, never recorded as deleted. A
 //! scan that finds nothing changed writes no new snapshot.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -133,144 +133,57 @@ pub fn scan(
         return Err(Error::NoSources.into());
     }
     let started_at = crate::now();
-    let prev_snap = catalog.latest_snapshot()?;
-    let prev: Vec<Version> = match &prev_snap {
-        Some(s) => catalog.versions_in(s.id)?,
-        None => Vec::new(),
-    };
-    let by_path: HashMap<&[u8], &Version> = prev
-        .iter()
-        .map(|v| (v.path.as_os_str().as_bytes(), v))
-        .collect();
-    let by_ident: HashMap<(u64, u64, i64), ObjectId> = prev
-        .iter()
-        .filter(|v| v.kind == Kind::File)
-        .filter_map(|v| v.hash.map(|h| ((v.inode, v.size, v.mtime_ns), h)))
-        .collect();
-
     // Coffer's own catalog must never be backed up while it is being written.
     let own_dir = catalog.path().parent().map(Path::to_path_buf);
-
     progress.phase(Phase::Scanning, 0, 0);
-    let mut found: Vec<Found> = Vec::new();
-    // Folders whose contents could not be listed: what they held stays as it was.
-    let mut unreadable: Vec<PathBuf> = Vec::new();
-    for source in &profile.sources {
-        progress.check()?;
-        let root = &source.path;
-        match std::fs::symlink_metadata(root) {
-            Ok(m) if m.is_dir() => {}
-            Ok(_) => {
-                progress.warn(
-                    Some(root),
-                    "source is no longer a folder; its files are kept as they were",
-                );
-                unreadable.push(root.clone());
-                continue;
-            }
-            Err(e) => {
-                progress.warn(
-                    Some(root),
-                    format!("source folder cannot be read ({e}); its files are kept as they were"),
-                );
-                unreadable.push(root.clone());
-                continue;
-            }
-        }
-        let rules = matcher(profile, root, &source.excludes)?;
-        let walker = walkdir::WalkDir::new(root)
-            .follow_links(false)
-            .sort_by_file_name()
-            .into_iter()
-            .filter_entry(|e| {
-                if e.depth() == 0 {
-                    return true;
-                }
-                if own_dir.as_deref().is_some_and(|d| e.path() == d) {
-                    return false;
-                }
-                !rules.matched(e.path(), e.file_type().is_dir()).is_ignore()
-            });
-        for entry in walker {
-            progress.check()?;
-            let entry = match entry {
-                Ok(e) => e,
-                Err(err) => {
-                    let path = err
-                        .path()
-                        .map(Path::to_path_buf)
-                        .unwrap_or_else(|| root.clone());
-                    let msg = err
-                        .io_error()
-                        .map(|e| e.to_string())
-                        .unwrap_or_else(|| err.to_string());
-                    progress.warn(
-                        Some(&path),
-                        format!("cannot be read ({msg}); kept as it was"),
-                    );
-                    unreadable.push(path);
-                    continue;
-                }
+
+    // The sources are walked (on all cores) while this thread loads the
+    // previous snapshot to compare with.
+    let (walked, prev) = std::thread::scope(|s| {
+        let walker = s.spawn(|| walk_sources(profile, own_dir.as_deref(), progress));
+        let prev = catalog.latest_snapshot().and_then(|snap| {
+            let versions = match &snap {
+                Some(s) => catalog.versions_in(s.id)?,
+                None => Vec::new(),
             };
-            let ft = entry.file_type();
-            let meta = match entry.metadata() {
-                Ok(m) => m,
-                Err(err) => {
-                    progress.warn(
-                        Some(entry.path()),
-                        format!("cannot be read ({err}); kept as it was"),
-                    );
-                    unreadable.push(entry.path().to_path_buf());
-                    continue;
-                }
-            };
-            let path = entry.into_path();
-            let f = if ft.is_dir() {
-                Found::from_meta(path, &meta, Kind::Dir, None)
-            } else if ft.is_symlink() {
-                match std::fs::read_link(&path) {
-                    Ok(t) => Found::from_meta(path, &meta, Kind::Symlink, Some(t)),
-                    Err(err) => {
-                        progress.warn(
-                            Some(&path),
-                            format!("cannot read the link ({err}); kept as it was"),
-                        );
-                        unreadable.push(path);
-                        continue;
-                    }
-                }
-            } else if ft.is_file() {
-                Found::from_meta(path, &meta, Kind::File, None)
-            } else {
-                progress.warn(
-                    Some(&path),
-                    "not a regular file, folder or symlink; skipped",
-                );
-                continue;
-            };
-            progress.advance(1, f.size);
-            found.push(f);
-        }
+            Ok((snap, versions))
+        });
+        let walked = walker
+            .join()
+            .unwrap_or_else(|_| Err(crate::Error::Panic("the folder walk panicked".into())));
+        (walked, prev)
+    });
+    let (prev_snap, prev) = prev?;
+    let Walked { found, unreadable } = walked?;
+    let mut by_path: FxHashMap<&[u8], usize> =
+        FxHashMap::with_capacity_and_hasher(prev.len(), Default::default());
+    for (i, v) in prev.iter().enumerate() {
+        by_path.insert(v.path.as_os_str().as_bytes(), i);
     }
+    // Built only when a file turns up under a path the catalog does not know.
+    let mut by_ident: Option<FxHashMap<(u64, u64, i64), ObjectId>> = None;
 
     // Decide, for each thing found, whether it is unchanged, known content
     // under new metadata, a move, or something to read.
     let mut report = Report::default();
-    let mut kept: HashSet<i64> = HashSet::new();
+    let mut kept = vec![false; prev.len()];
     let mut added: Vec<NewVersion> = Vec::new();
     let mut to_hash: Vec<Found> = Vec::new();
     for f in found {
         report.files += u64::from(f.kind == Kind::File);
         report.bytes += f.size;
-        match by_path.get(f.path.as_os_str().as_bytes()) {
-            Some(v) if f.same_everything(v) => {
-                kept.insert(v.id);
+        let known = by_path
+            .get(f.path.as_os_str().as_bytes())
+            .map(|&i| (i, &prev[i]));
+        match known {
+            Some((i, v)) if f.same_everything(v) => {
+                kept[i] = true;
             }
-            Some(v) if f.kind != Kind::File => {
+            Some((_, v)) if f.kind != Kind::File => {
                 report.changed += u64::from(v.kind != Kind::Dir);
                 added.push(f.version(None));
             }
-            Some(v) if f.same_content(v) => {
+            Some((_, v)) if f.same_content(v) => {
                 // Only the mode changed: a new version with the same content.
                 report.changed += 1;
                 added.push(f.version(v.hash));
@@ -283,16 +196,24 @@ pub fn scan(
                 report.added += u64::from(f.kind == Kind::Symlink);
                 added.push(f.version(None));
             }
-            None => match by_ident.get(&(f.inode, f.size, f.mtime_ns)) {
-                Some(h) => {
-                    report.moved += 1;
-                    added.push(f.version(Some(*h)));
+            None => {
+                let idents = by_ident.get_or_insert_with(|| {
+                    prev.iter()
+                        .filter(|v| v.kind == Kind::File)
+                        .filter_map(|v| v.hash.map(|h| ((v.inode, v.size, v.mtime_ns), h)))
+                        .collect()
+                });
+                match idents.get(&(f.inode, f.size, f.mtime_ns)) {
+                    Some(h) => {
+                        report.moved += 1;
+                        added.push(f.version(Some(*h)));
+                    }
+                    None => {
+                        report.added += 1;
+                        to_hash.push(f);
+                    }
                 }
-                None => {
-                    report.added += 1;
-                    to_hash.push(f);
-                }
-            },
+            }
         }
     }
 
@@ -317,8 +238,8 @@ pub fn scan(
             }
             Err(msg) => {
                 progress.warn(Some(&f.path), format!("{msg}; kept as it was"));
-                if let Some(v) = by_path.get(f.path.as_os_str().as_bytes()) {
-                    kept.insert(v.id);
+                if let Some(&i) = by_path.get(f.path.as_os_str().as_bytes()) {
+                    kept[i] = true;
                 }
             }
         }
@@ -326,15 +247,12 @@ pub fn scan(
 
     // Versions not seen again ended in the previous snapshot, unless they lie
     // in something we could not read.
-    let added_paths: HashSet<&[u8]> = added
+    let added_paths: FxHashSet<&[u8]> = added
         .iter()
         .map(|v| v.path.as_os_str().as_bytes())
         .collect();
     let mut ended = Vec::new();
-    for v in &prev {
-        if kept.contains(&v.id) {
-            continue;
-        }
+    for (v, _) in prev.iter().zip(&kept).filter(|(_, k)| !**k) {
         let replaced = added_paths.contains(v.path.as_os_str().as_bytes());
         if !replaced
             && unreadable
@@ -360,6 +278,8 @@ pub fn scan(
         return Ok(report);
     }
     progress.phase(Phase::WritingCatalog, 1, 0);
+    // The walk's order depends on thread timing; the catalog's does not.
+    added.sort_by(|a, b| a.path.cmp(&b.path));
     let delta = ScanDelta {
         started_at,
         ended,
@@ -370,6 +290,157 @@ pub fn scan(
     report.snapshot = catalog.apply_scan(prev_snap.map(|s| s.id), &delta)?;
     report.new_snapshot = true;
     Ok(report)
+}
+
+/// What walking the sources found.
+#[derive(Default)]
+struct Walked {
+    found: Vec<Found>,
+    /// Folders whose contents could not be listed: what they held stays as it was.
+    unreadable: Vec<PathBuf>,
+}
+
+impl Walked {
+    fn merge(&mut self, other: Walked) {
+        self.found.extend(other.found);
+        self.unreadable.extend(other.unreadable);
+    }
+}
+
+/// Walks every source (symlinks are recorded, never followed), applying
+/// the exclusions. Only a cancel is an error: what cannot be read is
+/// warned about and listed as unreadable.
+fn walk_sources(
+    profile: &Profile,
+    own_dir: Option<&Path>,
+    progress: &Progress,
+) -> crate::Result<Walked> {
+    let mut all = Walked::default();
+    for source in &profile.sources {
+        progress.check()?;
+        let root = &source.path;
+        let meta = match std::fs::symlink_metadata(root) {
+            Ok(m) if m.is_dir() => m,
+            Ok(_) => {
+                progress.warn(
+                    Some(root),
+                    "source is no longer a folder; its files are kept as they were",
+                );
+                all.unreadable.push(root.clone());
+                continue;
+            }
+            Err(e) => {
+                progress.warn(
+                    Some(root),
+                    format!("source folder cannot be read ({e}); its files are kept as they were"),
+                );
+                all.unreadable.push(root.clone());
+                continue;
+            }
+        };
+        let rules = matcher(profile, root, &source.excludes)?;
+        all.found
+            .push(Found::from_meta(root.clone(), &meta, Kind::Dir, None));
+        progress.advance(1, 0);
+        let walk = Walk {
+            rules: &rules,
+            own_dir,
+            progress,
+        };
+        all.merge(walk.dir(root)?);
+    }
+    Ok(all)
+}
+
+struct Walk<'a> {
+    rules: &'a ignore::gitignore::Gitignore,
+    own_dir: Option<&'a Path>,
+    progress: &'a Progress,
+}
+
+impl Walk<'_> {
+    /// Everything under `dir`, its subfolders walked in parallel. Entries
+    /// are stat'ed relative to their folder (no path lookups).
+    fn dir(&self, dir: &Path) -> crate::Result<Walked> {
+        let mut w = Walked::default();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(r) => r,
+            Err(e) => {
+                self.progress
+                    .warn(Some(dir), format!("cannot be read ({e}); kept as it was"));
+                w.unreadable.push(dir.to_path_buf());
+                return Ok(w);
+            }
+        };
+        let mut subdirs = Vec::new();
+        for entry in entries {
+            self.progress.check()?;
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    self.progress
+                        .warn(Some(dir), format!("cannot be read ({e}); kept as it was"));
+                    w.unreadable.push(dir.to_path_buf());
+                    break;
+                }
+            };
+            let path = entry.path();
+            let ft = match entry.file_type() {
+                Ok(t) => t,
+                Err(e) => {
+                    self.progress
+                        .warn(Some(&path), format!("cannot be read ({e}); kept as it was"));
+                    w.unreadable.push(path);
+                    continue;
+                }
+            };
+            if self.own_dir == Some(path.as_path())
+                || self.rules.matched(&path, ft.is_dir()).is_ignore()
+            {
+                continue;
+            }
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) => {
+                    self.progress
+                        .warn(Some(&path), format!("cannot be read ({e}); kept as it was"));
+                    w.unreadable.push(path);
+                    continue;
+                }
+            };
+            let f = if ft.is_dir() {
+                subdirs.push(path.clone());
+                Found::from_meta(path, &meta, Kind::Dir, None)
+            } else if ft.is_symlink() {
+                match std::fs::read_link(&path) {
+                    Ok(t) => Found::from_meta(path, &meta, Kind::Symlink, Some(t)),
+                    Err(e) => {
+                        self.progress.warn(
+                            Some(&path),
+                            format!("cannot read the link ({e}); kept as it was"),
+                        );
+                        w.unreadable.push(path);
+                        continue;
+                    }
+                }
+            } else if ft.is_file() {
+                Found::from_meta(path, &meta, Kind::File, None)
+            } else {
+                self.progress.warn(
+                    Some(&path),
+                    "not a regular file, folder or symlink; skipped",
+                );
+                continue;
+            };
+            self.progress.advance(1, f.size);
+            w.found.push(f);
+        }
+        let below: Vec<crate::Result<Walked>> = subdirs.par_iter().map(|d| self.dir(d)).collect();
+        for b in below {
+            w.merge(b?);
+        }
+        Ok(w)
+    }
 }
 
 /// Hashes a file, reading it again if it changes while read. Updates `f`
