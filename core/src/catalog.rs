@@ -54,7 +54,7 @@ pub enum Error {
 /// `PRAGMA application_id`: "CofR". Tells our catalogs from other SQLite files.
 pub const APPLICATION_ID: i64 = 0x436f_6652;
 /// The schema this Coffer writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 const SCHEMA_V1: &str = "
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -105,6 +105,12 @@ CREATE TABLE copies(
 ) WITHOUT ROWID;
 CREATE INDEX copies_disk ON copies(disk_id, verified_at);
 ";
+
+/// Raises `generation`; run by every method that changes snapshots,
+/// versions, objects or copies, in the same transaction (or before the
+/// change, so that a crash can only leave it too high).
+const BUMP: &str = "INSERT INTO meta(key, value) VALUES('generation', '1')
+     ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1";
 
 /// What a catalog entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -355,7 +361,31 @@ impl Catalog {
             tx.pragma_update(None, "user_version", 1).map_err(e)?;
             tx.commit().map_err(e)?;
         }
+        if from < 2 {
+            // v2: the change counter behind `generation`.
+            let tx = self.conn.transaction().map_err(e)?;
+            tx.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES('generation', '0')",
+                [],
+            )
+            .map_err(e)?;
+            tx.pragma_update(None, "user_version", 2).map_err(e)?;
+            tx.commit().map_err(e)?;
+        }
         Ok(())
+    }
+
+    /// A counter raised by every change to snapshots, versions, objects or
+    /// copies: what a sync's plan depends on. Equal generations mean the
+    /// catalog has the same content for planning.
+    pub fn generation(&self) -> Result<i64, Error> {
+        self.conn
+            .query_row(
+                "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM meta WHERE key = 'generation'), 0)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
     }
 
     // ---------------------------------------------------------------- meta
@@ -527,6 +557,7 @@ impl Catalog {
                 .map_err(e)?;
             }
         }
+        tx.execute(BUMP, []).map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(new_id)
     }
@@ -665,6 +696,7 @@ impl Catalog {
     }
 
     pub fn forget_disk(&self, id: uuid::Uuid) -> Result<(), Error> {
+        self.conn.execute(BUMP, []).map_err(self.err())?;
         self.conn
             .execute("DELETE FROM copies WHERE disk_id = ?1", [id.to_string()])
             .map_err(self.err())?;
@@ -760,6 +792,9 @@ impl Catalog {
                     .map_err(e)?;
             }
         }
+        if !rows.is_empty() {
+            tx.execute(BUMP, []).map_err(e)?;
+        }
         tx.commit().map_err(e)
     }
 
@@ -780,10 +815,14 @@ impl Catalog {
                     .map_err(e)?;
             }
         }
+        if !hashes.is_empty() {
+            tx.execute(BUMP, []).map_err(e)?;
+        }
         tx.commit().map_err(e)
     }
 
     pub fn set_verified(&self, disk: uuid::Uuid, hash: &ObjectId, at: i64) -> Result<(), Error> {
+        self.conn.execute(BUMP, []).map_err(self.err())?;
         self.conn
             .execute(
                 "UPDATE copies SET verified_at = ?1 WHERE hash = ?2 AND disk_id = ?3",
@@ -817,8 +856,7 @@ impl Catalog {
         self.conn
             .query_row(
                 "SELECT (SELECT coalesce(max(id), 0) FROM snapshots) || ':' ||
-                        (SELECT count(*) FROM copies) || ':' ||
-                        (SELECT coalesce(sum(stored_at), 0) + coalesce(sum(verified_at), 0) FROM copies) || ':' ||
+                        (SELECT value FROM meta WHERE key = 'generation') || ':' ||
                         (SELECT count(*) FROM disks)",
                 [],
                 |r| r.get(0),
@@ -860,7 +898,7 @@ type RowResult<T> = rusqlite::Result<Result<T, Error>>;
 
 fn version_row(r: &rusqlite::Row<'_>) -> RowResult<Version> {
     let kind_raw: i64 = r.get(2)?;
-    let hash: Option<String> = r.get(8)?;
+    let hash: Option<&str> = r.get_ref(8)?.as_str_or_null()?;
     let kind = match Kind::from_i64(kind_raw) {
         Some(k) => k,
         None => {
@@ -871,7 +909,7 @@ fn version_row(r: &rusqlite::Row<'_>) -> RowResult<Version> {
             }));
         }
     };
-    let hash = match hash.map(|h| h.parse::<ObjectId>()) {
+    let hash = match hash.map(str::parse::<ObjectId>) {
         None => None,
         Some(Ok(h)) => Some(h),
         Some(Err(e)) => {
@@ -952,6 +990,61 @@ mod tests {
             target: None,
             hash: Some(ObjectId::of(content)),
         }
+    }
+
+    #[test]
+    fn every_change_a_plan_depends_on_raises_the_generation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cat = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+        let disk = uuid::Uuid::new_v4();
+        let mut last = cat.generation().unwrap();
+        let mut raised = |cat: &Catalog, what: &str| {
+            let now = cat.generation().unwrap();
+            assert!(now > last, "{what} left the generation at {now}");
+            last = now;
+        };
+        let s1 = cat
+            .apply_scan(
+                None,
+                &ScanDelta {
+                    added: vec![file("/a", b"1")],
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        raised(&cat, "a scan");
+        cat.upsert_disk(&DiskRow {
+            id: disk,
+            label: "A".into(),
+            created_at: 0,
+            quota: None,
+            capacity: None,
+            free: None,
+            used: None,
+            last_seen: None,
+            last_sync: None,
+            last_verify: None,
+            last_mount: None,
+            auto_sync: false,
+        })
+        .unwrap();
+        let h = ObjectId::of(b"1");
+        cat.add_copies(disk, &[(h, None)]).unwrap();
+        raised(&cat, "adding a copy");
+        cat.set_verified(disk, &h, 5).unwrap();
+        raised(&cat, "verifying a copy");
+        cat.remove_copies(disk, &[h]).unwrap();
+        raised(&cat, "removing a copy");
+        cat.add_copies(disk, &[(h, None)]).unwrap();
+        raised(&cat, "adding it again");
+        cat.forget_disk(disk).unwrap();
+        raised(&cat, "forgetting a disk");
+        cat.apply_scan(Some(s1), &ScanDelta::default()).unwrap();
+        raised(&cat, "an empty scan");
+        // What does not change a plan leaves it alone.
+        cat.set_meta("x", "y").unwrap();
+        cat.add_copies(disk, &[]).unwrap();
+        assert_eq!(cat.generation().unwrap(), last);
     }
 
     #[test]

@@ -420,6 +420,61 @@ impl Disk {
         }
     }
 
+    /// A summary of the object store's folders (identity and change times
+    /// of `objects/` and each fan-out folder) that changes whenever an
+    /// object is added, removed or renamed, without listing a single object.
+    /// `None` when a folder changed too recently for its timestamp to tell
+    /// (within the file system's timestamp granularity, 2 s on FAT): then
+    /// only a full listing can tell.
+    pub fn objects_token(&self) -> Result<Option<String>, Error> {
+        use std::os::unix::fs::MetadataExt;
+        let dir = self.objects_dir();
+        #[allow(clippy::unnecessary_cast)] // f_type's width differs between targets
+        let window: i64 = match rustix::fs::statfs(&self.root).map(|s| s.f_type as i64) {
+            // ext4, xfs, btrfs, tmpfs, f2fs: nanosecond stamps, coarse ticks.
+            Ok(0xEF53 | 0x5846_5342 | 0x9123_683E | 0x0102_1994 | 0xF2F5_2010) => 100_000_000,
+            _ => 2_000_000_000,
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i64);
+        let mut summary = Vec::new();
+        let mut add = |name: &[u8], m: &std::fs::Metadata| -> bool {
+            let mtime = m.mtime() * 1_000_000_000 + m.mtime_nsec();
+            let ctime = m.ctime() * 1_000_000_000 + m.ctime_nsec();
+            summary.extend_from_slice(name);
+            for n in [
+                m.ino() as i64,
+                mtime,
+                ctime,
+                m.size() as i64,
+                m.nlink() as i64,
+            ] {
+                summary.extend_from_slice(&n.to_le_bytes());
+            }
+            mtime.max(ctime) < now - window
+        };
+        let top = match std::fs::symlink_metadata(&dir) {
+            Ok(m) => m,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some("empty".into())),
+            Err(e) => return Err(Error::io("cannot read", &dir, e)),
+        };
+        let mut settled = add(b".", &top);
+        let mut subs = Vec::new();
+        for sub in std::fs::read_dir(&dir).map_err(|e| Error::io("cannot list", &dir, e))? {
+            let sub = sub.map_err(|e| Error::io("cannot list", &dir, e))?;
+            let meta = sub
+                .metadata()
+                .map_err(|e| Error::io("cannot read", &sub.path(), e))?;
+            subs.push((sub.file_name(), meta));
+        }
+        subs.sort_by(|a, b| a.0.cmp(&b.0));
+        for (name, meta) in &subs {
+            settled &= add(name.as_encoded_bytes(), meta);
+        }
+        Ok(settled.then(|| ObjectId::of(&summary).to_hex()))
+    }
+
     /// Objects on the disk and their sizes (parts summed). Temp files, junk a
     /// foreign OS leaves (`._*`) and anything not named like an object are
     /// ignored.

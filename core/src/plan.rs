@@ -93,6 +93,10 @@ pub struct Plan {
     /// Objects that lack copies but cannot be read now (source gone and no
     /// other disk holding them connected).
     pub unavailable_files: u64,
+    /// Old versions that lack copies and were left out (no room here, or
+    /// not readable now). Zero, with nothing short or unavailable, means
+    /// the disk holds all it would ever take from this catalog.
+    pub deferred_files: u64,
 }
 
 impl Plan {
@@ -239,19 +243,18 @@ pub fn plan(input: &Input<'_>) -> Plan {
             .then(a.hash.cmp(&b.hash))
     });
     for o in old_need {
-        if !o.available {
+        if !o.available || o.size > room {
+            p.deferred_files += 1;
             continue;
         }
-        if o.size <= room {
-            room -= o.size;
-            p.steps.push(Step::Copy {
-                hash: o.hash,
-                size: o.size,
-                current: false,
-            });
-            p.copy_files += 1;
-            p.copy_bytes += o.size;
-        }
+        room -= o.size;
+        p.steps.push(Step::Copy {
+            hash: o.hash,
+            size: o.size,
+            current: false,
+        });
+        p.copy_files += 1;
+        p.copy_bytes += o.size;
     }
     p
 }
@@ -453,6 +456,9 @@ mod tests {
             room: 40,
         });
         assert_eq!(copies(&p), vec![8]);
+        // The one that did not fit is counted: the disk is not saturated.
+        assert_eq!(p.deferred_files, 1);
+        assert_eq!(p.short_files, 0);
     }
 
     #[test]

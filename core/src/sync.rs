@@ -7,6 +7,11 @@
 //! are committed in batches: one flush per batch, then the renames, then the
 //! catalog records the copies. Last, the catalog copy on the disk is replaced.
 //!
+//! A sync that left the disk holding everything it would take records a
+//! saturation key (catalog generation, profile, quota, object-store folder
+//! stamps); a later sync that finds the same key has nothing to do and
+//! skips listing the disk and planning.
+//!
 //! Invariant: the disk's identity is re-read before every batch of writes;
 //! the catalog only records a copy after its object is flushed under its
 //! final name; an interrupted sync leaves a state the next sync completes
@@ -49,6 +54,9 @@ pub struct Report {
     pub skipped_files: u64,
     /// Bytes Coffer may still write on the disk after the sync.
     pub room_after: u64,
+    /// Nothing changed in the catalog or on the disk since a sync left the
+    /// disk holding all it would take: no listing or planning was needed.
+    pub up_to_date: bool,
 }
 
 impl Report {
@@ -253,6 +261,23 @@ fn sync_inner(
     if !opts.dry_run {
         disk.clean_tmp()?;
     }
+    // The fast way out: a disk that a sync left holding all it would take,
+    // unchanged since, with a catalog unchanged since, needs nothing.
+    let saturated_at = format!("saturated:{}", disk.id());
+    if let Some(key) = saturation_key(catalog, profile, disk)?
+        && catalog.meta(&saturated_at)?.as_deref() == Some(key.as_str())
+        && disk.has_catalog()
+    {
+        let used = catalog.disk(disk.id())?.and_then(|r| r.used).unwrap_or(0);
+        let mut row = register(catalog, disk, Some(used))?;
+        if !opts.dry_run {
+            row.last_sync = Some(crate::now());
+            catalog.upsert_disk(&row)?;
+        }
+        report.up_to_date = true;
+        report.room_after = disk.space(used).map(|s| s.room()).unwrap_or(0);
+        return Ok(());
+    }
     let on_disk = disk.objects()?;
     let used: u64 = on_disk.values().filter(|s| **s != u64::MAX).sum();
     register(catalog, disk, Some(used))?;
@@ -411,7 +436,41 @@ fn sync_inner(
         catalog.set_meta(&key, &fingerprint)?;
     }
     report.room_after = disk.space(used_now).map(|s| s.room()).unwrap_or(0);
+    // Everything the plan wanted happened, and it wanted all it could: the
+    // next sync may skip listing and planning while nothing changes.
+    let saturated = report.skipped_files == 0
+        && plan.short_files == 0
+        && plan.unavailable_files == 0
+        && plan.deferred_files == 0
+        && report.copied_files == plan.copy_files
+        && report.deleted_files == plan.delete_files;
+    let key = if saturated {
+        saturation_key(catalog, profile, disk)?
+    } else {
+        None
+    };
+    catalog.set_meta(&saturated_at, key.as_deref().unwrap_or(""))?;
     Ok(())
+}
+
+/// What a saturated disk stays saturated under: the catalog's generation,
+/// the profile (copies wanted, sources), the disk's quota and the state of
+/// its object store. `None` when the object store cannot be summed up now.
+fn saturation_key(
+    catalog: &Catalog,
+    profile: &Profile,
+    disk: &Disk,
+) -> crate::Result<Option<String>> {
+    let Some(token) = disk.objects_token()? else {
+        return Ok(None);
+    };
+    let profile_json = serde_json::to_string(profile).unwrap_or_default();
+    Ok(Some(format!(
+        "{}:{}:{:?}:{token}",
+        catalog.generation()?,
+        ObjectId::of(profile_json.as_bytes()),
+        disk.identity.quota
+    )))
 }
 
 /// Turns "no space left" into a message naming the disk and what was needed.

@@ -332,3 +332,60 @@ fn walkdir(p: &Path) -> Vec<PathBuf> {
     }
     out
 }
+
+/// Syncs until the sync finds the disk up to date (its folders' timestamps
+/// must first be older than the file system's granularity), at most ~4 s.
+fn sync_until_up_to_date(b: &mut Bench, d: &Path) -> sync::Report {
+    for _ in 0..16 {
+        let r = b.sync(d);
+        if r.up_to_date {
+            return r;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    panic!("a disk with nothing to do never became up to date");
+}
+
+#[test]
+fn an_unchanged_disk_is_up_to_date_and_any_change_brings_back_a_full_sync() {
+    let mut b = Bench::new(6, 1000);
+    b.scan();
+    let d = b.disk("a", None);
+    let first = b.sync(&d);
+    assert!(!first.up_to_date);
+    assert_eq!(first.copied_files, 6);
+    let r = sync_until_up_to_date(&mut b, &d);
+    assert_eq!((r.copied_files, r.deleted_files), (0, 0));
+
+    // An object removed behind Coffer's back is noticed and copied again.
+    let victim = *b.current_objects().keys().next().unwrap();
+    let disk = Disk::open(&d, io::real()).unwrap();
+    std::fs::remove_file(disk.object_path(&victim)).unwrap();
+    let r = b.sync(&d);
+    assert!(!r.up_to_date);
+    assert_eq!(r.copied_files, 1);
+    assert!(assert_store_consistent(&d).contains_key(&victim));
+
+    // A changed source is copied: the catalog changed.
+    sync_until_up_to_date(&mut b, &d);
+    std::fs::write(b.src.join("d0/new.bin"), bytes(99, 5000)).unwrap();
+    b.scan();
+    let r = b.sync(&d);
+    assert!(!r.up_to_date);
+    assert_eq!(r.copied_files, 1);
+
+    // Wanting more copies of a folder is a change too, even with nothing
+    // to copy here: the plan is made again.
+    sync_until_up_to_date(&mut b, &d);
+    b.profile.copies = 3;
+    assert!(!b.sync(&d).up_to_date);
+
+    // A disk too small to take everything is never "up to date".
+    let small = b.disk("small", Some(3000));
+    for _ in 0..3 {
+        let r = b.sync(&small);
+        assert!(!r.up_to_date);
+        assert!(r.plan.short_files > 0);
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}

@@ -448,6 +448,13 @@ fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
                     );
                 }
             }
+        } else if r.up_to_date {
+            let _ = writeln!(
+                text,
+                "\"{}\" is up to date: nothing changed here or on the disk since its last sync; {} free for Coffer",
+                r.label,
+                human::bytes(r.room_after)
+            );
         } else {
             let _ = writeln!(
                 text,
