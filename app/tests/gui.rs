@@ -94,17 +94,54 @@ fn has_label_containing(h: &Harness<'_, CofferApp>, label: &str) -> bool {
 }
 
 fn init_disk(w: &World, cfg: &Config, name: &str, label: &str) -> std::path::PathBuf {
+    init_disk_with_quota(w, cfg, name, label, None)
+}
+
+fn init_disk_with_quota(
+    w: &World,
+    cfg: &Config,
+    name: &str,
+    label: &str,
+    quota: Option<u64>,
+) -> std::path::PathBuf {
     let away = w.dir.path().join("drawer").join(name);
     std::fs::create_dir_all(&away).unwrap();
     coffer_core::Disk::init(
         &away,
         label,
         cfg.profile.set_id,
-        None,
+        quota,
         coffer_core::io::real(),
     )
     .unwrap();
     away
+}
+
+/// A source of `files` small files and a plugged disk "Red" of its set,
+/// with the window showing the disk's card.
+fn world_to_sync(files: u64) -> (World, Harness<'static, CofferApp>) {
+    let w = World::new();
+    let cfg = config(&w, &["big"]);
+    for i in 0..files {
+        w.write(
+            &format!("big/d{}/f{i}.bin", i % 100),
+            coffer_tests::bytes(i, 512),
+        );
+    }
+    let disk = init_disk(&w, &cfg, "red", "Red");
+    std::fs::rename(&disk, w.mounts().join("red")).unwrap();
+    let mut h = harness(&w);
+    step_until(&mut h, "the disk card", |h| has_label(h, "Sync Red"));
+    (w, h)
+}
+
+/// Waits, without drawing a frame, until every job thread has ended.
+fn wait_for_jobs_to_end(h: &Harness<'_, CofferApp>) {
+    let start = Instant::now();
+    while !h.state().jobs_ended() {
+        assert!(start.elapsed() < Duration::from_secs(60), "a job is stuck");
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 #[test]
@@ -185,22 +222,10 @@ fn a_plugged_disk_appears_syncs_and_the_map_shows_one_copy() {
 }
 
 #[test]
-#[ignore = "known bug: a Cancel pressed around the plan-to-sync hand-over is sometimes lost and the sync runs to the end (about 1 run in 3); run with --ignored"]
 fn a_sync_can_be_cancelled() {
-    let w = World::new();
-    let cfg = config(&w, &["big"]);
     // Many small files: the job checks for cancel between files, so this
     // leaves plenty of places for the cancel to land.
-    for i in 0..20_000 {
-        w.write(
-            &format!("big/d{}/f{i}.bin", i % 100),
-            coffer_tests::bytes(i, 512),
-        );
-    }
-    let disk = init_disk(&w, &cfg, "red", "Red");
-    std::fs::rename(&disk, w.mounts().join("red")).unwrap();
-    let mut h = harness(&w);
-    step_until(&mut h, "the disk card", |h| has_label(h, "Sync Red"));
+    let (w, mut h) = world_to_sync(20_000);
     click(&mut h, "Sync Red");
     // Cancel as soon as the job runs: scanning and hashing 20,000 files takes
     // far longer than one frame, so the cancel always lands before the end
@@ -223,6 +248,93 @@ fn a_sync_can_be_cancelled() {
         .unwrap()
         .disk_id;
     assert!(cat.copies_on(id).unwrap().len() < 20_000);
+}
+
+#[test]
+fn a_cancel_while_planning_stops_the_sync_before_its_scan() {
+    let (w, mut h) = world_to_sync(200);
+    // The plan waits on the catalog's write lock, so it is still planning
+    // when Cancel is pressed.
+    let lock = coffer_tests::hold_write_lock(&paths(&w).catalog_file());
+    click(&mut h, "Sync Red");
+    step_until(&mut h, "the plan to run", |h| has_label(h, "— Planning"));
+    click(&mut h, "Cancel");
+    drop(lock);
+    step_until(&mut h, "the sync to end", |h| {
+        !h.state().busy() && h.state().message().is_some()
+    });
+    let m = h.state().message().unwrap();
+    assert_eq!(m.title, "Sync cancelled", "{m:?}");
+    // The chain stopped before its scan: the catalog holds no snapshot.
+    let cat = coffer_core::Catalog::open(&paths(&w).catalog_file()).unwrap();
+    assert!(cat.latest_snapshot().unwrap().is_none());
+}
+
+/// The plan hands its disk over to the scan and sync between two frames,
+/// and the title and phase shown before Cancel change then. A click on the
+/// button as last drawn must still cancel.
+#[test]
+fn a_cancel_at_the_hand_over_from_plan_to_sync_is_not_lost() {
+    let (w, mut h) = world_to_sync(2_000);
+    let lock = coffer_tests::hold_write_lock(&paths(&w).catalog_file());
+    click(&mut h, "Sync Red");
+    step_until(&mut h, "the plan to run", |h| has_label(h, "— Planning"));
+    // Let the plan end, but draw no frame: the click below is aimed at the
+    // planning frame's Cancel, and the frame that takes it starts the sync.
+    drop(lock);
+    wait_for_jobs_to_end(&h);
+    h.get_by_label("Cancel").click();
+    step_until(&mut h, "the sync to end", |h| {
+        !h.state().busy() && h.state().message().is_some()
+    });
+    let m = h.state().message().unwrap();
+    assert_eq!(m.title, "Sync cancelled", "{m:?}");
+    let id = coffer_core::disk::read_identity(&w.mounts().join("red"))
+        .unwrap()
+        .disk_id;
+    let cat = coffer_core::Catalog::open(&paths(&w).catalog_file()).unwrap();
+    assert!(cat.copies_on(id).unwrap().is_empty());
+    coffer_tests::assert_store_consistent(&w.mounts().join("red"));
+}
+
+#[test]
+fn a_cancel_while_the_plan_waits_for_sync_anyway_ends_the_sync() {
+    let w = World::new();
+    let cfg = config(&w, &["docs"]);
+    let old = coffer_tests::bytes(1, 60_000);
+    w.write("docs/a.bin", &old);
+    // Room for one version of the file, not two.
+    let disk = init_disk_with_quota(&w, &cfg, "red", "Red", Some(100_000));
+    std::fs::rename(&disk, w.mounts().join("red")).unwrap();
+    let mut h = harness(&w);
+    step_until(&mut h, "the disk card", |h| has_label(h, "Sync Red"));
+    click(&mut h, "Sync Red");
+    step_until(&mut h, "the first sync to end", |h| {
+        !h.state().busy() && h.state().message().is_some()
+    });
+    assert!(h.state().message().unwrap().ok);
+    // A new version, scanned: syncing it means evicting the old one, so the
+    // plan asks first.
+    let new = coffer_tests::bytes(2, 60_000);
+    w.write("docs/a.bin", &new);
+    let mut cat = coffer_core::Catalog::open(&paths(&w).catalog_file()).unwrap();
+    coffer_core::scan::scan(&mut cat, &cfg.profile, &coffer_core::Progress::silent()).unwrap();
+    drop(cat);
+    click(&mut h, "Sync Red");
+    step_until(&mut h, "the plan's question", |h| {
+        has_label(h, "Sync anyway")
+    });
+    h.get_by_label("Cancel").click_accesskit();
+    step_until(&mut h, "the sync to end", |h| {
+        !h.state().busy() && h.state().message().is_some()
+    });
+    let m = h.state().message().unwrap();
+    assert_eq!(m.title, "Sync cancelled", "{m:?}");
+    h.step();
+    assert!(!has_label(&h, "Sync anyway"), "the question is gone");
+    let held = coffer_tests::assert_store_consistent(&w.mounts().join("red"));
+    assert!(held.contains_key(&coffer_core::ObjectId::of(&old)));
+    assert!(!held.contains_key(&coffer_core::ObjectId::of(&new)));
 }
 
 #[test]
