@@ -480,6 +480,185 @@ fn writes_a_full_archive_lists_and_verifies_it() {
     assert!(h.state().message().unwrap().ok);
 }
 
+/// The Archives tab on `dir`, with the list read.
+fn archives_tab_on(h: &mut Harness<'_, CofferApp>, dir: &std::path::Path) {
+    click(h, "Archives");
+    h.state_mut()
+        .push(coffer::gui::Action::ArchiveDir(dir.to_path_buf()));
+    step_until(h, "the archive list", |h| !h.state().busy());
+}
+
+fn wait_for_message(h: &mut Harness<'_, CofferApp>, what: &str) -> coffer::gui::Message {
+    step_until(h, what, |h| {
+        !h.state().busy() && h.state().message().is_some()
+    });
+    h.state().message().unwrap().clone()
+}
+
+#[test]
+fn restores_a_file_then_everything_from_a_full_and_incremental_archive() {
+    let w = World::new();
+    config(&w, &["docs"]);
+    w.write("docs/a.txt", coffer_tests::bytes(1, 40_000));
+    w.write("docs/sub/b.txt", "world");
+    w.write("docs/big.bin", coffer_tests::bytes(9, 300_000));
+    let dir = w.dir.path().join("nas");
+    std::fs::create_dir_all(&dir).unwrap();
+    // egui_file draws its folder icons with emoji the default fonts lack.
+    let mut h = harness_with(&w, Harness::builder().allow_missing_glyphs());
+    h.step();
+    archives_tab_on(&mut h, &dir);
+    click(&mut h, "Full archive");
+    let m = wait_for_message(&mut h, "the full archive");
+    assert!(m.ok && m.title.starts_with("Archive 1 written"), "{m:?}");
+    let a2 = coffer_tests::bytes(2, 40_000);
+    w.write("docs/a.txt", &a2);
+    w.write("docs/new.txt", "new");
+    click(&mut h, "Incremental");
+    let m = wait_for_message(&mut h, "the incremental");
+    assert!(m.ok && m.title.starts_with("Archive 2 written"), "{m:?}");
+    assert!(dir.join("home-1-to-2.tar.gz").exists());
+
+    // As of archive 2: its manifest lists the tree at that point.
+    step_until(&mut h, "the list", |h| has_label(h, "home-2"));
+    click(&mut h, "home-2");
+    step_until(&mut h, "the archive's files", |h| {
+        has_label(h, "docs/a.txt") && has_label(h, "docs/new.txt")
+    });
+    assert!(has_label(&h, "Nothing ticked: everything is restored"));
+    click(&mut h, "docs/a.txt");
+    assert!(has_label(&h, "1 items ticked"));
+    // The destination through the in-app folder picker.
+    let one = w.home().join("restored-one");
+    std::fs::create_dir_all(&one).unwrap();
+    click(&mut h, "Browse destinations in app…");
+    step_until(&mut h, "the folder picker", |h| {
+        has_label(h, "🗀 restored-one")
+    });
+    click(&mut h, "🗀 restored-one");
+    click(&mut h, "Open");
+    step_until(&mut h, "the picker to close", |h| {
+        h.query_by_label("Open").is_none()
+    });
+    click(&mut h, "Restore from home-2");
+    let m = wait_for_message(&mut h, "the restore of one file");
+    assert!(m.ok, "{m:?}");
+    assert_eq!(
+        m.title,
+        format!(
+            "Restored home-2 into {}: 1 files (40 kB), 0 folders, 0 symlinks",
+            one.display()
+        )
+    );
+    assert_eq!(std::fs::read(one.join("docs/a.txt")).unwrap(), a2);
+    assert!(!one.join("docs/sub").exists() && !one.join("docs/big.bin").exists());
+
+    // Everything: nothing ticked, into another folder.
+    click(&mut h, "Untick all");
+    let all = w.dir.path().join("restored-all");
+    h.state_mut()
+        .push(coffer::gui::Action::ArchiveRestoreDest(all.clone()));
+    h.step();
+    click(&mut h, "Restore from home-2");
+    let m = wait_for_message(&mut h, "the restore of everything");
+    assert!(m.ok, "{m:?}");
+    // The chain was read: the full archive for what did not change.
+    for f in ["home-1.tar.gz", "home-1-to-2.tar.gz"] {
+        let read = format!("Read {}", dir.join(f).display());
+        assert!(m.details.contains(&read), "{m:?}");
+    }
+    assert_eq!(std::fs::read(all.join("docs/a.txt")).unwrap(), a2);
+    assert_eq!(std::fs::read(all.join("docs/sub/b.txt")).unwrap(), b"world");
+    assert_eq!(
+        std::fs::read(all.join("docs/big.bin")).unwrap(),
+        coffer_tests::bytes(9, 300_000)
+    );
+    assert_eq!(std::fs::read(all.join("docs/new.txt")).unwrap(), b"new");
+}
+
+/// A full archive of `docs` (a.txt, sub/b.txt) written by core into `nas`.
+fn full_archive(w: &World, cfg: &Config) -> std::path::PathBuf {
+    w.write("docs/a.txt", coffer_tests::bytes(1, 200_000));
+    w.write("docs/sub/b.txt", "world");
+    let dir = w.dir.path().join("nas");
+    std::fs::create_dir_all(&dir).unwrap();
+    coffer_core::archive::create(
+        &cfg.profile,
+        &dir,
+        coffer_core::archive::Mode::Full,
+        &coffer_core::archive::Options::default(),
+        &coffer_core::Progress::silent(),
+    )
+    .unwrap();
+    dir
+}
+
+#[test]
+fn a_restore_over_an_existing_file_names_it_and_overwrites_nothing() {
+    let w = World::new();
+    let cfg = config(&w, &["docs"]);
+    let dir = full_archive(&w, &cfg);
+    let dest = w.dir.path().join("out");
+    std::fs::create_dir_all(dest.join("docs")).unwrap();
+    std::fs::write(dest.join("docs/a.txt"), "mine").unwrap();
+    let mut h = harness(&w);
+    h.step();
+    archives_tab_on(&mut h, &dir);
+    click(&mut h, "home-1");
+    step_until(&mut h, "the archive's files", |h| {
+        has_label(h, "docs/a.txt")
+    });
+    h.state_mut()
+        .push(coffer::gui::Action::ArchiveRestoreDest(dest.clone()));
+    h.step();
+    click(&mut h, "Restore from home-1");
+    let m = wait_for_message(&mut h, "the restore to be refused");
+    assert!(!m.ok);
+    assert_eq!(m.title, "Restore from home-1 failed", "{m:?}");
+    assert!(
+        m.details
+            .contains(&format!("Exists: {}", dest.join("docs/a.txt").display())),
+        "{m:?}"
+    );
+    assert!(m.details[0].starts_with("Nothing was restored"), "{m:?}");
+    assert_eq!(std::fs::read(dest.join("docs/a.txt")).unwrap(), b"mine");
+    assert!(!dest.join("docs/sub").exists(), "nothing else was written");
+}
+
+#[test]
+fn a_damaged_archive_is_reported_with_its_path() {
+    let w = World::new();
+    let cfg = config(&w, &["docs"]);
+    let dir = full_archive(&w, &cfg);
+    // Damage the compressed data near the end, past the manifest.
+    let file = dir.join("home-1.tar.gz");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes.len() - 2_000;
+    for b in &mut bytes[at..at + 64] {
+        *b ^= 0x5a;
+    }
+    std::fs::write(&file, bytes).unwrap();
+    let mut h = harness(&w);
+    h.step();
+    archives_tab_on(&mut h, &dir);
+    click(&mut h, "home-1");
+    step_until(&mut h, "the archive's files", |h| {
+        has_label(h, "docs/a.txt")
+    });
+    let dest = w.dir.path().join("out");
+    h.state_mut()
+        .push(coffer::gui::Action::ArchiveRestoreDest(dest.clone()));
+    h.step();
+    click(&mut h, "Restore from home-1");
+    let m = wait_for_message(&mut h, "the restore to fail");
+    assert_eq!(m.title, "Restore from home-1 failed", "{m:?}");
+    assert!(
+        m.details[0].contains(&file.display().to_string()) && m.details[0].contains("damaged"),
+        "{m:?}"
+    );
+    assert!(!dest.join("docs/a.txt").exists());
+}
+
 #[test]
 fn show_log_opens_a_window_on_the_log_file() {
     let w = World::new();

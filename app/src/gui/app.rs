@@ -70,6 +70,14 @@ pub enum Action {
     PickArchiveDir,
     PickArchiveDirInApp,
     ArchiveDir(PathBuf),
+    /// Choose an archive of the list (by its name, `PREFIX-N`): its
+    /// manifest is read so that paths can be ticked to restore.
+    SelectArchive(String),
+    PickArchiveRestoreDest,
+    PickArchiveRestoreDestInApp,
+    ArchiveRestoreDest(PathBuf),
+    /// Restore the ticked paths (or everything) as of the chosen archive.
+    RestoreArchive,
 }
 
 /// What a folder picker's answer is for.
@@ -78,6 +86,7 @@ pub enum Pick {
     Source,
     RestoreDest,
     ArchiveDir,
+    ArchiveRestoreDest,
 }
 
 /// The kinds of long work; one of each may run at a time.
@@ -694,6 +703,19 @@ impl CofferApp {
             Action::Restore => self.start_restore(),
             Action::Archive { full } => self.start_archive(full),
             Action::VerifyArchive(name) => self.start_archive_verify(name),
+            Action::SelectArchive(name) => self.select_archive(name),
+            Action::PickArchiveRestoreDest => {
+                self.pick_for = Pick::ArchiveRestoreDest;
+                self.pick_folder();
+            }
+            Action::PickArchiveRestoreDestInApp => {
+                self.pick_for = Pick::ArchiveRestoreDest;
+                self.open_in_app_picker();
+            }
+            Action::ArchiveRestoreDest(path) => {
+                self.archives.restore_dest = path.display().to_string();
+            }
+            Action::RestoreArchive => self.start_archive_restore(),
         }
     }
 }

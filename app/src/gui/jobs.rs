@@ -91,6 +91,7 @@ impl CofferApp {
             Pick::Source => "Add a folder to back up",
             Pick::RestoreDest => "Restore into this folder",
             Pick::ArchiveDir => "Write archives into this folder",
+            Pick::ArchiveRestoreDest => "Restore the archive into this folder",
         }
     }
 
@@ -100,6 +101,7 @@ impl CofferApp {
             Pick::Source => Action::AddSource(path),
             Pick::RestoreDest => Action::RestoreDest(path),
             Pick::ArchiveDir => Action::ArchiveDir(path),
+            Pick::ArchiveRestoreDest => Action::ArchiveRestoreDest(path),
         }
     }
 
