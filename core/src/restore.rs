@@ -1246,6 +1246,18 @@ fn write_tmp(
     }
 }
 
+/// What to tell the user about a disk to plug in next, in the words the
+/// job's notice, the CLI and the window all use:
+/// `plug in "Blue" next: 3 files, 3.0 kB`.
+pub fn plug_in_next(need: &DiskNeed) -> String {
+    format!(
+        "plug in \"{}\" next: {} files, {}",
+        need.label,
+        need.files,
+        crate::human::bytes(need.bytes)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,9 @@
 //! phase, counts of files and bytes, the current path and warnings; it checks
 //! [`Progress::check`] between files and between chunks of big files. Events
 //! are throttled to about 20 a second (phase changes and warnings are never
-//! dropped), and each one calls the waker so that a window can repaint.
+//! dropped), and each one calls the waker so that a window can repaint. A
+//! [`Cancel`] flag can be made before a job and shared by jobs run one after
+//! another, so that one cancel stops the whole chain.
 //!
 //! Invariant: a job's outcome is exactly one of `Completed { warnings }`,
 //! `Cancelled` or `Failed`, and partial trouble is a warning, never a log line.
@@ -96,9 +98,34 @@ struct State {
 }
 
 struct Inner {
-    cancel: AtomicBool,
+    cancel: Cancel,
     sink: Option<Sink>,
     state: Mutex<State>,
+}
+
+/// A cancel flag that can be made before the job that checks it, and shared
+/// by several jobs run one after another.
+///
+/// The window makes one when Sync is pressed and starts both the plan and the
+/// scan-and-sync with it, so a cancel pressed between the two, or while the
+/// plan waits for the user, stops the chain rather than only the job that
+/// happened to be running.
+#[derive(Clone, Debug, Default)]
+pub struct Cancel(Arc<AtomicBool>);
+
+impl Cancel {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks every job started with this flag to stop at its next check.
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
 }
 
 /// The handle a job reports through. Cheap to clone and share with threads.
@@ -118,18 +145,18 @@ impl Default for Progress {
 impl Progress {
     /// A handle that sends every event to `sink`.
     pub fn new(sink: impl Fn(Event) + Send + Sync + 'static) -> Self {
-        Self::build(Some(Box::new(sink)))
+        Self::build(Some(Box::new(sink)), Cancel::new())
     }
 
     /// A handle nobody watches: warnings are still collected.
     pub fn silent() -> Self {
-        Self::build(None)
+        Self::build(None, Cancel::new())
     }
 
-    fn build(sink: Option<Sink>) -> Self {
+    fn build(sink: Option<Sink>, cancel: Cancel) -> Self {
         Progress {
             inner: Arc::new(Inner {
-                cancel: AtomicBool::new(false),
+                cancel,
                 sink,
                 state: Mutex::new(State {
                     counters: Counters::default(),
@@ -231,11 +258,11 @@ impl Progress {
     }
 
     pub fn cancel(&self) {
-        self.inner.cancel.store(true, Ordering::SeqCst);
+        self.inner.cancel.cancel();
     }
 
     pub fn is_cancelled(&self) -> bool {
-        self.inner.cancel.load(Ordering::SeqCst)
+        self.inner.cancel.is_cancelled()
     }
 
     /// `Err(Cancelled)` once the user asked to stop.
@@ -291,9 +318,24 @@ where
     T: Send + 'static,
     F: FnOnce(&Progress) -> Result<T, Error> + Send + 'static,
 {
+    spawn_with(name, waker, Cancel::new(), job)
+}
+
+/// [`spawn`], with a cancel flag made beforehand: a job started with a flag
+/// already cancelled stops at its first check.
+pub fn spawn_with<T, F>(
+    name: &str,
+    waker: Option<Arc<dyn Fn() + Send + Sync>>,
+    cancel: Cancel,
+    job: F,
+) -> Task<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&Progress) -> Result<T, Error> + Send + 'static,
+{
     let (tx, rx): (Sender<Event>, Receiver<Event>) = mpsc::channel();
     let wake = waker.clone();
-    let progress = Progress::new(move |event| {
+    let sink: Sink = Box::new(move |event| {
         // The receiver is gone only when the watcher dropped the task; the
         // job then finishes unobserved, which is what dropping means.
         let _ = tx.send(event);
@@ -301,6 +343,7 @@ where
             w();
         }
     });
+    let progress = Progress::build(Some(sink), cancel);
     let job_progress = progress.clone();
     let end_waker = waker;
     let handle = std::thread::Builder::new()
@@ -470,6 +513,23 @@ mod tests {
         });
         task.cancel();
         assert!(matches!(task.wait(), Outcome::Cancelled));
+    }
+
+    #[test]
+    fn a_shared_flag_cancelled_before_the_start_stops_the_next_job() {
+        let cancel = Cancel::new();
+        let first = spawn_with("first", None, cancel.clone(), |p: &Progress| {
+            p.check()?;
+            Ok(1)
+        });
+        assert!(matches!(first.wait(), Outcome::Completed { value: 1, .. }));
+        // Pressed between the two jobs: nobody is running to see it.
+        cancel.cancel();
+        let second = spawn_with("second", None, cancel, |p: &Progress| {
+            p.check()?;
+            Ok(2)
+        });
+        assert!(matches!(second.wait(), Outcome::Cancelled));
     }
 
     #[test]

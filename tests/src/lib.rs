@@ -158,3 +158,13 @@ pub fn assert_catalog_opens(disk_root: &Path) {
     let (path, _) = disk.newest_catalog().expect("a valid catalog slot");
     coffer_core::Catalog::open_copy(&path).expect("catalog copy opens");
 }
+
+/// Holds the write lock of the SQLite database at `path` until dropped, so a
+/// job that writes to it waits (the catalog's busy timeout is 30 s) at a
+/// point the test chooses.
+pub fn hold_write_lock(path: &Path) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(path).expect("open the database");
+    conn.execute_batch("BEGIN IMMEDIATE")
+        .expect("take the write lock");
+    conn
+}

@@ -437,13 +437,7 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
             human::bytes(r.missing_bytes)
         );
         for n in &r.plug_next {
-            let _ = writeln!(
-                text,
-                "  plug in \"{}\" next: {} files, {}",
-                n.label,
-                n.files,
-                human::bytes(n.bytes)
-            );
+            let _ = writeln!(text, "  {}", restore::plug_in_next(n));
         }
         if !r.unavailable.is_empty() {
             let _ = writeln!(

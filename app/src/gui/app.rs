@@ -12,7 +12,7 @@ use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
 use coffer_core::config::{Config, Paths, Source};
-use coffer_core::task::{Counters, Event, Outcome, Rate, Warning};
+use coffer_core::task::{Cancel, Counters, Event, Outcome, Rate, Warning};
 use coffer_core::volumes::{self, MountSource, Mounts};
 use coffer_core::{Catalog, Disk, Task, human, io, scan, sync, verify};
 
@@ -39,7 +39,8 @@ pub enum Action {
     RemoveSource(PathBuf),
     UpdateSource(Source),
     Sync(PathBuf),
-    ConfirmSync(PathBuf),
+    /// "Sync anyway": the plan waiting in its dialog goes on to the sync.
+    ConfirmSync,
     DismissPlan,
     Cancel(Kind),
     Verify(PathBuf),
@@ -69,6 +70,14 @@ pub enum Action {
     PickArchiveDir,
     PickArchiveDirInApp,
     ArchiveDir(PathBuf),
+    /// Choose an archive of the list (by its name, `PREFIX-N`): its
+    /// manifest is read so that paths can be ticked to restore.
+    SelectArchive(String),
+    PickArchiveRestoreDest,
+    PickArchiveRestoreDestInApp,
+    ArchiveRestoreDest(PathBuf),
+    /// Restore the ticked paths (or everything) as of the chosen archive.
+    RestoreArchive,
 }
 
 /// What a folder picker's answer is for.
@@ -77,6 +86,7 @@ pub enum Pick {
     Source,
     RestoreDest,
     ArchiveDir,
+    ArchiveRestoreDest,
 }
 
 /// The kinds of long work; one of each may run at a time.
@@ -117,6 +127,14 @@ pub struct InitForm {
 
 pub(super) type SyncResult = (Option<scan::Report>, sync::Report);
 
+/// One press of Sync: a plan, maybe a wait for "Sync anyway", then the scan
+/// and sync. Every job of the chain is started with its one cancel flag, so
+/// Cancel stops the chain wherever it is, also between two jobs.
+pub(super) struct SyncChain {
+    pub(super) root: PathBuf,
+    pub(super) cancel: Cancel,
+}
+
 pub struct CofferApp {
     pub(super) paths: Paths,
     pub(super) mount_source: MountSource,
@@ -144,9 +162,9 @@ pub struct CofferApp {
     pub(super) verifying: Option<Task<verify::Report>>,
     pub(super) initialising: Option<Task<String>>,
     pub(super) chores: Vec<Task<()>>,
-    pub(super) pending_root: Option<PathBuf>,
-    /// Cancel was pressed while planning: the sync must not start after.
-    pub(super) sync_cancelled: bool,
+    /// From Sync until its chain ends (its plan or sync is running, or its
+    /// plan waits in the dialog).
+    pub(super) sync_chain: Option<SyncChain>,
     pub(super) native_pick: Option<(Receiver<Option<PathBuf>>, Instant)>,
     pub(super) seen: Vec<PathBuf>,
     pub(super) restore: super::restore_view::State,
@@ -194,8 +212,7 @@ impl CofferApp {
             verifying: None,
             initialising: None,
             chores: Vec::new(),
-            pending_root: None,
-            sync_cancelled: false,
+            sync_chain: None,
             native_pick: None,
             seen: Vec::new(),
             restore: super::restore_view::State::default(),
@@ -218,6 +235,23 @@ impl CofferApp {
             || self.restore.busy()
             || self.archiving.is_some()
             || self.archives.busy()
+    }
+
+    /// True when no job thread is still working: what is left is for
+    /// `logic()` to collect (tests use this to act at a chosen moment
+    /// between two frames).
+    pub fn jobs_ended(&self) -> bool {
+        fn ended<T>(t: &Option<Task<T>>) -> bool {
+            t.as_ref().is_none_or(Task::is_finished)
+        }
+        ended(&self.refresh)
+            && ended(&self.planning)
+            && ended(&self.syncing)
+            && ended(&self.verifying)
+            && ended(&self.initialising)
+            && ended(&self.restoring)
+            && ended(&self.archiving)
+            && self.chores.iter().all(Task::is_finished)
     }
 
     /// Records an action as if a view had (tests use this for what has no
@@ -254,7 +288,9 @@ impl CofferApp {
 
     pub(super) fn running(&self, kind: Kind) -> bool {
         match kind {
-            Kind::Sync => self.planning.is_some() || self.syncing.is_some(),
+            // The chain outlives its jobs: it also runs while its plan
+            // waits in the dialog.
+            Kind::Sync => self.sync_chain.is_some(),
             Kind::Verify => self.verifying.is_some(),
             Kind::Restore => self.restoring.is_some(),
             Kind::Archive => self.archiving.is_some(),
@@ -352,20 +388,32 @@ impl CofferApp {
         }
         if let Some(out) = self.planning.as_mut().and_then(Task::try_finish) {
             self.planning = None;
-            if self.sync_cancelled {
-                self.pending_root = None;
-                self.cancelled("Sync cancelled");
+            if self.sync_chain_cancelled() {
+                self.end_sync_chain_cancelled();
             } else {
                 self.finish_plan(out);
             }
         }
         if let Some(out) = self.syncing.as_mut().and_then(Task::try_finish) {
             self.syncing = None;
+            let cancelled = self
+                .sync_chain
+                .take()
+                .is_some_and(|c| c.cancel.is_cancelled());
             self.live = None;
             self.refresh_again = true;
             // A new snapshot: the Restore view reads the list again.
             self.restore.stale = true;
-            self.message = Some(sync_message(out));
+            let completed = matches!(out, Outcome::Completed { .. });
+            let mut message = sync_message(out);
+            if cancelled && completed {
+                // The cancel came after the sync's last check: everything
+                // was already copied, so say so rather than "cancelled".
+                message
+                    .details
+                    .push("Cancel came too late: the sync had already finished".into());
+            }
+            self.message = Some(message);
         }
         if let Some(out) = self.verifying.as_mut().and_then(Task::try_finish) {
             self.verifying = None;
@@ -421,23 +469,35 @@ impl CofferApp {
         match out {
             Outcome::Completed { value, .. } => {
                 if value.plan.evictions().next().is_some() {
+                    // The chain waits for "Sync anyway" or Cancel.
                     self.plan = Some(value);
                 } else {
-                    self.start_sync(value.root);
+                    self.start_sync();
                 }
             }
             // No snapshot yet: nothing on the disk can be evicted, so
             // go straight to the scan and sync.
-            Outcome::Failed(coffer_core::Error::Sync(sync::Error::NoSnapshot)) => {
-                self.live = None;
-                self.start_sync_pending();
-            }
+            Outcome::Failed(coffer_core::Error::Sync(sync::Error::NoSnapshot)) => self.start_sync(),
             Outcome::Failed(e) => {
+                self.sync_chain = None;
                 self.live = None;
                 self.fail("Sync failed", format!("{e:#}"));
             }
-            Outcome::Cancelled => self.cancelled("Sync cancelled"),
+            Outcome::Cancelled => self.end_sync_chain_cancelled(),
         }
+    }
+
+    pub(super) fn sync_chain_cancelled(&self) -> bool {
+        self.sync_chain
+            .as_ref()
+            .is_some_and(|c| c.cancel.is_cancelled())
+    }
+
+    /// Ends the sync chain between two of its jobs (none of them runs).
+    pub(super) fn end_sync_chain_cancelled(&mut self) {
+        self.sync_chain = None;
+        self.plan = None;
+        self.cancelled("Sync cancelled");
     }
 
     fn start_refresh(&mut self) {
@@ -551,22 +611,30 @@ impl CofferApp {
                 Ok(())
             }),
             Action::Sync(root) => self.start_plan(root),
-            Action::ConfirmSync(root) => {
+            Action::ConfirmSync => {
                 self.plan = None;
-                self.start_sync(root);
+                self.start_sync();
             }
             Action::DismissPlan => {
                 self.plan = None;
                 self.live = None;
+                self.sync_chain = None;
             }
             Action::Cancel(kind) => match kind {
                 Kind::Sync => {
-                    self.sync_cancelled = true;
-                    if let Some(t) = &self.planning {
-                        t.cancel();
+                    // The plan and the sync were started with this flag:
+                    // whichever runs sees it at its next check, and the
+                    // sync is never started once it is set.
+                    if let Some(c) = &self.sync_chain {
+                        c.cancel.cancel();
                     }
-                    if let Some(t) = &self.syncing {
-                        t.cancel();
+                    if self.planning.is_none()
+                        && self.syncing.is_none()
+                        && self.sync_chain.is_some()
+                    {
+                        // The plan waits in its dialog: nothing runs to
+                        // notice the flag, so the chain ends here.
+                        self.end_sync_chain_cancelled();
                     }
                 }
                 Kind::Verify => {
@@ -635,6 +703,19 @@ impl CofferApp {
             Action::Restore => self.start_restore(),
             Action::Archive { full } => self.start_archive(full),
             Action::VerifyArchive(name) => self.start_archive_verify(name),
+            Action::SelectArchive(name) => self.select_archive(name),
+            Action::PickArchiveRestoreDest => {
+                self.pick_for = Pick::ArchiveRestoreDest;
+                self.pick_folder();
+            }
+            Action::PickArchiveRestoreDestInApp => {
+                self.pick_for = Pick::ArchiveRestoreDest;
+                self.open_in_app_picker();
+            }
+            Action::ArchiveRestoreDest(path) => {
+                self.archives.restore_dest = path.display().to_string();
+            }
+            Action::RestoreArchive => self.start_archive_restore(),
         }
     }
 }

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use coffer_core::task::Outcome;
+use coffer_core::task::{Cancel, Outcome};
 use coffer_core::{Catalog, Disk, human, io, scan, sync, verify};
 
-use super::app::{Action, CofferApp, Kind, Live, Message, Pick, SyncResult};
+use super::app::{Action, CofferApp, Kind, Live, Message, Pick, SyncChain, SyncResult};
 
 impl CofferApp {
     pub(super) fn edit_sources(
@@ -91,6 +91,7 @@ impl CofferApp {
             Pick::Source => "Add a folder to back up",
             Pick::RestoreDest => "Restore into this folder",
             Pick::ArchiveDir => "Write archives into this folder",
+            Pick::ArchiveRestoreDest => "Restore the archive into this folder",
         }
     }
 
@@ -100,6 +101,7 @@ impl CofferApp {
             Pick::Source => Action::AddSource(path),
             Pick::RestoreDest => Action::RestoreDest(path),
             Pick::ArchiveDir => Action::ArchiveDir(path),
+            Pick::ArchiveRestoreDest => Action::ArchiveRestoreDest(path),
         }
     }
 
@@ -134,20 +136,25 @@ impl CofferApp {
         ));
     }
 
-    /// First a dry run, to show evictions before anything is deleted.
+    /// Starts a sync chain: first a dry run, to show evictions before
+    /// anything is deleted. Its cancel flag is made here, before any job of
+    /// the chain, and every job of the chain is started with it.
     pub(super) fn start_plan(&mut self, root: PathBuf) {
         if self.running(Kind::Sync) {
             return;
         }
         let label = self.label_of(&root);
-        self.sync_cancelled = false;
         self.begin_live(Kind::Sync, format!("Planning the sync of {label}"));
-        self.pending_root = Some(root.clone());
+        let chain = SyncChain {
+            root: root.clone(),
+            cancel: Cancel::new(),
+        };
         let paths = self.paths.clone();
         let profile = self.config.profile.clone();
-        self.planning = Some(coffer_core::task::spawn(
+        self.planning = Some(coffer_core::task::spawn_with(
             "plan",
             self.waker.clone(),
+            chain.cancel.clone(),
             move |p| {
                 let mut cat = Catalog::open(&paths.catalog_file())?;
                 let mut disk = Disk::open(&root, io::real())?;
@@ -158,18 +165,24 @@ impl CofferApp {
                 sync::sync(&mut cat, &profile, &mut disk, &[], &opts, p)
             },
         ));
+        self.sync_chain = Some(chain);
     }
 
-    pub(super) fn start_sync_pending(&mut self) {
-        if let Some(root) = self.pending_root.take() {
-            self.start_sync(root);
-        }
-    }
-
-    pub(super) fn start_sync(&mut self, root: PathBuf) {
+    /// The chain's next step after its plan: scan, then sync. Not started
+    /// once the chain was cancelled.
+    pub(super) fn start_sync(&mut self) {
+        let Some(chain) = &self.sync_chain else {
+            return;
+        };
         if self.syncing.is_some() {
             return;
         }
+        if chain.cancel.is_cancelled() {
+            self.end_sync_chain_cancelled();
+            return;
+        }
+        let root = chain.root.clone();
+        let cancel = chain.cancel.clone();
         let label = self.label_of(&root);
         self.begin_live(Kind::Sync, format!("Syncing {label}"));
         let paths = self.paths.clone();
@@ -180,9 +193,10 @@ impl CofferApp {
             .map(|p| p.1)
             .filter(|r| r != &root)
             .collect();
-        self.syncing = Some(coffer_core::task::spawn(
+        self.syncing = Some(coffer_core::task::spawn_with(
             "sync",
             self.waker.clone(),
+            cancel,
             move |p| {
                 let mut cat = Catalog::open(&paths.catalog_file())?;
                 let scanned = scan::scan(&mut cat, &profile, p)?;

@@ -289,12 +289,7 @@ pub fn restore_message(out: Outcome<restore::Report>) -> Message {
             human::bytes(r.missing_bytes)
         ));
         for n in &r.plug_next {
-            details.push(format!(
-                "Plug in \"{}\" next: {} files, {}",
-                n.label,
-                n.files,
-                human::bytes(n.bytes)
-            ));
+            details.push(sentence(&restore::plug_in_next(n)));
         }
         if !r.unavailable.is_empty() {
             details.push(format!(
@@ -316,6 +311,15 @@ pub fn restore_message(out: Outcome<restore::Report>) -> Message {
         ),
         details,
     }
+}
+
+/// `s` with a capital first letter: a line of its own in the message.
+fn sentence(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn list(paths: &[PathBuf]) -> String {

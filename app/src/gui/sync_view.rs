@@ -16,9 +16,21 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
             if let Some(phase) = c.phase {
                 ui.label(format!("— {}", phase.label()));
             }
-            if ui.button("Cancel").clicked() {
-                app.actions.push(Action::Cancel(*kind));
-            }
+            // Cancel keeps its place (the right edge) and its id whatever
+            // the title and phase before it say. When the plan hands over to
+            // the sync both change between two frames; a button that moved
+            // or took another id then lost the click aimed at it.
+            ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
+                let cancel = ui
+                    .scope_builder(
+                        egui::UiBuilder::new().scope_id(egui::Id::unique("coffer-cancel-job")),
+                        |ui| ui.button("Cancel"),
+                    )
+                    .inner;
+                if cancel.clicked() {
+                    app.actions.push(Action::Cancel(*kind));
+                }
+            });
         });
         let frac = |done: u64, total: u64| {
             if total == 0 {
@@ -101,7 +113,6 @@ pub fn plan_dialog(app: &mut CofferApp, ctx: &egui::Context) {
             }
         }
     }
-    let root = report.root.clone();
     egui::Window::new("Before this sync")
         .collapsible(false)
         .resizable(false)
@@ -125,7 +136,7 @@ pub fn plan_dialog(app: &mut CofferApp, ctx: &egui::Context) {
             ));
             ui.horizontal(|ui| {
                 if ui.button("Sync anyway").clicked() {
-                    app.actions.push(Action::ConfirmSync(root.clone()));
+                    app.actions.push(Action::ConfirmSync);
                 }
                 if ui.button("Don't sync").clicked() {
                     app.actions.push(Action::DismissPlan);

@@ -22,7 +22,9 @@ mod write;
 use std::path::{Path, PathBuf};
 
 pub use manifest::{Entry, EntryKind, How, Kind, Manifest};
-pub use read::{RestoreOptions, RestoreReport, VerifyReport, read_manifest, restore, verify};
+pub use read::{
+    RestoreOptions, RestoreReport, RestoredDump, VerifyReport, read_manifest, restore, verify,
+};
 pub use write::{Mode, Options, Report, create};
 
 #[derive(Debug, thiserror::Error)]
