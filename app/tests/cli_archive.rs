@@ -234,3 +234,49 @@ fn volumes_from_the_command_line() {
         );
     }
 }
+
+#[test]
+fn restoring_more_files_than_open_descriptors_allowed_works() {
+    // Staged files are closed until put in place: with a limit of 64 open
+    // files, a restore of 300 files from a full and an incremental archive
+    // must still complete.
+    let w = World::new();
+    for i in 0..300u64 {
+        w.write(&format!("docs/d{}/f{i}.txt", i % 7), bytes(i + 1, 3000));
+    }
+    let nas = w.dir.path().join("nas");
+    std::fs::create_dir_all(&nas).unwrap();
+    let nas_s = nas.to_str().unwrap();
+    ok(
+        &w,
+        &["source", "add", w.home().join("docs").to_str().unwrap()],
+    );
+    ok(&w, &["archive", "full", "--to", nas_s]);
+    w.write("docs/d0/f0.txt", bytes(1000, 3100));
+    ok(&w, &["archive", "inc", "--to", nas_s]);
+    let dest = w.dir.path().join("restored");
+    let mut c = std::process::Command::new("sh");
+    c.args(["-c", "ulimit -n 64 && exec \"$0\" \"$@\""])
+        .arg(exe())
+        .args(["archive", "restore", nas_s, "--at", "2", "--to"])
+        .arg(&dest);
+    w.env(&mut c);
+    let o = c.output().unwrap();
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    let got = std::fs::read(dest.join("docs/d0/f0.txt")).unwrap();
+    assert_eq!(got, bytes(1000, 3100));
+    fn files_under(p: &Path) -> usize {
+        std::fs::read_dir(p)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_dir() {
+                    files_under(&e.path())
+                } else {
+                    1
+                }
+            })
+            .sum()
+    }
+    assert_eq!(files_under(&dest), 300);
+}

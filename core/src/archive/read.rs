@@ -616,7 +616,7 @@ pub fn restore(
         sequence: opts.at,
         ..RestoreReport::default()
     };
-    let mut staged: HashMap<String, tempfile::NamedTempFile> = HashMap::new();
+    let mut staged: HashMap<String, tempfile::TempPath> = HashMap::new();
     let mut done: HashSet<String> = HashSet::new();
     for (i, (found, m)) in chain.iter().enumerate() {
         if needs[i].is_empty() {
@@ -670,20 +670,24 @@ pub fn restore(
         let full = dest.join(p);
         match kind {
             EntryKind::File => {
-                let tmp = staged
+                let tp = staged
                     .remove(p)
                     .ok_or_else(|| crate::Error::Panic(format!("{p} not staged")))?;
                 let entry = selected.iter().find(|e| e.path == *p);
                 let (mode, mtime) = entry.map_or((0o600, None), |e| (e.mode, Some(e.mtime_ns)));
-                let f = tmp.as_file();
-                use std::os::unix::fs::PermissionsExt;
+                use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+                let f = std::fs::File::options()
+                    .write(true)
+                    .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+                    .open(&tp)
+                    .map_err(io_err(&full))?;
                 f.set_permissions(std::fs::Permissions::from_mode(mode))
                     .map_err(io_err(&full))?;
                 if let Some(t) = mtime {
                     f.set_modified(time_of(t)).map_err(io_err(&full))?;
                 }
                 f.sync_all().map_err(io_err(&full))?;
-                let tp = tmp.into_temp_path();
+                drop(f);
                 if opts.overwrite {
                     std::fs::rename(&tp, &full).map_err(io_err(&full))?;
                 } else {
@@ -799,7 +803,7 @@ fn restore_volume(
     path: &Path,
     dest: &Path,
     needs: &HashMap<String, Step>,
-    staged: &mut HashMap<String, tempfile::NamedTempFile>,
+    staged: &mut HashMap<String, tempfile::TempPath>,
     done: &mut HashSet<String>,
     files: &[String],
     progress: &Progress,
@@ -876,7 +880,7 @@ fn restore_volume(
                     let base_tmp = staged
                         .get(&step.file)
                         .ok_or_else(|| delta_err("its base content is not in the chain".into()))?;
-                    let base = std::fs::read(base_tmp.path()).map_err(io_err(base_tmp.path()))?;
+                    let base = std::fs::read(base_tmp).map_err(io_err(base_tmp))?;
                     if ObjectId::of(&base).to_hex() != base_sha {
                         return Err(delta_err("it was made against another base".into()).into());
                     }
@@ -894,7 +898,9 @@ fn restore_volume(
                 }
                 How::Same => {}
             }
-            staged.insert(step.file.clone(), tmp);
+            // Closed until it is put in place: a restore of many files must
+            // not hold a descriptor for each.
+            staged.insert(step.file.clone(), tmp.into_temp_path());
             done.insert(mp);
         }
     }
