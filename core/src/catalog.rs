@@ -206,6 +206,26 @@ pub struct DiskRow {
     pub auto_sync: bool,
 }
 
+impl DiskRow {
+    /// A disk the catalog has just met: nothing measured or done yet.
+    pub fn new(id: uuid::Uuid, label: &str, created_at: i64) -> DiskRow {
+        DiskRow {
+            id,
+            label: label.to_string(),
+            created_at,
+            quota: None,
+            capacity: None,
+            free: None,
+            used: None,
+            last_seen: None,
+            last_sync: None,
+            last_verify: None,
+            last_mount: None,
+            auto_sync: false,
+        }
+    }
+}
+
 /// One object on one disk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CopyRow {
@@ -1013,21 +1033,7 @@ mod tests {
             )
             .unwrap();
         raised(&cat, "a scan");
-        cat.upsert_disk(&DiskRow {
-            id: disk,
-            label: "A".into(),
-            created_at: 0,
-            quota: None,
-            capacity: None,
-            free: None,
-            used: None,
-            last_seen: None,
-            last_sync: None,
-            last_verify: None,
-            last_mount: None,
-            auto_sync: false,
-        })
-        .unwrap();
+        cat.upsert_disk(&DiskRow::new(disk, "A", 0)).unwrap();
         let h = ObjectId::of(b"1");
         cat.add_copies(disk, &[(h, None)]).unwrap();
         raised(&cat, "adding a copy");

@@ -133,6 +133,17 @@ pub fn plan(input: &Input<'_>) -> Plan {
         *room = room.saturating_add(freed);
     };
 
+    let copy = |p: &mut Plan, room: &mut u64, o: &ObjectState| {
+        *room -= o.size;
+        p.steps.push(Step::Copy {
+            hash: o.hash,
+            size: o.size,
+            current: o.current,
+        });
+        p.copy_files += 1;
+        p.copy_bytes += o.size;
+    };
+
     // 1. Unreferenced and damaged.
     let mut present: HashSet<ObjectId> = HashSet::new();
     for (hash, &size) in input.on_disk {
@@ -216,14 +227,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
                 delete(&mut p, &mut room, e.hash, e.size, reason);
             }
         }
-        room -= o.size;
-        p.steps.push(Step::Copy {
-            hash: o.hash,
-            size: o.size,
-            current: true,
-        });
-        p.copy_files += 1;
-        p.copy_bytes += o.size;
+        copy(&mut p, &mut room, o);
     }
 
     // 3. Old versions, newest first, only into free room.
@@ -247,14 +251,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
             p.deferred_files += 1;
             continue;
         }
-        room -= o.size;
-        p.steps.push(Step::Copy {
-            hash: o.hash,
-            size: o.size,
-            current: false,
-        });
-        p.copy_files += 1;
-        p.copy_bytes += o.size;
+        copy(&mut p, &mut room, o);
     }
     p
 }

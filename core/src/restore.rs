@@ -821,6 +821,17 @@ pub fn restore(
     let mut missing_paths: BTreeMap<ObjectId, Vec<PathBuf>> = BTreeMap::new();
     let mut dirty_dirs = false;
     let mut batch = Batch::default();
+    let mut cx = BatchCtx {
+        catalog: &mut *catalog,
+        workstation,
+        disks,
+        dest: &dest,
+        progress,
+        report: &mut report,
+        bad: &mut bad,
+        missing: &mut missing,
+        missing_paths: &mut missing_paths,
+    };
 
     for e in &entries {
         progress.check()?;
@@ -849,7 +860,7 @@ pub fn restore(
                 })?;
                 match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o700)) {
                     Ok(()) => {
-                        report.dirs += 1;
+                        cx.report.dirs += 1;
                         dirty_dirs = true;
                     }
                     Err(Errno::EXIST) => {
@@ -879,7 +890,7 @@ pub fn restore(
                     let _ = rustix::fs::unlinkat(&dir, &tmp, AtFlags::empty());
                     return Err(err.into());
                 }
-                report.symlinks += 1;
+                cx.report.symlinks += 1;
             }
             Kind::File => {
                 let hash = e.version.hash.unwrap_or_else(|| ObjectId::of(b""));
@@ -891,14 +902,14 @@ pub fn restore(
                     holders
                         .connected
                         .iter()
-                        .filter(|(d, set)| set.contains(&hash) && !bad.contains(&(*d, hash)))
+                        .filter(|(d, set)| set.contains(&hash) && !cx.bad.contains(&(*d, hash)))
                         .map(|(d, _)| Some(*d))
                         .collect()
                 };
                 if sources.is_empty() {
-                    let m = missing.entry(hash).or_insert((e.version.size, 0));
+                    let m = cx.missing.entry(hash).or_insert((e.version.size, 0));
                     m.1 += 1;
-                    missing_paths
+                    cx.missing_paths
                         .entry(hash)
                         .or_default()
                         .push(e.version.path.clone());
@@ -926,35 +937,12 @@ pub fn restore(
                     sources,
                 });
                 if batch.full() {
-                    let done = std::mem::take(&mut batch);
-                    let mut ctx = BatchCtx {
-                        catalog: &mut *catalog,
-                        workstation,
-                        disks,
-                        dest: &dest,
-                        progress,
-                        report: &mut report,
-                        bad: &mut bad,
-                        missing: &mut missing,
-                        missing_paths: &mut missing_paths,
-                    };
-                    dirty_dirs |= done.run(&mut ctx)?;
+                    dirty_dirs |= std::mem::take(&mut batch).run(&mut cx)?;
                 }
             }
         }
     }
-    let mut ctx = BatchCtx {
-        catalog: &mut *catalog,
-        workstation,
-        disks,
-        dest: &dest,
-        progress,
-        report: &mut report,
-        bad: &mut bad,
-        missing: &mut missing,
-        missing_paths: &mut missing_paths,
-    };
-    dirty_dirs |= std::mem::take(&mut batch).run(&mut ctx)?;
+    dirty_dirs |= batch.run(&mut cx)?;
 
     // Folders last, deepest first, so their contents do not change their
     // mtime. Folders that were already there (an earlier run) get theirs too.
@@ -994,12 +982,7 @@ pub fn restore(
         }
     }
     for need in &report.plug_next {
-        progress.notice(format!(
-            "plug in \"{}\" next: {} files, {}",
-            need.label,
-            need.files,
-            crate::human::bytes(need.bytes)
-        ));
+        progress.notice(plug_in_next(need));
     }
     progress.flush();
     Ok(report)

@@ -103,20 +103,9 @@ impl Default for Options {
 /// Registers a connected disk in the catalog (or refreshes what it knows).
 pub fn register(catalog: &Catalog, disk: &Disk, used: Option<u64>) -> crate::Result<DiskRow> {
     let space = disk.space(used.unwrap_or(0)).ok();
-    let mut row = catalog.disk(disk.id())?.unwrap_or(DiskRow {
-        id: disk.id(),
-        label: disk.label().to_string(),
-        created_at: disk.identity.created_at,
-        quota: None,
-        capacity: None,
-        free: None,
-        used: None,
-        last_seen: None,
-        last_sync: None,
-        last_verify: None,
-        last_mount: None,
-        auto_sync: false,
-    });
+    let mut row = catalog
+        .disk(disk.id())?
+        .unwrap_or_else(|| DiskRow::new(disk.id(), disk.label(), disk.identity.created_at));
     row.label = disk.label().to_string();
     row.quota = disk.identity.quota;
     row.last_seen = Some(crate::now());

@@ -168,3 +168,109 @@ pub fn hold_write_lock(path: &Path) -> rusqlite::Connection {
         .expect("take the write lock");
     conn
 }
+
+/// A library-level bench: a source folder `home/docs` under a temp root, a
+/// catalog and a profile over it, and disks as folders under `mounts/`.
+pub struct Lab {
+    /// Kept for its lifetime: the folder goes when the lab does.
+    pub dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub src: PathBuf,
+    pub catalog: coffer_core::Catalog,
+    pub profile: coffer_core::Profile,
+}
+
+impl Lab {
+    /// An empty source folder, `copies` wanted of everything.
+    pub fn new(copies: u32) -> Lab {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().to_path_buf();
+        let src = root.join("home/docs");
+        std::fs::create_dir_all(&src).expect("create the source folder");
+        let catalog = coffer_core::Catalog::open(&root.join("data/catalog.sqlite"))
+            .expect("open the catalog");
+        let profile = profile_over(&src, root.join("home"), copies, vec![]);
+        Lab {
+            dir,
+            root,
+            src,
+            catalog,
+            profile,
+        }
+    }
+
+    /// `n` files `d{i % 3}/f{i}.bin` of `size + 37 i` pseudo-random bytes.
+    pub fn files(&self, n: usize, size: usize) {
+        for i in 0..n {
+            let p = self.src.join(format!("d{}/f{i}.bin", i % 3));
+            std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
+            std::fs::write(p, bytes(i as u64 + 1, size + i * 37)).expect("write");
+        }
+    }
+
+    /// A new, initialised disk folder under `mounts/`.
+    pub fn disk(&self, name: &str, quota: Option<u64>) -> PathBuf {
+        let p = self.root.join("mounts").join(name);
+        std::fs::create_dir_all(&p).expect("create the disk folder");
+        coffer_core::Disk::init(
+            &p,
+            name,
+            self.profile.set_id,
+            quota,
+            coffer_core::io::real(),
+        )
+        .expect("init the disk");
+        p
+    }
+
+    pub fn scan(&mut self) -> coffer_core::scan::Report {
+        coffer_core::scan::scan(
+            &mut self.catalog,
+            &self.profile,
+            &coffer_core::Progress::silent(),
+        )
+        .expect("scan")
+    }
+
+    /// Syncs the disk at `root` (through `io`) with no other disk connected.
+    pub fn sync_with(
+        &mut self,
+        root: &Path,
+        io: std::sync::Arc<dyn coffer_core::io::DiskIo>,
+        opts: &coffer_core::sync::Options,
+    ) -> coffer_core::Result<coffer_core::sync::Report> {
+        let mut d = coffer_core::Disk::open(root, io)?;
+        coffer_core::sync::sync(
+            &mut self.catalog,
+            &self.profile,
+            &mut d,
+            &[],
+            opts,
+            &coffer_core::Progress::silent(),
+        )
+    }
+}
+
+/// A profile with one source folder.
+pub fn profile_over(
+    src: &Path,
+    basepath: PathBuf,
+    copies: u32,
+    excludes: Vec<String>,
+) -> coffer_core::Profile {
+    coffer_core::Profile {
+        set_id: uuid::Uuid::new_v4(),
+        name: "home".into(),
+        basepath,
+        copies,
+        sources: vec![coffer_core::Source {
+            path: src.to_path_buf(),
+            excludes,
+            copies: None,
+            priority: 0,
+            outside_basepath: false,
+        }],
+        excludes: vec![],
+        dumps: vec![],
+    }
+}

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use coffer_core::Progress;
 use coffer_core::archive::{self, Mode, Options, RestoreOptions};
-use coffer_core::config::{Dump, Profile, Source};
-use coffer_tests::bytes;
+use coffer_core::config::{Dump, Profile};
+use coffer_tests::{bytes, profile_over};
 
 struct Bench {
     _dir: tempfile::TempDir,
@@ -35,21 +35,7 @@ impl Bench {
         std::os::unix::fs::symlink("sub/b.bin", src.join("link")).unwrap();
         let out = root.join("nas");
         std::fs::create_dir_all(&out).unwrap();
-        let profile = Profile {
-            set_id: uuid::Uuid::new_v4(),
-            name: "home".into(),
-            basepath: root.join("home"),
-            copies: 2,
-            sources: vec![Source {
-                path: src.clone(),
-                excludes: vec!["*.tmp".into()],
-                copies: None,
-                priority: 0,
-                outside_basepath: false,
-            }],
-            excludes: vec![],
-            dumps: vec![],
-        };
+        let profile = profile_over(&src, root.join("home"), 2, vec!["*.tmp".into()]);
         Bench {
             _dir: dir,
             root,

@@ -7,63 +7,32 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use coffer_core::config::{Profile, Source};
 use coffer_core::io::{Fault, FaultyIo};
-use coffer_core::{Catalog, Disk, ObjectId, Progress, io, scan, sync};
-use coffer_tests::{assert_catalog_opens, assert_store_consistent, bytes};
+use coffer_core::{Disk, ObjectId, Progress, io, sync};
+use coffer_tests::{Lab, assert_catalog_opens, assert_store_consistent, bytes};
 
-struct Bench {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    src: PathBuf,
-    catalog: Catalog,
-    profile: Profile,
+/// The shared lab, syncing in batches of 3 so that faults land between
+/// batches as well as inside them.
+struct Bench(Lab);
+
+impl std::ops::Deref for Bench {
+    type Target = Lab;
+    fn deref(&self) -> &Lab {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Bench {
+    fn deref_mut(&mut self) -> &mut Lab {
+        &mut self.0
+    }
 }
 
 impl Bench {
     fn new(files: usize, size: usize) -> Bench {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        let src = root.join("home/docs");
-        for i in 0..files {
-            let p = src.join(format!("d{}/f{i}.bin", i % 3));
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, bytes(i as u64 + 1, size + i * 37)).unwrap();
-        }
-        let catalog = Catalog::open(&root.join("data/catalog.sqlite")).unwrap();
-        let profile = Profile {
-            set_id: uuid::Uuid::new_v4(),
-            name: "home".into(),
-            basepath: root.join("home"),
-            copies: 2,
-            sources: vec![Source {
-                path: src.clone(),
-                excludes: vec![],
-                copies: None,
-                priority: 0,
-                outside_basepath: false,
-            }],
-            excludes: vec![],
-            dumps: vec![],
-        };
-        Bench {
-            _dir: dir,
-            root,
-            src,
-            catalog,
-            profile,
-        }
-    }
-
-    fn disk(&self, name: &str, quota: Option<u64>) -> PathBuf {
-        let p = self.root.join("mounts").join(name);
-        std::fs::create_dir_all(&p).unwrap();
-        Disk::init(&p, name, self.profile.set_id, quota, io::real()).unwrap();
-        p
-    }
-
-    fn scan(&mut self) -> scan::Report {
-        scan::scan(&mut self.catalog, &self.profile, &Progress::silent()).unwrap()
+        let lab = Lab::new(2);
+        lab.files(files, size);
+        Bench(lab)
     }
 
     fn sync_with(
@@ -71,19 +40,11 @@ impl Bench {
         root: &Path,
         io: Arc<dyn io::DiskIo>,
     ) -> coffer_core::Result<sync::Report> {
-        let mut d = Disk::open(root, io)?;
         let opts = sync::Options {
             batch_files: 3,
             ..sync::Options::default()
         };
-        sync::sync(
-            &mut self.catalog,
-            &self.profile,
-            &mut d,
-            &[],
-            &opts,
-            &Progress::silent(),
-        )
+        self.0.sync_with(root, io, &opts)
     }
 
     fn sync(&mut self, root: &Path) -> sync::Report {
@@ -289,9 +250,10 @@ fn an_object_whose_source_is_gone_comes_from_another_connected_disk() {
     let da = Disk::open(&a, io::real()).unwrap();
     let mut dc = Disk::open(&c, io::real()).unwrap();
     let opts = sync::Options::default();
+    let lab = &mut b.0;
     sync::sync(
-        &mut b.catalog,
-        &b.profile,
+        &mut lab.catalog,
+        &lab.profile,
         &mut dc,
         &[&da],
         &opts,

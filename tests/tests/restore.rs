@@ -9,82 +9,40 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use coffer_core::config::{Profile, Source};
 use coffer_core::restore::{self, At, Existing, Options};
-use coffer_core::{Catalog, Disk, ObjectId, Progress, io, scan, sync};
-use coffer_tests::bytes;
+use coffer_core::{Disk, ObjectId, Progress, io, sync};
+use coffer_tests::{Lab, bytes};
 
-struct Bench {
-    _dir: tempfile::TempDir,
-    root: PathBuf,
-    src: PathBuf,
-    catalog: Catalog,
-    profile: Profile,
+/// The shared lab, with a destination folder `out/`.
+struct Bench(Lab);
+
+impl std::ops::Deref for Bench {
+    type Target = Lab;
+    fn deref(&self) -> &Lab {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Bench {
+    fn deref_mut(&mut self) -> &mut Lab {
+        &mut self.0
+    }
 }
 
 impl Bench {
     fn new(copies: u32) -> Bench {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().to_path_buf();
-        let src = root.join("home/docs");
-        fs::create_dir_all(&src).unwrap();
-        let catalog = Catalog::open(&root.join("data/catalog.sqlite")).unwrap();
-        let profile = Profile {
-            set_id: uuid::Uuid::new_v4(),
-            name: "home".into(),
-            basepath: root.join("home"),
-            copies,
-            sources: vec![Source {
-                path: src.clone(),
-                excludes: vec![],
-                copies: None,
-                priority: 0,
-                outside_basepath: false,
-            }],
-            excludes: vec![],
-            dumps: vec![],
-        };
-        Bench {
-            _dir: dir,
-            root,
-            src,
-            catalog,
-            profile,
-        }
+        Bench(Lab::new(copies))
     }
 
-    fn files(&self, n: usize, size: usize) {
-        for i in 0..n {
-            let p = self.src.join(format!("d{}/f{i}.bin", i % 3));
-            fs::create_dir_all(p.parent().unwrap()).unwrap();
-            fs::write(p, bytes(i as u64 + 1, size + i * 37)).unwrap();
-        }
-    }
-
-    fn disk(&self, name: &str, quota: Option<u64>) -> PathBuf {
-        let p = self.root.join("mounts").join(name);
-        fs::create_dir_all(&p).unwrap();
-        Disk::init(&p, name, self.profile.set_id, quota, io::real()).unwrap();
-        p
-    }
-
+    /// The snapshot a scan leaves.
     fn scan(&mut self) -> i64 {
-        scan::scan(&mut self.catalog, &self.profile, &Progress::silent())
-            .unwrap()
-            .snapshot
+        self.0.scan().snapshot
     }
 
     fn sync(&mut self, root: &Path) -> sync::Report {
-        let mut d = Disk::open(root, io::real()).unwrap();
-        sync::sync(
-            &mut self.catalog,
-            &self.profile,
-            &mut d,
-            &[],
-            &sync::Options::default(),
-            &Progress::silent(),
-        )
-        .unwrap()
+        self.0
+            .sync_with(root, io::real(), &sync::Options::default())
+            .unwrap()
     }
 
     fn out(&self) -> PathBuf {
@@ -291,9 +249,12 @@ fn a_restore_needing_two_disks_is_done_one_disk_at_a_time() {
 fn disaster_recovery_from_one_disk_alone() {
     let (b, a, bb) = split_over_two_disks();
     // The workstation is gone: catalog, config, sources.
-    let Bench {
-        _dir, root, src, ..
-    } = b;
+    let Bench(Lab {
+        dir: _dir,
+        root,
+        src,
+        ..
+    }) = b;
     let want = tree(&src);
     fs::remove_dir_all(root.join("data")).unwrap();
     fs::remove_dir_all(root.join("home")).unwrap();

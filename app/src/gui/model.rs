@@ -304,18 +304,11 @@ mod tests {
 
     fn row(label: &str, last_sync: Option<i64>) -> DiskRow {
         DiskRow {
-            id: uuid::Uuid::new_v4(),
-            label: label.into(),
-            created_at: 0,
-            quota: None,
             capacity: Some(1000),
             free: Some(600),
-            used: None,
             last_seen: Some(0),
             last_sync,
-            last_verify: None,
-            last_mount: None,
-            auto_sync: false,
+            ..DiskRow::new(uuid::Uuid::new_v4(), label, 0)
         }
     }
 
