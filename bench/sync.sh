@@ -141,7 +141,7 @@ rm -rf "$WORK/arch" "$WORK/vol" "$WORK/one" "$WORK/all" "$WORK/tar.tar.gz"
 
 echo "== corpus (many: 200k tiny files, scale $SCALE)"
 python3 "$CORPUS" generate "$WORK/many" --profile many --scale "$SCALE" >/dev/null
-world many
+world resync   # not "many": the corpus folder has that name
 "$COFFER_BIN" source add "$WORK/many" >/dev/null
 "$COFFER_BIN" disk init "$COFFER_MOUNT_ROOT/disk" --label bench >/dev/null
 "$COFFER_BIN" sync >/dev/null
