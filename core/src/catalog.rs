@@ -504,6 +504,12 @@ impl Catalog {
         )
     }
 
+    /// Every version alive in snapshot `id`, in no particular order (what
+    /// a scan compares with: no sort of the whole snapshot).
+    pub fn versions_alive(&self, id: i64) -> Result<Vec<Version>, Error> {
+        self.query_versions("WHERE last_snapshot >= ?1 AND first_snapshot <= ?1", [id])
+    }
+
     /// Every version of `path` (exactly that path), oldest first.
     pub fn versions_of(&self, path: &Path) -> Result<Vec<Version>, Error> {
         self.query_versions(

@@ -143,7 +143,7 @@ pub fn scan(
         let walker = s.spawn(|| walk_sources(profile, own_dir.as_deref(), progress));
         let prev = catalog.latest_snapshot().and_then(|snap| {
             let versions = match &snap {
-                Some(s) => catalog.versions_in(s.id)?,
+                Some(s) => catalog.versions_alive(s.id)?,
                 None => Vec::new(),
             };
             Ok((snap, versions))
