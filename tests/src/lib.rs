@@ -178,6 +178,8 @@ pub struct Lab {
     pub src: PathBuf,
     pub catalog: coffer_core::Catalog,
     pub profile: coffer_core::Profile,
+    /// The options every sync of this lab uses.
+    pub sync_opts: coffer_core::sync::Options,
 }
 
 impl Lab {
@@ -196,6 +198,7 @@ impl Lab {
             src,
             catalog,
             profile,
+            sync_opts: coffer_core::sync::Options::default(),
         }
     }
 
@@ -237,7 +240,6 @@ impl Lab {
         &mut self,
         root: &Path,
         io: std::sync::Arc<dyn coffer_core::io::DiskIo>,
-        opts: &coffer_core::sync::Options,
     ) -> coffer_core::Result<coffer_core::sync::Report> {
         let mut d = coffer_core::Disk::open(root, io)?;
         coffer_core::sync::sync(
@@ -245,9 +247,14 @@ impl Lab {
             &self.profile,
             &mut d,
             &[],
-            opts,
+            &self.sync_opts,
             &coffer_core::Progress::silent(),
         )
+    }
+
+    /// Syncs the disk at `root`, which must succeed.
+    pub fn sync(&mut self, root: &Path) -> coffer_core::sync::Report {
+        self.sync_with(root, coffer_core::io::real()).expect("sync")
     }
 }
 

@@ -11,62 +11,30 @@ use coffer_core::io::{Fault, FaultyIo};
 use coffer_core::{Disk, ObjectId, Progress, io, sync};
 use coffer_tests::{Lab, assert_catalog_opens, assert_store_consistent, bytes};
 
-/// The shared lab, syncing in batches of 3 so that faults land between
-/// batches as well as inside them.
-struct Bench(Lab);
-
-impl std::ops::Deref for Bench {
-    type Target = Lab;
-    fn deref(&self) -> &Lab {
-        &self.0
-    }
+/// The shared lab with `files` files, syncing in batches of 3 so that
+/// faults land between batches as well as inside them.
+fn bench(files: usize, size: usize) -> Lab {
+    let mut lab = Lab::new(2);
+    lab.files(files, size);
+    lab.sync_opts.batch_files = 3;
+    lab
 }
 
-impl std::ops::DerefMut for Bench {
-    fn deref_mut(&mut self) -> &mut Lab {
-        &mut self.0
-    }
-}
-
-impl Bench {
-    fn new(files: usize, size: usize) -> Bench {
-        let lab = Lab::new(2);
-        lab.files(files, size);
-        Bench(lab)
-    }
-
-    fn sync_with(
-        &mut self,
-        root: &Path,
-        io: Arc<dyn io::DiskIo>,
-    ) -> coffer_core::Result<sync::Report> {
-        let opts = sync::Options {
-            batch_files: 3,
-            ..sync::Options::default()
-        };
-        self.0.sync_with(root, io, &opts)
-    }
-
-    fn sync(&mut self, root: &Path) -> sync::Report {
-        self.sync_with(root, io::real()).unwrap()
-    }
-
-    fn current_objects(&self) -> BTreeMap<ObjectId, u64> {
-        let latest = self.catalog.latest_snapshot().unwrap().unwrap().id;
-        self.catalog
-            .versions_in(latest)
-            .unwrap()
-            .into_iter()
-            .filter_map(|v| v.hash.map(|h| (h, v.size)))
-            .collect()
-    }
+fn current_objects(b: &Lab) -> BTreeMap<ObjectId, u64> {
+    let latest = b.catalog.latest_snapshot().unwrap().unwrap().id;
+    b.catalog
+        .versions_in(latest)
+        .unwrap()
+        .into_iter()
+        .filter_map(|v| v.hash.map(|h| (h, v.size)))
+        .collect()
 }
 
 #[test]
 fn three_disks_in_rotation_reach_two_copies_of_everything() {
-    let mut b = Bench::new(24, 4000);
+    let mut b = bench(24, 4000);
     b.scan();
-    let total: u64 = b.current_objects().values().sum();
+    let total: u64 = current_objects(&b).values().sum();
     // Room for 2 copies over the three disks only if all three are used.
     let disks = [
         b.disk("a", Some(total * 3 / 4 + 1024)),
@@ -80,7 +48,7 @@ fn three_disks_in_rotation_reach_two_copies_of_everything() {
     }
     let held: Vec<BTreeMap<ObjectId, u64>> =
         disks.iter().map(|d| assert_store_consistent(d)).collect();
-    for (h, _) in b.current_objects() {
+    for (h, _) in current_objects(&b) {
         let copies = held.iter().filter(|d| d.contains_key(&h)).count();
         assert!(copies >= 2, "{h} has {copies} copies");
     }
@@ -97,7 +65,7 @@ fn three_disks_in_rotation_reach_two_copies_of_everything() {
 
 #[test]
 fn a_deleted_source_file_stays_in_older_snapshots_and_on_disk() {
-    let mut b = Bench::new(5, 1000);
+    let mut b = bench(5, 1000);
     let first = b.scan();
     let d = b.disk("a", None);
     b.sync(&d);
@@ -137,7 +105,7 @@ fn a_fault_at_any_write_leaves_a_consistent_disk_that_the_next_sync_completes() 
     ] {
         let mut at = 1;
         loop {
-            let mut b = Bench::new(7, 3000);
+            let mut b = bench(7, 3000);
             b.scan();
             let d = b.disk("a", None);
             let faulty = FaultyIo::new(at, fault);
@@ -154,7 +122,7 @@ fn a_fault_at_any_write_leaves_a_consistent_disk_that_the_next_sync_completes() 
             let r = b.sync(&d);
             assert!(r.complete(), "{fault:?} at op {at}: re-run incomplete");
             let on_disk = assert_store_consistent(&d);
-            for h in b.current_objects().keys() {
+            for h in current_objects(&b).keys() {
                 assert!(
                     on_disk.contains_key(h),
                     "{fault:?} at op {at}: {h} missing after re-run"
@@ -177,7 +145,7 @@ fn a_fault_at_any_write_leaves_a_consistent_disk_that_the_next_sync_completes() 
 
 #[test]
 fn a_vanished_disk_stops_the_sync_with_a_clear_error() {
-    let mut b = Bench::new(3, 100);
+    let mut b = bench(3, 100);
     b.scan();
     let d = b.disk("a", None);
     let err = b
@@ -189,7 +157,7 @@ fn a_vanished_disk_stops_the_sync_with_a_clear_error() {
 
 #[test]
 fn no_space_names_the_disk_and_the_bytes_needed() {
-    let mut b = Bench::new(3, 100);
+    let mut b = bench(3, 100);
     b.scan();
     let d = b.disk("a", None);
     let err = b
@@ -205,7 +173,7 @@ fn no_space_names_the_disk_and_the_bytes_needed() {
 
 #[test]
 fn a_disk_too_small_reports_the_shortfall_and_keeps_what_fits() {
-    let mut b = Bench::new(6, 10_000);
+    let mut b = bench(6, 10_000);
     b.scan();
     let d = b.disk("small", Some(25_000));
     let r = b.sync(&d);
@@ -221,7 +189,7 @@ fn a_disk_too_small_reports_the_shortfall_and_keeps_what_fits() {
 
 #[test]
 fn a_changed_source_is_never_stored_under_the_old_hash() {
-    let mut b = Bench::new(3, 500);
+    let mut b = bench(3, 500);
     b.scan();
     let d = b.disk("a", None);
     let p = b.src.join("d1/f1.bin");
@@ -238,7 +206,7 @@ fn a_changed_source_is_never_stored_under_the_old_hash() {
 
 #[test]
 fn an_object_whose_source_is_gone_comes_from_another_connected_disk() {
-    let mut b = Bench::new(2, 700);
+    let mut b = bench(2, 700);
     b.scan();
     let a = b.disk("a", None);
     let c = b.disk("c", None);
@@ -250,10 +218,9 @@ fn an_object_whose_source_is_gone_comes_from_another_connected_disk() {
     let da = Disk::open(&a, io::real()).unwrap();
     let mut dc = Disk::open(&c, io::real()).unwrap();
     let opts = sync::Options::default();
-    let lab = &mut b.0;
     sync::sync(
-        &mut lab.catalog,
-        &lab.profile,
+        &mut b.catalog,
+        &b.profile,
         &mut dc,
         &[&da],
         &opts,
@@ -268,7 +235,7 @@ fn an_object_whose_source_is_gone_comes_from_another_connected_disk() {
 
 #[test]
 fn parts_are_used_above_the_file_size_limit() {
-    let mut b = Bench::new(2, 5000);
+    let mut b = bench(2, 5000);
     b.scan();
     let d = b.disk("fat", None);
     let mut disk = Disk::open(&d, io::real()).unwrap();
@@ -297,7 +264,7 @@ fn walkdir(p: &Path) -> Vec<PathBuf> {
 
 /// Syncs until the sync finds the disk up to date (its folders' timestamps
 /// must first be older than the file system's granularity), at most ~4 s.
-fn sync_until_up_to_date(b: &mut Bench, d: &Path) -> sync::Report {
+fn sync_until_up_to_date(b: &mut Lab, d: &Path) -> sync::Report {
     for _ in 0..16 {
         let r = b.sync(d);
         if r.up_to_date {
@@ -310,7 +277,7 @@ fn sync_until_up_to_date(b: &mut Bench, d: &Path) -> sync::Report {
 
 #[test]
 fn an_unchanged_disk_is_up_to_date_and_any_change_brings_back_a_full_sync() {
-    let mut b = Bench::new(6, 1000);
+    let mut b = bench(6, 1000);
     b.scan();
     let d = b.disk("a", None);
     let first = b.sync(&d);
@@ -320,7 +287,7 @@ fn an_unchanged_disk_is_up_to_date_and_any_change_brings_back_a_full_sync() {
     assert_eq!((r.copied_files, r.deleted_files), (0, 0));
 
     // An object removed behind Coffer's back is noticed and copied again.
-    let victim = *b.current_objects().keys().next().unwrap();
+    let victim = *current_objects(&b).keys().next().unwrap();
     let disk = Disk::open(&d, io::real()).unwrap();
     std::fs::remove_file(disk.object_path(&victim)).unwrap();
     let r = b.sync(&d);

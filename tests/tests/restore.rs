@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use coffer_core::restore::{self, At, Existing, Options};
-use coffer_core::{Disk, ObjectId, Progress, io, sync};
+use coffer_core::{Disk, ObjectId, Progress, io};
 use coffer_tests::{Lab, bytes};
 
 /// The shared lab, with a destination folder `out/`.
@@ -37,12 +37,6 @@ impl Bench {
     /// The snapshot a scan leaves.
     fn scan(&mut self) -> i64 {
         self.0.scan().snapshot
-    }
-
-    fn sync(&mut self, root: &Path) -> sync::Report {
-        self.0
-            .sync_with(root, io::real(), &sync::Options::default())
-            .unwrap()
     }
 
     fn out(&self) -> PathBuf {
