@@ -393,7 +393,7 @@ fn restores_a_ticked_file_into_a_chosen_folder() {
         has_label(h, &w.home().join("docs/a.txt").display().to_string())
     });
     click(&mut h, &w.home().join("docs/a.txt").display().to_string());
-    assert!(has_label(&h, "1 items ticked"));
+    assert!(has_label(&h, "1 item ticked"));
     click(&mut h, "Versions");
     step_until(&mut h, "the versions", |h| {
         !h.state().busy() && has_label_containing(h, ": on Blue")
@@ -527,7 +527,7 @@ fn restores_a_file_then_everything_from_a_full_and_incremental_archive() {
     });
     assert!(has_label(&h, "Nothing ticked: everything is restored"));
     click(&mut h, "docs/a.txt");
-    assert!(has_label(&h, "1 items ticked"));
+    assert!(has_label(&h, "1 item ticked"));
     // The destination through the in-app folder picker.
     let one = w.home().join("restored-one");
     std::fs::create_dir_all(&one).unwrap();
@@ -546,7 +546,7 @@ fn restores_a_file_then_everything_from_a_full_and_incremental_archive() {
     assert_eq!(
         m.title,
         format!(
-            "Restored home-2 into {}: 1 files (40 kB), 0 folders, 0 symlinks",
+            "Restored home-2 into {}: 1 file (40 kB), 0 folders, 0 symlinks",
             one.display()
         )
     );

@@ -31,6 +31,15 @@ fn offset() -> UtcOffset {
 }
 
 /// "2026-11-20 14:03" in local time.
+/// "1 file", "3 files": a count with its noun (plural with an "s").
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 pub fn time(ts: i64) -> String {
     let fmt = format_description!("[year]-[month]-[day] [hour]:[minute]");
     OffsetDateTime::from_unix_timestamp(ts)

@@ -458,9 +458,9 @@ fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
         } else {
             let _ = writeln!(
                 text,
-                "Synced \"{}\": copied {} files ({}), deleted {} ({}); {} free for Coffer",
+                "Synced \"{}\": copied {} ({}), deleted {} ({}); {} free for Coffer",
                 r.label,
-                r.copied_files,
+                human::count(r.copied_files, "file"),
                 human::bytes(r.copied_bytes),
                 r.deleted_files,
                 human::bytes(r.deleted_bytes),

@@ -181,12 +181,12 @@ pub fn restored_message(name: &str, dest: &Path, r: &RestoreReport) -> Message {
     Message {
         ok: true,
         title: format!(
-            "Restored {name} into {}: {} files ({}), {} folders, {} symlinks",
+            "Restored {name} into {}: {} ({}), {}, {}",
             dest.display(),
-            r.files,
+            human::count(r.files, "file"),
             human::bytes(r.bytes),
-            r.dirs,
-            r.symlinks
+            human::count(r.dirs, "folder"),
+            human::count(r.symlinks, "symlink")
         ),
         details,
     }
@@ -580,7 +580,7 @@ fn restore_section(a: &mut State, ui: &mut egui::Ui, name: &str, actions: &mut V
     ui.horizontal(|ui| {
         match a.ticked.len() {
             0 => ui.label("Nothing ticked: everything is restored"),
-            n => ui.label(format!("{n} items ticked")),
+            n => ui.label(format!("{} ticked", human::count(n as u64, "item"))),
         };
         if !a.ticked.is_empty() && ui.button("Untick all").clicked() {
             a.ticked.clear();
@@ -677,7 +677,7 @@ mod tests {
         assert!(m.ok);
         assert_eq!(
             m.title,
-            "Restored home-2 into /out: 3 files (2.0 kB), 1 folders, 0 symlinks"
+            "Restored home-2 into /out: 3 files (2.0 kB), 1 folder, 0 symlinks"
         );
         assert_eq!(
             m.details,

@@ -321,15 +321,23 @@ pub fn sync_message(out: Outcome<SyncResult>) -> Message {
             details.extend(warnings.iter().map(ToString::to_string));
             Message {
                 ok: details.is_empty() && report.complete(),
-                title: format!(
-                    "Sync of {} done: copied {} files ({}), deleted {} ({}); {} free",
-                    report.label,
-                    report.copied_files,
-                    human::bytes(report.copied_bytes),
-                    report.deleted_files,
-                    human::bytes(report.deleted_bytes),
-                    human::bytes(report.room_after)
-                ),
+                title: if report.up_to_date {
+                    format!(
+                        "{} is up to date: nothing changed since its last sync; {} free",
+                        report.label,
+                        human::bytes(report.room_after)
+                    )
+                } else {
+                    format!(
+                        "Sync of {} done: copied {} ({}), deleted {} ({}); {} free",
+                        report.label,
+                        human::count(report.copied_files, "file"),
+                        human::bytes(report.copied_bytes),
+                        report.deleted_files,
+                        human::bytes(report.deleted_bytes),
+                        human::bytes(report.room_after)
+                    )
+                },
                 details,
             }
         }

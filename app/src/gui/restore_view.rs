@@ -435,7 +435,7 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
         if button.clicked() {
             actions.push(Action::Restore);
         }
-        ui.label(format!("{n} items ticked"));
+        ui.label(format!("{} ticked", human::count(n as u64, "item")));
     });
     app.actions.extend(actions);
 }
