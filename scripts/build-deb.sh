@@ -2,7 +2,7 @@
 # Builds Coffer's Debian package into target/debian/coffer_<version>_<arch>.deb.
 #
 #   scripts/build-deb.sh          release build (for users; takes a while)
-#   scripts/build-deb.sh --dev    packages the debug binary of `cargo build -p coffer`
+#   scripts/build-deb.sh --dev    packages the debug binary the tests build
 #                                 (fast; for CI, see scripts/check-packaging.sh)
 #
 # Then install it with: sudo apt-get install ./target/debian/coffer_*.deb
@@ -36,8 +36,10 @@ if [ "$profile" = release ]; then
   bin="$target/release/coffer"
   extra=()
 else
-  # A no-op when the tests have built the binary already.
-  cargo build --locked -p coffer
+  # The same targets (and so the same features) as `cargo test --workspace`,
+  # so this is a no-op when the tests have built the binary already (`-p
+  # coffer` alone resolves other features and rebuilt the GUI stack).
+  cargo build --locked --workspace --all-targets
   bin="$target/debug/coffer"
   # Strip the debug info and compress lightly: the package is for checking,
   # not for shipping.

@@ -10,7 +10,9 @@ set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$repo"
-cargo build -p coffer --bin coffer
+# The same targets (and so the same features) as `cargo test --workspace`:
+# after the tests this builds nothing.
+cargo build --locked --workspace --all-targets
 target="${CARGO_TARGET_DIR:-$repo/target}"
 bin="$target/debug/coffer"
 # Where the screenshots go: docs/ by default (the README shows them).
