@@ -1229,6 +1229,57 @@ fn write_tmp(
     }
 }
 
+/// One version of a file, when it was first seen, and the labels of the
+/// disks that hold its content (sorted).
+#[derive(Clone, Debug)]
+pub struct Held {
+    pub version: Version,
+    /// When the snapshot that first holds it was taken.
+    pub from: i64,
+    pub disks: Vec<String>,
+}
+
+/// Every version of exactly `path`, oldest first, with the disks holding
+/// each (for `coffer versions` and the window's version list).
+pub fn versions_held(catalog: &Catalog, path: &Path) -> crate::Result<Vec<Held>> {
+    let labels: HashMap<uuid::Uuid, String> = catalog
+        .disks()?
+        .into_iter()
+        .map(|d| (d.id, d.label))
+        .collect();
+    let mut holders: HashMap<ObjectId, Vec<String>> = HashMap::new();
+    for c in catalog.copies()? {
+        holders
+            .entry(c.hash)
+            .or_default()
+            .push(labels.get(&c.disk_id).cloned().unwrap_or_default());
+    }
+    let times: HashMap<i64, i64> = catalog
+        .snapshots()?
+        .into_iter()
+        .map(|s| (s.id, s.started_at))
+        .collect();
+    Ok(catalog
+        .versions_of(path)?
+        .into_iter()
+        .map(|version| {
+            let mut disks = version
+                .hash
+                .and_then(|h| holders.get(&h).cloned())
+                .unwrap_or_default();
+            disks.sort();
+            Held {
+                from: times
+                    .get(&version.first_snapshot)
+                    .copied()
+                    .unwrap_or_default(),
+                version,
+                disks,
+            }
+        })
+        .collect())
+}
+
 /// What to tell the user about a disk to plug in next, in the words the
 /// job's notice, the CLI and the window all use:
 /// `plug in "Blue" next: 3 files, 3.0 kB`.

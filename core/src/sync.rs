@@ -66,6 +66,25 @@ impl Report {
         self.plan.short_files == 0 && self.skipped_files == 0 && self.plan.unavailable_files == 0
     }
 
+    /// What the sync did, for after the disk's name: "copied 3 files (1.2
+    /// MB), deleted 0 (0 B); 40 GB free for Coffer", or that it was up to date.
+    pub fn summary(&self) -> String {
+        let room = crate::human::bytes(self.room_after);
+        if self.up_to_date {
+            format!(
+                "is up to date: nothing changed here or on the disk since its last sync; {room} free for Coffer"
+            )
+        } else {
+            format!(
+                "copied {} ({}), deleted {} ({}); {room} free for Coffer",
+                crate::human::count(self.copied_files, "file"),
+                crate::human::bytes(self.copied_bytes),
+                self.deleted_files,
+                crate::human::bytes(self.deleted_bytes),
+            )
+        }
+    }
+
     /// The sentence to show when the disk was too small.
     pub fn shortfall_message(&self) -> Option<String> {
         (self.plan.short_files > 0).then(|| {

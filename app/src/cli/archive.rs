@@ -173,12 +173,7 @@ fn ls(a: LsArgs) -> anyhow::Result<Done> {
     let mut exit = Exit::Ok;
     let mut warnings = Vec::new();
     for f in &found {
-        let size: u64 = f
-            .files
-            .iter()
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum();
+        let size = f.size_on_disk();
         match archive::read_manifest(f.first()) {
             Ok(m) => {
                 let stored = m.entries.iter().filter(|e| e.volume.is_some()).count();

@@ -449,23 +449,9 @@ fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
                 }
             }
         } else if r.up_to_date {
-            let _ = writeln!(
-                text,
-                "\"{}\" is up to date: nothing changed here or on the disk since its last sync; {} free for Coffer",
-                r.label,
-                human::bytes(r.room_after)
-            );
+            let _ = writeln!(text, "\"{}\" {}", r.label, r.summary());
         } else {
-            let _ = writeln!(
-                text,
-                "Synced \"{}\": copied {} ({}), deleted {} ({}); {} free for Coffer",
-                r.label,
-                human::count(r.copied_files, "file"),
-                human::bytes(r.copied_bytes),
-                r.deleted_files,
-                human::bytes(r.deleted_bytes),
-                human::bytes(r.room_after)
-            );
+            let _ = writeln!(text, "Synced \"{}\": {}", r.label, r.summary());
         }
         if let Some(m) = r.shortfall_message() {
             let _ = writeln!(text, "{m}");

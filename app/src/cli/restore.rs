@@ -213,45 +213,20 @@ pub(super) fn find(ctx: &Ctx, a: FindArgs) -> anyhow::Result<Done> {
 pub(super) fn versions(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
     let cat = existing_catalog(ctx)?;
     let path = catalog_path(path)?;
-    let labels: HashMap<uuid::Uuid, String> =
-        cat.disks()?.into_iter().map(|d| (d.id, d.label)).collect();
-    let mut holders: HashMap<coffer_core::ObjectId, Vec<String>> = HashMap::new();
-    for c in cat.copies()? {
-        holders
-            .entry(c.hash)
-            .or_default()
-            .push(labels.get(&c.disk_id).cloned().unwrap_or_default());
-    }
-    let times: HashMap<i64, i64> = cat
-        .snapshots()?
-        .into_iter()
-        .map(|s| (s.id, s.started_at))
-        .collect();
-    let found: Vec<Version> = cat
-        .versions_under(&path)?
-        .into_iter()
-        .filter(|v| v.path == path)
-        .collect();
+    let found = restore::versions_held(&cat, &path)?;
     if found.is_empty() {
         bail!("{} is in no snapshot", path.display());
     }
     let mut text = format!("{}\n", path.display());
     let mut rows = Vec::new();
-    for v in &found {
-        let mut disks = v
-            .hash
-            .and_then(|h| holders.get(&h).cloned())
-            .unwrap_or_default();
-        disks.sort();
+    for held in &found {
+        let (v, disks) = (&held.version, &held.disks);
         let _ = writeln!(
             text,
             "  snapshots {}–{}  from {}  {}  {}  on: {}",
             v.first_snapshot,
             v.last_snapshot,
-            times
-                .get(&v.first_snapshot)
-                .map(|t| human::time(*t))
-                .unwrap_or_default(),
+            human::time(held.from),
             human::bytes(v.size),
             v.hash
                 .map(|h| h.to_hex()[..16].to_string())

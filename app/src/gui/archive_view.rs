@@ -106,12 +106,7 @@ fn list(dir: &Path, prefix: Option<&str>) -> coffer_core::Result<Vec<Row>> {
     let mut rows = Vec::new();
     for f in &found {
         let name = format!("{}-{}", f.prefix, f.sequence);
-        let size: u64 = f
-            .files
-            .iter()
-            .filter_map(|p| std::fs::metadata(p).ok())
-            .map(|m| m.len())
-            .sum();
+        let size = f.size_on_disk();
         let text = match archive::read_manifest(f.first()) {
             Ok(m) => {
                 let mut t = format!(

@@ -322,21 +322,9 @@ pub fn sync_message(out: Outcome<SyncResult>) -> Message {
             Message {
                 ok: details.is_empty() && report.complete(),
                 title: if report.up_to_date {
-                    format!(
-                        "{} is up to date: nothing changed since its last sync; {} free",
-                        report.label,
-                        human::bytes(report.room_after)
-                    )
+                    format!("{} {}", report.label, report.summary())
                 } else {
-                    format!(
-                        "Sync of {} done: copied {} ({}), deleted {} ({}); {} free",
-                        report.label,
-                        human::count(report.copied_files, "file"),
-                        human::bytes(report.copied_bytes),
-                        report.deleted_files,
-                        human::bytes(report.deleted_bytes),
-                        human::bytes(report.room_after)
-                    )
+                    format!("Sync of {} done: {}", report.label, report.summary())
                 },
                 details,
             }

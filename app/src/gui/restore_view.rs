@@ -9,9 +9,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use coffer_core::catalog::{Kind as EntryKind, Snapshot, Version};
-use coffer_core::restore::{self, At, Existing, Options};
+use coffer_core::restore::{self, At, Existing, Held, Options};
 use coffer_core::task::Outcome;
-use coffer_core::{Catalog, Disk, ObjectId, Task, human, io};
+use coffer_core::{Catalog, Disk, Task, human, io};
 
 use super::app::{Action, CofferApp, Kind, Message};
 use super::jobs::{cancelled_message, failed_message};
@@ -28,13 +28,6 @@ pub struct Listing {
     pub children: HashMap<PathBuf, Vec<usize>>,
     /// Entries whose parent is not in the snapshot (the sources).
     pub roots: Vec<usize>,
-}
-
-/// One version of a file and the disks holding its content.
-pub struct Held {
-    pub version: Version,
-    pub from: i64,
-    pub disks: Vec<String>,
 }
 
 /// The Restore view's state.
@@ -102,41 +95,10 @@ fn load(catalog: &Path, want: Option<i64>) -> coffer_core::Result<Listing> {
     })
 }
 
-/// Every version of `path` with the disks holding each (as `coffer versions`).
+/// Every version of `path` with the disks holding each, newest first.
 fn versions_of(catalog: &Path, path: &Path) -> coffer_core::Result<Vec<Held>> {
-    let cat = Catalog::open(catalog)?;
-    let labels: HashMap<uuid::Uuid, String> =
-        cat.disks()?.into_iter().map(|d| (d.id, d.label)).collect();
-    let mut holders: HashMap<ObjectId, Vec<String>> = HashMap::new();
-    for c in cat.copies()? {
-        holders
-            .entry(c.hash)
-            .or_default()
-            .push(labels.get(&c.disk_id).cloned().unwrap_or_default());
-    }
-    let times: HashMap<i64, i64> = cat
-        .snapshots()?
-        .into_iter()
-        .map(|s| (s.id, s.started_at))
-        .collect();
-    let mut out: Vec<Held> = cat
-        .versions_under(path)?
-        .into_iter()
-        .filter(|v| v.path == path)
-        .map(|v| {
-            let mut disks = v
-                .hash
-                .and_then(|h| holders.get(&h).cloned())
-                .unwrap_or_default();
-            disks.sort();
-            Held {
-                from: times.get(&v.first_snapshot).copied().unwrap_or_default(),
-                version: v,
-                disks,
-            }
-        })
-        .collect();
-    out.sort_by_key(|h| std::cmp::Reverse(h.version.first_snapshot));
+    let mut out = restore::versions_held(&Catalog::open(catalog)?, path)?;
+    out.reverse();
     Ok(out)
 }
 

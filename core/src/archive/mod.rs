@@ -224,6 +224,15 @@ impl Found {
         &self.files[0]
     }
 
+    /// Bytes its files take (volumes that cannot be read count nothing).
+    pub fn size_on_disk(&self) -> u64 {
+        self.files
+            .iter()
+            .filter_map(|p| std::fs::metadata(p).ok())
+            .map(|m| m.len())
+            .sum()
+    }
+
     /// The file of volume `v` (1-based), as it should be named.
     pub fn volume_path(&self, dir: &Path, v: u32) -> PathBuf {
         if !self.split {
