@@ -50,10 +50,24 @@ pub fn run<T: Send + 'static>(
             .progress_chars("=> "),
     );
     let mut rate = Rate::default();
+    // Each phase change goes to the log with the time it took to get there,
+    // so "why was last night's sync slow?" has an answer.
+    let started = Instant::now();
+    let mut last_phase = None;
     let outcome = loop {
         for ev in task.drain() {
             match ev {
                 Event::Progress(c) => {
+                    if c.phase != last_phase {
+                        last_phase = c.phase;
+                        if let Some(p) = c.phase {
+                            log::info!(
+                                "{name}: {} at {:.2}s",
+                                p.label(),
+                                started.elapsed().as_secs_f64()
+                            );
+                        }
+                    }
                     let phase = c.phase.map(|p| p.label()).unwrap_or("");
                     bar.set_prefix(phase.to_string());
                     rate.sample(Instant::now(), c.bytes_done);
@@ -110,6 +124,7 @@ pub fn run<T: Send + 'static>(
         }
     }
     bar.finish_and_clear();
+    log::info!("{name}: ended at {:.2}s", started.elapsed().as_secs_f64());
     if let Ok(mut g) = current().lock() {
         *g = None;
     }
