@@ -359,7 +359,7 @@ impl Catalog {
         }
         self.conn
             .execute_batch(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;",
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;",
             )
             .map_err(self.err())?;
         self.migrate(version)
@@ -564,11 +564,19 @@ impl Catalog {
                      VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
                 )
                 .map_err(e)?;
+            // In key order, each new object lands next to the last one.
+            let mut objects: Vec<(ObjectId, u64)> = delta
+                .added
+                .iter()
+                .filter_map(|v| v.hash.map(|h| (h, v.size)))
+                .collect();
+            objects.sort_unstable();
+            objects.dedup_by_key(|o| o.0);
+            for (h, size) in &objects {
+                obj.execute(params![h.to_hex(), *size as i64]).map_err(e)?;
+            }
             for v in &delta.added {
                 let hash = v.hash.map(|h| h.to_hex());
-                if let Some(h) = &hash {
-                    obj.execute(params![h, v.size as i64]).map_err(e)?;
-                }
                 ins.execute(params![
                     path_bytes(&v.path),
                     v.kind.to_i64(),

@@ -235,6 +235,20 @@ pub struct Pending {
     parts: Vec<PathBuf>,
 }
 
+/// Why a copy into `tmp/` failed: reading its source, or anything else
+/// (the disk, a cancel).
+#[derive(Debug)]
+pub enum CopyInError {
+    Read(io::Error),
+    Other(crate::Error),
+}
+
+impl<E: Into<crate::Error>> From<E> for CopyInError {
+    fn from(e: E) -> Self {
+        CopyInError::Other(e.into())
+    }
+}
+
 /// A connected backup disk.
 #[derive(Debug)]
 pub struct Disk {
@@ -576,28 +590,77 @@ impl Disk {
         &self,
         expected: &ObjectId,
         src: &mut dyn Read,
-        mut each: impl FnMut(u64) -> Result<(), crate::Error>,
+        each: impl FnMut(u64) -> Result<(), crate::Error>,
     ) -> Result<Pending, crate::Error> {
+        let p = self
+            .copy_in(&expected.to_hex(), src, each)
+            .map_err(|e| match e {
+                CopyInError::Read(e) => {
+                    Error::io("cannot read the source for", &self.object_path(expected), e).into()
+                }
+                CopyInError::Other(e) => e,
+            })?;
+        if p.hash == *expected {
+            return Ok(p);
+        }
+        self.discard(&p.parts);
+        Err(Error::SourceChanged {
+            root: self.root.clone(),
+            expected: *expected,
+            actual: p.hash,
+        }
+        .into())
+    }
+
+    /// Copies `src`, whose hash is not known yet, into `coffer/tmp/`: the
+    /// copy is named by the hash of exactly the bytes written. The scan uses
+    /// it to read each new file once, for its hash and for this disk.
+    pub fn stage(
+        &self,
+        src: &mut dyn Read,
+        each: impl FnMut(u64) -> Result<(), crate::Error>,
+    ) -> Result<Pending, CopyInError> {
+        self.copy_in("staged", src, each)
+    }
+
+    /// Drops a temp copy that will not be committed.
+    pub fn discard_pending(&self, p: Pending) {
+        self.discard(&p.parts);
+    }
+
+    /// The copy behind [`write_tmp`](Self::write_tmp) and
+    /// [`stage`](Self::stage): into temp files named after `name`, in parts
+    /// above the file system's size limit, hashing on the way.
+    fn copy_in(
+        &self,
+        name: &str,
+        src: &mut dyn Read,
+        mut each: impl FnMut(u64) -> Result<(), crate::Error>,
+    ) -> Result<Pending, CopyInError> {
         let limit = self.max_file_size();
         let mut hasher = Hasher::default();
         let mut parts: Vec<PathBuf> = Vec::new();
         let mut cur: Option<(Box<dyn IoFile>, u64)> = None;
         let mut total = 0u64;
         let tag = uuid::Uuid::new_v4().simple().to_string();
-        let result: Result<(), crate::Error> = with_buffer(|buf| {
+        let new_part = |parts: &mut Vec<PathBuf>| -> Result<Box<dyn IoFile>, CopyInError> {
+            let p = self
+                .tmp_dir()
+                .join(format!("{name}.{tag}.p{:03}", parts.len() + 1));
+            let f = self
+                .io
+                .create_new(&p)
+                .map_err(|e| CopyInError::from(Error::io("cannot create", &p, e)))?;
+            parts.push(p);
+            Ok(f)
+        };
+        let result: Result<(), CopyInError> = with_buffer(|buf| {
             loop {
                 let n = match src.read(buf) {
                     Ok(0) => break,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        return Err(Error::io(
-                            "cannot read the source for",
-                            &self.object_path(expected),
-                            e,
-                        )
-                        .into());
-                    }
+                    Err(e) => return Err(CopyInError::Read(e)),
                 };
                 hasher.update(&buf[..n]);
                 let mut chunk = &buf[..n];
@@ -607,17 +670,7 @@ impl Disk {
                             let p = parts.last().cloned().unwrap_or_default();
                             f.sync_all().map_err(|e| Error::io("cannot flush", &p, e))?;
                         }
-                        let p = self.tmp_dir().join(format!(
-                            "{}.{tag}.p{:03}",
-                            expected.to_hex(),
-                            parts.len() + 1
-                        ));
-                        let f = self
-                            .io
-                            .create_new(&p)
-                            .map_err(|e| Error::io("cannot create", &p, e))?;
-                        parts.push(p);
-                        cur = Some((f, 0));
+                        cur = Some((new_part(&mut parts)?, 0));
                     }
                     let Some((f, written)) = cur.as_mut() else {
                         break;
@@ -633,35 +686,17 @@ impl Disk {
                 each(n as u64)?;
             }
             if parts.is_empty() {
-                let p = self
-                    .tmp_dir()
-                    .join(format!("{}.{tag}.p001", expected.to_hex()));
-                let f = self
-                    .io
-                    .create_new(&p)
-                    .map_err(|e| Error::io("cannot create", &p, e))?;
-                parts.push(p);
-                cur = Some((f, 0));
+                cur = Some((new_part(&mut parts)?, 0));
+            }
+            if let Some((f, _)) = cur.as_mut() {
+                f.start_flush();
             }
             Ok(())
         });
         drop(cur);
-        let actual = hasher.finish();
-        let result = result.and_then(|()| {
-            if actual == *expected {
-                Ok(())
-            } else {
-                Err(Error::SourceChanged {
-                    root: self.root.clone(),
-                    expected: *expected,
-                    actual,
-                }
-                .into())
-            }
-        });
         match result {
             Ok(()) => Ok(Pending {
-                hash: *expected,
+                hash: hasher.finish(),
                 size: total,
                 parts,
             }),

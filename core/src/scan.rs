@@ -20,7 +20,9 @@ use rayon::prelude::*;
 
 use crate::catalog::{Catalog, Kind, NewVersion, ScanDelta, Version};
 use crate::config::Profile;
+use crate::disk::CopyInError;
 use crate::object::{self, ObjectId};
+use crate::sync::Stage;
 use crate::task::{Phase, Progress};
 
 #[derive(Debug, thiserror::Error)]
@@ -129,6 +131,17 @@ pub fn scan(
     profile: &Profile,
     progress: &Progress,
 ) -> crate::Result<Report> {
+    scan_into(catalog, profile, None, progress)
+}
+
+/// Takes a snapshot like [`scan`], and copies each file it reads into
+/// `stage` (a disk's `tmp/`) on the same read, as far as the stage has room.
+pub fn scan_into(
+    catalog: &mut Catalog,
+    profile: &Profile,
+    stage: Option<&Stage>,
+    progress: &Progress,
+) -> crate::Result<Report> {
     if profile.sources.is_empty() {
         return Err(Error::NoSources.into());
     }
@@ -219,11 +232,15 @@ pub fn scan(
 
     let hash_bytes: u64 = to_hash.iter().map(|f| f.size).sum();
     progress.phase(Phase::Hashing, to_hash.len() as u64, hash_bytes);
+    // Largest first, so no core is left alone with a big file at the end.
+    to_hash.sort_unstable_by_key(|f| std::cmp::Reverse(f.size));
     let hashed: Vec<(Found, Result<ObjectId, String>)> = to_hash
         .into_par_iter()
+        // One file per task: sizes vary wildly, so every file is up for stealing.
+        .with_max_len(1)
         .map(|mut f| {
             progress.current(&f.path);
-            let r = hash_settled(&mut f, progress);
+            let r = hash_settled(&mut f, stage, progress);
             progress.advance(1, 0);
             (f, r)
         })
@@ -444,10 +461,16 @@ impl Walk<'_> {
 }
 
 /// Hashes a file, reading it again if it changes while read. Updates `f`
-/// with the metadata the hash belongs to.
-fn hash_settled(f: &mut Found, progress: &Progress) -> Result<ObjectId, String> {
+/// with the metadata the hash belongs to. With a stage that has room, the
+/// same read also copies the file there.
+fn hash_settled(
+    f: &mut Found,
+    stage: Option<&Stage>,
+    progress: &Progress,
+) -> Result<ObjectId, String> {
     const TRIES: usize = 3;
-    for _ in 0..TRIES {
+    let mut tries = 0;
+    while tries < TRIES {
         let mut file = std::fs::File::options()
             .read(true)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
@@ -459,21 +482,50 @@ fn hash_settled(f: &mut Found, progress: &Progress) -> Result<ObjectId, String> 
         if !before.is_file() {
             return Err("is no longer a regular file".into());
         }
-        let (hash, n) = object::hash_reader(&mut file, |n| {
+        let each = |n: u64| {
             progress.advance(0, n);
-            if progress.is_cancelled() {
-                return Err(std::io::Error::other("cancelled"));
+            progress.check()
+        };
+        let (hash, n, staged) = match stage.filter(|s| s.reserve(before.len())) {
+            Some(stage) => match stage.disk().stage(&mut file, each) {
+                Ok(p) => (p.hash, p.size, Some((stage, p))),
+                Err(CopyInError::Read(e)) => return Err(format!("cannot be read ({e})")),
+                Err(CopyInError::Other(crate::Error::Cancelled)) => {
+                    return Err("cancelled".into());
+                }
+                Err(CopyInError::Other(_)) => {
+                    // The disk failed: stop staging and just hash. The sync
+                    // that follows meets the disk's trouble and reports it.
+                    stage.stop();
+                    continue;
+                }
+            },
+            None => {
+                let (hash, n) = object::hash_reader(&mut file, |n| {
+                    each(n).map_err(|_| std::io::Error::other("cancelled"))
+                })
+                .map_err(|e| format!("cannot be read ({e})"))?;
+                (hash, n, None)
             }
-            Ok(())
-        })
-        .map_err(|e| format!("cannot be read ({e})"))?;
+        };
+        tries += 1;
         let after =
-            std::fs::symlink_metadata(&f.path).map_err(|e| format!("vanished while read ({e})"))?;
-        let settled = after.len() == n
-            && before.len() == n
-            && after.mtime() == before.mtime()
-            && after.mtime_nsec() == before.mtime_nsec()
-            && after.ino() == before.ino();
+            std::fs::symlink_metadata(&f.path).map_err(|e| format!("vanished while read ({e})"));
+        let settled = after.as_ref().is_ok_and(|after| {
+            after.len() == n
+                && before.len() == n
+                && after.mtime() == before.mtime()
+                && after.mtime_nsec() == before.mtime_nsec()
+                && after.ino() == before.ino()
+        });
+        if let Some((stage, p)) = staged {
+            if settled {
+                stage.keep(p);
+            } else {
+                stage.disk().discard_pending(p);
+            }
+        }
+        let after = after?;
         if settled {
             *f = Found::from_meta(f.path.clone(), &after, Kind::File, None);
             return Ok(hash);

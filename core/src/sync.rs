@@ -5,7 +5,13 @@
 //! source files (re-hashed on the way, so a file changed since the scan is
 //! never stored under the wrong name) or from another connected disk. They
 //! are committed in batches: one flush per batch, then the renames, then the
-//! catalog records the copies. Last, the catalog copy on the disk is replaced.
+//! catalog records the copies; a committer thread flushes and renames one
+//! batch while the next is copied. Last, the catalog copy on the disk is
+//! replaced.
+//!
+//! `scan_and_sync` runs the scan first with a [`Stage`] on the disk: each
+//! new file is copied into `tmp/` by the read that hashes it, and those
+//! copies stand in for copying from the source when the plan wants them.
 //!
 //! A sync that left the disk holding everything it would take records a
 //! saturation key (catalog generation, profile, quota, object-store folder
@@ -14,8 +20,9 @@
 //!
 //! Invariant: the disk's identity is re-read before every batch of writes;
 //! the catalog only records a copy after its object is flushed under its
-//! final name; an interrupted sync leaves a state the next sync completes
-//! without copying again what is already in place.
+//! final name; a staged copy is committed only if the plan copies its
+//! object to this disk; an interrupted sync leaves a state the next sync
+//! completes without copying again what is already in place.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -28,6 +35,9 @@ use crate::plan::{self, ObjectState, Plan, Step};
 use crate::task::{Phase, Progress};
 
 use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -116,6 +126,108 @@ impl Default for Options {
             batch_files: 2000,
             batch_bytes: 512 << 20,
         }
+    }
+}
+
+/// New and changed files copied into a disk's `tmp/` by the scan, on the
+/// same read that hashes them, so a first sync reads each file once. They
+/// are committed only if the plan wants them on this disk; the rest are
+/// dropped (also when the stage is dropped on an error).
+pub struct Stage<'d> {
+    disk: &'d Disk,
+    /// Bytes it may still take.
+    room: AtomicU64,
+    /// Bytes it holds now.
+    held: AtomicU64,
+    stopped: AtomicBool,
+    staged: Mutex<FxHashMap<ObjectId, Pending>>,
+}
+
+impl<'d> Stage<'d> {
+    /// A stage on `disk` that takes at most `room` bytes.
+    pub fn new(disk: &'d Disk, room: u64) -> Self {
+        Stage {
+            disk,
+            room: AtomicU64::new(room),
+            held: AtomicU64::new(0),
+            stopped: AtomicBool::new(false),
+            staged: Mutex::default(),
+        }
+    }
+
+    pub fn disk(&self) -> &'d Disk {
+        self.disk
+    }
+
+    /// Takes room for a file of `size` bytes; false when there is none (or
+    /// staging stopped), and the file is then only hashed.
+    pub fn reserve(&self, size: u64) -> bool {
+        // What the file really takes: whole blocks, at least one.
+        let need = size.div_ceil(4096).max(1) * 4096;
+        !self.stopped.load(Ordering::Relaxed)
+            && self
+                .room
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |r| {
+                    r.checked_sub(need)
+                })
+                .is_ok()
+    }
+
+    /// A write to the disk failed: nothing more is staged in this run.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::Relaxed);
+    }
+
+    /// Keeps a copy whose source proved steady while it was read. The same
+    /// content staged twice is kept once.
+    pub fn keep(&self, p: Pending) {
+        let mut staged = self.lock();
+        match staged.entry(p.hash) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                drop(staged);
+                self.disk.discard_pending(p);
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                self.held.fetch_add(p.size, Ordering::Relaxed);
+                v.insert(p);
+            }
+        }
+    }
+
+    /// Bytes held in `tmp/` now.
+    pub fn held(&self) -> u64 {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// The staged copy of `hash`, taken out to be committed.
+    fn take(&self, hash: &ObjectId) -> Option<Pending> {
+        let p = self.lock().remove(hash)?;
+        self.held.fetch_sub(p.size, Ordering::Relaxed);
+        Some(p)
+    }
+
+    /// Drops every staged copy `wanted` rejects.
+    fn retain(&self, wanted: impl Fn(&ObjectId) -> bool) {
+        let dropped: Vec<Pending> = {
+            let mut staged = self.lock();
+            let gone: Vec<ObjectId> = staged.keys().filter(|h| !wanted(h)).copied().collect();
+            gone.iter().filter_map(|h| staged.remove(h)).collect()
+        };
+        for p in dropped {
+            self.held.fetch_sub(p.size, Ordering::Relaxed);
+            self.disk.discard_pending(p);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<ObjectId, Pending>> {
+        // The map stays consistent whatever a panicking holder was doing.
+        self.staged.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl Drop for Stage<'_> {
+    fn drop(&mut self) {
+        self.retain(|_| false);
     }
 }
 
@@ -241,21 +353,76 @@ pub fn sync(
         dry_run: opts.dry_run,
         ..Report::default()
     };
-    match sync_inner(catalog, profile, disk, others, opts, progress, &mut report) {
+    let result = prepare(profile, disk, opts).and_then(|()| {
+        sync_inner(
+            catalog,
+            profile,
+            disk,
+            others,
+            opts,
+            None,
+            progress,
+            &mut report,
+        )
+    });
+    match result {
         Ok(()) => Ok(report),
         Err(e) => Err(full_error(e, disk, &report)),
     }
 }
 
-fn sync_inner(
+/// Scans the sources, then syncs `disk`. New and changed files are copied
+/// to the disk as the scan reads them (each is read once), as far as the
+/// disk has room for them; the plan then decides which of them stay.
+pub fn scan_and_sync(
     catalog: &mut Catalog,
     profile: &Profile,
     disk: &mut Disk,
     others: &[&Disk],
     opts: &Options,
     progress: &Progress,
-    report: &mut Report,
-) -> crate::Result<()> {
+) -> crate::Result<(crate::scan::Report, Report)> {
+    let mut report = Report {
+        disk_id: disk.id(),
+        label: disk.label().into(),
+        root: disk.root().into(),
+        dry_run: opts.dry_run,
+        ..Report::default()
+    };
+    prepare(profile, disk, opts).map_err(|e| full_error(e, disk, &report))?;
+    let disk = &*disk;
+    let stage = if opts.dry_run {
+        None
+    } else {
+        // The room the disk's catalog row last saw, less what the catalog
+        // copy will need; the plan has the last word anyway.
+        let used = catalog.disk(disk.id())?.and_then(|r| r.used).unwrap_or(0);
+        let room = disk.space(used).map_or(0, |s| {
+            s.free
+                .saturating_sub(2 * catalog_reserve(catalog))
+                .min(s.room())
+        });
+        Some(Stage::new(disk, room))
+    };
+    let scanned = crate::scan::scan_into(catalog, profile, stage.as_ref(), progress)?;
+    let result = sync_inner(
+        catalog,
+        profile,
+        disk,
+        others,
+        opts,
+        stage.as_ref(),
+        progress,
+        &mut report,
+    );
+    match result {
+        Ok(()) => Ok((scanned, report)),
+        Err(e) => Err(full_error(e, disk, &report)),
+    }
+}
+
+/// Checks the disk is one of this set's, locks it and empties its `tmp/`.
+fn prepare(profile: &Profile, disk: &mut Disk, opts: &Options) -> crate::Result<()> {
     disk.check_identity()?;
     if !disk.identity.sets.contains(&profile.set_id) {
         return Err(Error::WrongSet {
@@ -265,10 +432,24 @@ fn sync_inner(
         .into());
     }
     disk.lock()?;
-    progress.phase(Phase::Planning, 0, 0);
     if !opts.dry_run {
         disk.clean_tmp()?;
     }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sync_inner(
+    catalog: &mut Catalog,
+    profile: &Profile,
+    disk: &Disk,
+    others: &[&Disk],
+    opts: &Options,
+    stage: Option<&Stage>,
+    progress: &Progress,
+    report: &mut Report,
+) -> crate::Result<()> {
+    progress.phase(Phase::Planning, 0, 0);
     // The fast way out: a disk that a sync left holding all it would take,
     // unchanged since, with a catalog unchanged since, needs nothing.
     let saturated_at = format!("saturated:{}", disk.id());
@@ -293,8 +474,9 @@ fn sync_inner(
     let (states, uses) = object_states(catalog, profile, Some(disk.id()), others)?;
     let space = disk.space(used)?;
     // The quota counts objects; the catalog copy needs free space of its own.
-    let room = space
-        .free
+    // Staged copies already take room that committing them will not take again.
+    let staged = stage.map_or(0, Stage::held);
+    let room = (space.free + staged)
         .saturating_sub(catalog_reserve(catalog))
         .min(space.room());
     let plan = plan::plan(&plan::Input {
@@ -354,71 +536,18 @@ fn sync_inner(
             }
         })
         .collect();
+    if let Some(stage) = stage {
+        let wanted: std::collections::HashSet<ObjectId> = copies.iter().map(|c| c.0).collect();
+        stage.retain(|h| wanted.contains(h));
+    }
     progress.phase(
         Phase::Copying,
         copies.len() as u64,
         copies.iter().map(|c| c.1).sum(),
     );
-    // Objects are copied in batches, each batch by all cores at once (the
-    // hashing is the CPU cost), then flushed and committed together.
-    let mut outcome: crate::Result<()> = Ok(());
-    let mut rest = copies.as_slice();
-    while !rest.is_empty() && outcome.is_ok() {
-        disk.check_identity()?;
-        let mut n = 0;
-        let mut bytes = 0u64;
-        while n < rest.len() && n < opts.batch_files && (n == 0 || bytes < opts.batch_bytes) {
-            bytes += rest[n].1;
-            n += 1;
-        }
-        let (chunk, tail) = rest.split_at(n);
-        rest = tail;
-        let stop = std::sync::atomic::AtomicBool::new(false);
-        let results: Vec<(u64, crate::Result<Option<Pending>>)> = chunk
-            .par_iter()
-            .map(|(hash, size)| {
-                if stop.load(std::sync::atomic::Ordering::Relaxed) {
-                    return (*size, Err(crate::Error::Cancelled));
-                }
-                let srcs = paths.get(hash).copied().unwrap_or(&[]);
-                let r = progress
-                    .check()
-                    .and_then(|()| copy_one(disk, others, hash, srcs, progress));
-                if r.is_err() {
-                    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                (*size, r)
-            })
-            .collect();
-        let mut batch: Vec<Pending> = Vec::new();
-        for (size, r) in results {
-            match r {
-                Ok(Some(p)) => {
-                    batch.push(p);
-                    progress.advance(1, 0);
-                }
-                Ok(None) => {
-                    report.skipped_files += 1;
-                    progress.advance(1, size);
-                }
-                // The first real error wins over the stops it caused.
-                Err(e) => {
-                    let stopped = |r: &crate::Result<()>| matches!(r, Err(crate::Error::Cancelled));
-                    if outcome.is_ok()
-                        || (stopped(&outcome) && !matches!(e, crate::Error::Cancelled))
-                    {
-                        outcome = Err(e);
-                    }
-                }
-            }
-        }
-        // Whatever was copied completely is kept, even when the sync stops early.
-        if let Err(e) = commit(catalog, disk, batch, report)
-            && outcome.is_ok()
-        {
-            outcome = Err(e);
-        }
-    }
+    let outcome = copy_all(
+        catalog, disk, others, stage, &paths, &copies, opts, progress, report,
+    );
     outcome?;
 
     progress.phase(Phase::WritingCatalog, 1, 0);
@@ -503,23 +632,155 @@ fn full_error(e: crate::Error, disk: &Disk, report: &Report) -> crate::Error {
     e
 }
 
-fn commit(
+/// Copies the objects in batches. Each batch is copied by all cores at once
+/// (hashing is the CPU cost), then flushed and renamed into place by a
+/// committer thread while the next batch is copied, so the disk's flush
+/// overlaps the next batch's reading and hashing; the catalog records each
+/// batch once the committer has made it durable.
+#[allow(clippy::too_many_arguments)]
+fn copy_all(
     catalog: &mut Catalog,
     disk: &Disk,
-    batch: Vec<Pending>,
+    others: &[&Disk],
+    stage: Option<&Stage>,
+    paths: &HashMap<ObjectId, &[PathBuf]>,
+    copies: &[(ObjectId, u64)],
+    opts: &Options,
+    progress: &Progress,
     report: &mut Report,
 ) -> crate::Result<()> {
-    if batch.is_empty() {
-        return Ok(());
-    }
-    let sizes: HashMap<ObjectId, u64> = batch.iter().map(|p| (p.hash, p.size)).collect();
-    let done = disk.commit(batch)?;
-    let now = crate::now();
-    let rows: Vec<(ObjectId, Option<i64>)> = done.iter().map(|h| (*h, Some(now))).collect();
-    catalog.add_copies(disk.id(), &rows)?;
-    report.copied_files += done.len() as u64;
-    report.copied_bytes += done.iter().filter_map(|h| sizes.get(h)).sum::<u64>();
-    Ok(())
+    type Committed = Result<Vec<(ObjectId, u64)>, disk::Error>;
+    let mut outcome: crate::Result<()> = Ok(());
+    // The first real error wins over the stops it caused.
+    let fail = |outcome: &mut crate::Result<()>, e: crate::Error| {
+        let stopped = matches!(outcome, Err(crate::Error::Cancelled));
+        if outcome.is_ok() || (stopped && !matches!(e, crate::Error::Cancelled)) {
+            *outcome = Err(e);
+        }
+    };
+    let mut record = |catalog: &mut Catalog, done: Committed, outcome: &mut crate::Result<()>| {
+        let r = done.map_err(crate::Error::from).and_then(|done| {
+            let now = crate::now();
+            let rows: Vec<(ObjectId, Option<i64>)> =
+                done.iter().map(|d| (d.0, Some(now))).collect();
+            catalog.add_copies(disk.id(), &rows)?;
+            report.copied_files += done.len() as u64;
+            report.copied_bytes += done.iter().map(|d| d.1).sum::<u64>();
+            Ok(())
+        });
+        if let Err(e) = r {
+            fail(outcome, e);
+        }
+    };
+    std::thread::scope(|s| {
+        // One batch waits while one is committed: at most three batches of
+        // temp copies exist at once.
+        let (to_commit, batches) = std::sync::mpsc::sync_channel::<Vec<Pending>>(1);
+        let (committed, done) = std::sync::mpsc::channel::<Committed>();
+        let committer = std::thread::Builder::new()
+            .name("commit".into())
+            .spawn_scoped(s, move || {
+                let mut failed = false;
+                for batch in batches {
+                    if failed {
+                        // After a failed commit nothing more is trusted to
+                        // this disk in this run.
+                        for p in batch {
+                            disk.discard_pending(p);
+                        }
+                        continue;
+                    }
+                    let sizes: HashMap<ObjectId, u64> =
+                        batch.iter().map(|p| (p.hash, p.size)).collect();
+                    let r = disk.commit(batch).map(|done| {
+                        done.into_iter()
+                            .map(|h| (h, sizes.get(&h).copied().unwrap_or(0)))
+                            .collect()
+                    });
+                    failed = r.is_err();
+                    if committed.send(r).is_err() {
+                        break;
+                    }
+                }
+            });
+        let committer = match committer {
+            Ok(c) => c,
+            Err(e) => {
+                outcome = Err(crate::Error::Panic(format!("cannot start a thread: {e}")));
+                return;
+            }
+        };
+        let mut rest = copies;
+        while !rest.is_empty() && outcome.is_ok() {
+            while let Ok(d) = done.try_recv() {
+                record(catalog, d, &mut outcome);
+            }
+            if let Err(e) = disk.check_identity() {
+                fail(&mut outcome, e.into());
+                break;
+            }
+            let mut n = 0;
+            let mut bytes = 0u64;
+            while n < rest.len() && n < opts.batch_files && (n == 0 || bytes < opts.batch_bytes) {
+                bytes += rest[n].1;
+                n += 1;
+            }
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            let stop = AtomicBool::new(false);
+            let results: Vec<(u64, crate::Result<Option<Pending>>)> = chunk
+                .par_iter()
+                // One object per task: sizes vary wildly, so every one is up for stealing.
+                .with_max_len(1)
+                .map(|(hash, size)| {
+                    if stop.load(Ordering::Relaxed) {
+                        return (*size, Err(crate::Error::Cancelled));
+                    }
+                    if let Some(p) = stage.and_then(|s| s.take(hash)) {
+                        progress.advance(0, *size);
+                        return (*size, Ok(Some(p)));
+                    }
+                    let srcs = paths.get(hash).copied().unwrap_or(&[]);
+                    let r = progress
+                        .check()
+                        .and_then(|()| copy_one(disk, others, hash, srcs, progress));
+                    if r.is_err() {
+                        stop.store(true, Ordering::Relaxed);
+                    }
+                    (*size, r)
+                })
+                .collect();
+            let mut batch: Vec<Pending> = Vec::new();
+            for (size, r) in results {
+                match r {
+                    Ok(Some(p)) => {
+                        batch.push(p);
+                        progress.advance(1, 0);
+                    }
+                    Ok(None) => {
+                        report.skipped_files += 1;
+                        progress.advance(1, size);
+                    }
+                    Err(e) => fail(&mut outcome, e),
+                }
+            }
+            // Whatever was copied completely is kept, even when the sync stops early.
+            if !batch.is_empty() && to_commit.send(batch).is_err() {
+                break;
+            }
+        }
+        drop(to_commit);
+        for d in done.iter() {
+            record(catalog, d, &mut outcome);
+        }
+        if committer.join().is_err() {
+            fail(
+                &mut outcome,
+                crate::Error::Panic("the commit thread panicked".into()),
+            );
+        }
+    });
+    outcome
 }
 
 /// Copies one object into the disk's tmp/, from a source file that still

@@ -252,6 +252,24 @@ impl Lab {
         )
     }
 
+    /// Scans, then syncs the disk at `root` (through `io`), the scan copying
+    /// what it reads to that disk: what `coffer sync` does.
+    pub fn scan_and_sync_with(
+        &mut self,
+        root: &Path,
+        io: std::sync::Arc<dyn coffer_core::io::DiskIo>,
+    ) -> coffer_core::Result<(coffer_core::scan::Report, coffer_core::sync::Report)> {
+        let mut d = coffer_core::Disk::open(root, io)?;
+        coffer_core::sync::scan_and_sync(
+            &mut self.catalog,
+            &self.profile,
+            &mut d,
+            &[],
+            &self.sync_opts,
+            &coffer_core::Progress::silent(),
+        )
+    }
+
     /// Syncs the disk at `root`, which must succeed.
     pub fn sync(&mut self, root: &Path) -> coffer_core::sync::Report {
         self.sync_with(root, coffer_core::io::real()).expect("sync")

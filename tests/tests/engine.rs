@@ -96,6 +96,22 @@ fn a_deleted_source_file_stays_in_older_snapshots_and_on_disk() {
 
 #[test]
 fn a_fault_at_any_write_leaves_a_consistent_disk_that_the_next_sync_completes() {
+    fault_at_every_write(|b, d, io| {
+        b.scan();
+        b.sync_with(d, io).map(|_| ())
+    });
+}
+
+#[test]
+fn a_fault_at_any_write_of_a_scan_and_sync_leaves_a_consistent_disk() {
+    // The scan writes to the disk too (what it reads is staged there).
+    fault_at_every_write(|b, d, io| b.scan_and_sync_with(d, io).map(|_| ()));
+}
+
+/// Runs `job` on a fresh bench with each fault kind at each write operation
+/// in turn, until the job no longer reaches the fault; after each run the
+/// disk must be consistent and a healthy sync must complete it.
+fn fault_at_every_write(job: impl Fn(&mut Lab, &Path, Arc<FaultyIo>) -> coffer_core::Result<()>) {
     for fault in [
         Fault::ErrorOnce,
         Fault::ErrorForever,
@@ -106,10 +122,9 @@ fn a_fault_at_any_write_leaves_a_consistent_disk_that_the_next_sync_completes() 
         let mut at = 1;
         loop {
             let mut b = bench(7, 3000);
-            b.scan();
             let d = b.disk("a", None);
             let faulty = FaultyIo::new(at, fault);
-            let result = b.sync_with(&d, Arc::new(faulty.clone()));
+            let result = job(&mut b, &d, Arc::new(faulty.clone()));
             let tripped = faulty.tripped();
             if tripped {
                 assert!(
@@ -119,7 +134,7 @@ fn a_fault_at_any_write_leaves_a_consistent_disk_that_the_next_sync_completes() 
             }
             assert_store_consistent(&d);
             // The next run, with a healthy disk, completes the job.
-            let r = b.sync(&d);
+            let (_, r) = b.scan_and_sync_with(&d, io::real()).unwrap();
             assert!(r.complete(), "{fault:?} at op {at}: re-run incomplete");
             let on_disk = assert_store_consistent(&d);
             for h in current_objects(&b).keys() {
@@ -141,6 +156,77 @@ fn a_fault_at_any_write_leaves_a_consistent_disk_that_the_next_sync_completes() 
             assert!(at < 500, "runaway");
         }
     }
+}
+
+#[test]
+fn the_scan_stages_each_new_content_once_and_the_sync_commits_it() {
+    let mut b = bench(6, 2000);
+    // Two files with one content: one object, staged once.
+    std::fs::write(b.src.join("twin-1"), bytes(99, 5000)).unwrap();
+    std::fs::write(b.src.join("twin-2"), bytes(99, 5000)).unwrap();
+    let d = b.disk("a", None);
+    let disk = Disk::open(&d, io::real()).unwrap();
+    let stage = sync::Stage::new(&disk, u64::MAX);
+    let scanned = coffer_core::scan::scan_into(
+        &mut b.catalog,
+        &b.profile,
+        Some(&stage),
+        &Progress::silent(),
+    )
+    .unwrap();
+    let objects = current_objects(&b);
+    assert_eq!(scanned.hashed_files, 8);
+    assert_eq!(objects.len(), 7);
+    assert_eq!(stage.held(), objects.values().sum::<u64>());
+    assert_eq!(std::fs::read_dir(d.join("coffer/tmp")).unwrap().count(), 7);
+    // A stage dropped unused leaves nothing behind.
+    drop(stage);
+    assert_eq!(std::fs::read_dir(d.join("coffer/tmp")).unwrap().count(), 0);
+
+    // The whole first sync: every object in place, read from the stage.
+    std::fs::write(b.src.join("new"), bytes(100, 7000)).unwrap();
+    let (scanned, r) = b.scan_and_sync_with(&d, io::real()).unwrap();
+    assert_eq!((scanned.hashed_files, r.copied_files), (1, 8));
+    assert!(r.complete());
+    let on_disk = assert_store_consistent(&d);
+    assert_eq!(on_disk, current_objects(&b));
+    assert_eq!(b.catalog.copies_on(disk.id()).unwrap().len(), 8);
+    assert_eq!(std::fs::read_dir(d.join("coffer/tmp")).unwrap().count(), 0);
+    sync_until_up_to_date(&mut b, &d);
+}
+
+#[test]
+fn a_disk_too_small_keeps_the_plans_choice_whatever_the_scan_staged() {
+    // Photos come first by priority; the disk holds about half of it all.
+    let mut b = bench(0, 0);
+    let photos = b.root.join("home/photos");
+    for i in 0..6 {
+        std::fs::create_dir_all(&photos).unwrap();
+        std::fs::write(photos.join(format!("p{i}")), bytes(200 + i, 20_000)).unwrap();
+        // Bigger, so the scan (largest first) stages them first.
+        std::fs::write(b.src.join(format!("doc{i}")), bytes(300 + i, 30_000)).unwrap();
+    }
+    let mut source = b.profile.sources[0].clone();
+    source.path = photos.clone();
+    source.priority = 10;
+    b.profile.sources.push(source);
+    let quota = 6 * 20_000 + 2 * 30_000 + 1000;
+    let staged = b.disk("a", Some(quota));
+    let (_, r) = b.scan_and_sync_with(&staged, io::real()).unwrap();
+    assert!(r.plan.short_files > 0);
+    // Every photo, then the two documents that fit: the plan's choice, not
+    // the order the scan read (and staged) things in.
+    let held = assert_store_consistent(&staged);
+    for i in 0..6 {
+        assert!(held.contains_key(&ObjectId::of(&bytes(200 + i, 20_000))));
+    }
+    assert_eq!(held.len(), 8);
+    assert_eq!(
+        std::fs::read_dir(staged.join("coffer/tmp"))
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 #[test]

@@ -392,15 +392,11 @@ fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
     let no_scan = a.no_scan;
     let outcome = progress::run("sync", ctx.json, move |p| {
         let mut cat = Catalog::open(&catalog_path)?;
-        let scanned = if no_scan {
-            None
-        } else {
-            Some(scan::scan(&mut cat, &cfg.profile, p)?)
-        };
         let mut disks = Vec::new();
         for r in &roots {
             disks.push(Disk::open(r, io::real())?);
         }
+        let mut scanned = None;
         let mut reports = Vec::new();
         for i in 0..disks.len() {
             let (before, rest) = disks.split_at_mut(i);
@@ -408,7 +404,18 @@ fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
                 .split_first_mut()
                 .ok_or(coffer_core::Error::Panic("no disk".into()))?;
             let others: Vec<&Disk> = before.iter().chain(after.iter()).collect();
-            reports.push(sync::sync(&mut cat, &cfg.profile, this, &others, &opts, p)?);
+            // The scan goes with the first disk's sync: what it reads new is
+            // copied to that disk on the same read.
+            if i == 0 && !no_scan {
+                let (s, r) = sync::scan_and_sync(&mut cat, &cfg.profile, this, &others, &opts, p)?;
+                scanned = Some(s);
+                reports.push(r);
+            } else {
+                reports.push(sync::sync(&mut cat, &cfg.profile, this, &others, &opts, p)?);
+            }
+        }
+        if scanned.is_none() && !no_scan {
+            scanned = Some(scan::scan(&mut cat, &cfg.profile, p)?);
         }
         Ok((scanned, reports))
     });

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use coffer_core::task::{Cancel, Outcome};
-use coffer_core::{Catalog, Disk, human, io, scan, sync, verify};
+use coffer_core::{Catalog, Disk, human, io, sync, verify};
 
 use super::app::{Action, CofferApp, Kind, Live, Message, Pick, SyncChain, SyncResult};
 
@@ -199,7 +199,6 @@ impl CofferApp {
             cancel,
             move |p| {
                 let mut cat = Catalog::open(&paths.catalog_file())?;
-                let scanned = scan::scan(&mut cat, &profile, p)?;
                 let mut disk = Disk::open(&root, io::real())?;
                 // Other connected disks can serve objects whose source is gone.
                 let others: Vec<Disk> = others
@@ -207,7 +206,7 @@ impl CofferApp {
                     .filter_map(|r| Disk::open(r, io::real()).ok())
                     .collect();
                 let others: Vec<&Disk> = others.iter().collect();
-                let report = sync::sync(
+                let (scanned, report) = sync::scan_and_sync(
                     &mut cat,
                     &profile,
                     &mut disk,

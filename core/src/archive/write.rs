@@ -150,6 +150,8 @@ pub fn create(
     progress.phase(Phase::Hashing, to_read.len() as u64, read_bytes);
     let read: Vec<(usize, Result<Content, String>)> = to_read
         .into_par_iter()
+        // One file per task: sizes vary wildly, so every one is up for stealing.
+        .with_max_len(1)
         .map(|(i, it)| {
             progress.current(&it.abs);
             let r = if progress.is_cancelled() {
