@@ -833,116 +833,148 @@ pub fn restore(
         missing_paths: &mut missing_paths,
     };
 
-    for e in &entries {
-        progress.check()?;
-        if e.version.kind == Kind::Dir && e.state == State::Done {
-            // A folder an earlier run finished (and made read-only, maybe)
-            // must take the rest of its files; its mode is set again below.
-            if let Some(fd) = dest.open_dir(&e.rel, false)?
-                && let Ok(st) = rustix::fs::fstat(&fd)
-                && st.st_mode & 0o700 != 0o700
-            {
-                let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode((st.st_mode & 0o7777) | 0o700));
-            }
-        }
-        if !matches!(e.state, State::ToDo | State::Replace) {
-            continue;
-        }
-        let target = dest_root.join(&e.rel);
-        progress.current(&target);
-        let parent = e.rel.parent().unwrap_or(Path::new(""));
-        let name = e.rel.file_name().unwrap_or_default();
-        match e.version.kind {
-            Kind::Dir => {
-                let dir = dest.open_dir(parent, true)?.ok_or_else(|| Error::Unsafe {
-                    path: target.clone(),
-                    reason: "its folder vanished".into(),
-                })?;
-                match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o700)) {
-                    Ok(()) => {
-                        cx.report.dirs += 1;
-                        dirty_dirs = true;
+    // Batches are written (on all cores) by a helper thread while the batch
+    // before is flushed and renamed here. On an error, what was already
+    // written is still put in place: it is whole and checked.
+    std::thread::scope(|s| -> crate::Result<()> {
+        let mut inflight: Option<Writing<'_, '_>> = None;
+        let walked = (|| -> crate::Result<()> {
+            for e in &entries {
+                progress.check()?;
+                if e.version.kind == Kind::Dir && e.state == State::Done {
+                    // A folder an earlier run finished (and made read-only, maybe)
+                    // must take the rest of its files; its mode is set again below.
+                    if let Some(fd) = dest.open_dir(&e.rel, false)?
+                        && let Ok(st) = rustix::fs::fstat(&fd)
+                        && st.st_mode & 0o700 != 0o700
+                    {
+                        let _ = rustix::fs::fchmod(
+                            &fd,
+                            Mode::from_raw_mode((st.st_mode & 0o7777) | 0o700),
+                        );
                     }
-                    Err(Errno::EXIST) => {
-                        // Must be a real folder (open_dir refuses anything else).
-                        dest.open_dir(&e.rel, false)?;
-                    }
-                    Err(err) => return Err(errno_err("cannot create folder", &target)(err).into()),
                 }
-            }
-            Kind::Symlink => {
-                let dir = dest.open_dir(parent, true)?.ok_or_else(|| Error::Unsafe {
-                    path: target.clone(),
-                    reason: "its folder vanished".into(),
-                })?;
-                let link_target = e.version.target.clone().unwrap_or_default();
-                let tmp = tmp_name();
-                rustix::fs::symlinkat(link_target.as_os_str(), &dir, &tmp)
-                    .map_err(errno_err("cannot create symlink", &target))?;
-                let _ = rustix::fs::utimensat(
-                    &dir,
-                    &tmp,
-                    &timestamps(e.version.mtime_ns),
-                    AtFlags::SYMLINK_NOFOLLOW,
-                );
-                if let Err(err) = put_in_place(&dir, &tmp, name, e.state == State::Replace, &target)
-                {
-                    let _ = rustix::fs::unlinkat(&dir, &tmp, AtFlags::empty());
-                    return Err(err.into());
-                }
-                cx.report.symlinks += 1;
-            }
-            Kind::File => {
-                let hash = e.version.hash.unwrap_or_else(|| ObjectId::of(b""));
-                let empty = e.version.size == 0 && hash == ObjectId::of(b"");
-                // Connected disks that hold it and have not proved bad for it.
-                let sources: Vec<Option<usize>> = if empty {
-                    vec![None]
-                } else {
-                    holders
-                        .connected
-                        .iter()
-                        .filter(|(d, set)| set.contains(&hash) && !cx.bad.contains(&(*d, hash)))
-                        .map(|(d, _)| Some(*d))
-                        .collect()
-                };
-                if sources.is_empty() {
-                    let m = cx.missing.entry(hash).or_insert((e.version.size, 0));
-                    m.1 += 1;
-                    cx.missing_paths
-                        .entry(hash)
-                        .or_default()
-                        .push(e.version.path.clone());
+                if !matches!(e.state, State::ToDo | State::Replace) {
                     continue;
                 }
-                let dir = match batch.dirs.get(parent) {
-                    Some(d) => Arc::clone(d),
-                    None => {
-                        let d = Arc::new(dest.open_dir(parent, true)?.ok_or_else(|| {
-                            Error::Unsafe {
-                                path: target.clone(),
-                                reason: "its folder vanished".into(),
+                let target = dest_root.join(&e.rel);
+                progress.current(&target);
+                let parent = e.rel.parent().unwrap_or(Path::new(""));
+                let name = e.rel.file_name().unwrap_or_default();
+                match e.version.kind {
+                    Kind::Dir => {
+                        let dir = dest.open_dir(parent, true)?.ok_or_else(|| Error::Unsafe {
+                            path: target.clone(),
+                            reason: "its folder vanished".into(),
+                        })?;
+                        match rustix::fs::mkdirat(&dir, name, Mode::from_raw_mode(0o700)) {
+                            Ok(()) => {
+                                cx.report.dirs += 1;
+                                dirty_dirs = true;
                             }
-                        })?);
-                        batch.dirs.insert(parent.to_path_buf(), Arc::clone(&d));
-                        d
+                            Err(Errno::EXIST) => {
+                                // Must be a real folder (open_dir refuses anything else).
+                                dest.open_dir(&e.rel, false)?;
+                            }
+                            Err(err) => {
+                                return Err(errno_err("cannot create folder", &target)(err).into());
+                            }
+                        }
                     }
-                };
-                batch.bytes += e.version.size;
-                batch.jobs.push(FileJob {
-                    entry: e,
-                    dir,
-                    target,
-                    hash,
-                    sources,
-                });
-                if batch.full() {
-                    dirty_dirs |= std::mem::take(&mut batch).run(&mut cx)?;
+                    Kind::Symlink => {
+                        let dir = dest.open_dir(parent, true)?.ok_or_else(|| Error::Unsafe {
+                            path: target.clone(),
+                            reason: "its folder vanished".into(),
+                        })?;
+                        let link_target = e.version.target.clone().unwrap_or_default();
+                        let tmp = tmp_name();
+                        rustix::fs::symlinkat(link_target.as_os_str(), &dir, &tmp)
+                            .map_err(errno_err("cannot create symlink", &target))?;
+                        let _ = rustix::fs::utimensat(
+                            &dir,
+                            &tmp,
+                            &timestamps(e.version.mtime_ns),
+                            AtFlags::SYMLINK_NOFOLLOW,
+                        );
+                        if let Err(err) =
+                            put_in_place(&dir, &tmp, name, e.state == State::Replace, &target)
+                        {
+                            let _ = rustix::fs::unlinkat(&dir, &tmp, AtFlags::empty());
+                            return Err(err.into());
+                        }
+                        cx.report.symlinks += 1;
+                    }
+                    Kind::File => {
+                        let hash = e.version.hash.unwrap_or_else(|| ObjectId::of(b""));
+                        let empty = e.version.size == 0 && hash == ObjectId::of(b"");
+                        // Connected disks that hold it and have not proved bad for it.
+                        let sources: Vec<Option<usize>> = if empty {
+                            vec![None]
+                        } else {
+                            holders
+                                .connected
+                                .iter()
+                                .filter(|(d, set)| {
+                                    set.contains(&hash) && !cx.bad.contains(&(*d, hash))
+                                })
+                                .map(|(d, _)| Some(*d))
+                                .collect()
+                        };
+                        if sources.is_empty() {
+                            let m = cx.missing.entry(hash).or_insert((e.version.size, 0));
+                            m.1 += 1;
+                            cx.missing_paths
+                                .entry(hash)
+                                .or_default()
+                                .push(e.version.path.clone());
+                            continue;
+                        }
+                        let dir = match batch.dirs.get(parent) {
+                            Some(d) => Arc::clone(d),
+                            None => {
+                                let d =
+                                    Arc::new(dest.open_dir(parent, true)?.ok_or_else(|| {
+                                        Error::Unsafe {
+                                            path: target.clone(),
+                                            reason: "its folder vanished".into(),
+                                        }
+                                    })?);
+                                batch.dirs.insert(parent.to_path_buf(), Arc::clone(&d));
+                                d
+                            }
+                        };
+                        batch.bytes += e.version.size;
+                        batch.jobs.push(FileJob {
+                            entry: e,
+                            dir,
+                            target,
+                            hash,
+                            sources,
+                        });
+                        if batch.full() {
+                            let before = inflight.take();
+                            inflight = Some(Writing::start(
+                                s,
+                                std::mem::take(&mut batch),
+                                disks,
+                                progress,
+                            )?);
+                            dirty_dirs |= settle(before, &mut cx)?;
+                        }
+                    }
                 }
             }
+            dirty_dirs |= settle(inflight.take(), &mut cx)?;
+            let last = std::mem::take(&mut batch);
+            let written = last.write(disks, progress);
+            dirty_dirs |= last.finish(written, &mut cx)?;
+            Ok(())
+        })();
+        if walked.is_err() {
+            let _ = settle(inflight.take(), &mut cx);
         }
-    }
-    dirty_dirs |= batch.run(&mut cx)?;
+        walked
+    })?;
 
     // Folders last, deepest first, so their contents do not change their
     // mtime. Folders that were already there (an earlier run) get theirs too.
@@ -1010,6 +1042,48 @@ struct Batch<'e> {
     dirs: HashMap<PathBuf, Arc<OwnedFd>>,
 }
 
+/// What writing one file gave: its temp name (`None`: no good copy on a
+/// connected disk) and the disks whose copy did not match its hash.
+type Written = crate::Result<(Option<OsString>, Vec<(usize, ObjectId)>)>;
+
+/// A batch being written by a helper thread.
+struct Writing<'s, 'e> {
+    thread: std::thread::ScopedJoinHandle<'s, (Batch<'e>, Vec<Written>)>,
+}
+
+impl<'s, 'e> Writing<'s, 'e> {
+    fn start<'env>(
+        scope: &'s std::thread::Scope<'s, 'env>,
+        batch: Batch<'e>,
+        disks: &'env [Disk],
+        progress: &'env Progress,
+    ) -> crate::Result<Self>
+    where
+        'e: 's,
+    {
+        let thread = std::thread::Builder::new()
+            .name("restore-write".into())
+            .spawn_scoped(scope, move || {
+                let written = batch.write(disks, progress);
+                (batch, written)
+            })
+            .map_err(|e| crate::Error::Panic(format!("cannot start a thread: {e}")))?;
+        Ok(Writing { thread })
+    }
+}
+
+/// Waits for a batch's writing to end, then finishes it.
+fn settle(writing: Option<Writing<'_, '_>>, cx: &mut BatchCtx<'_>) -> crate::Result<bool> {
+    let Some(w) = writing else {
+        return Ok(false);
+    };
+    let (batch, written) = w
+        .thread
+        .join()
+        .map_err(|_| crate::Error::Panic("a restore writer panicked".into()))?;
+    batch.finish(written, cx)
+}
+
 /// What a batch needs from the restore around it.
 struct BatchCtx<'a> {
     catalog: &'a mut Catalog,
@@ -1025,22 +1099,18 @@ struct BatchCtx<'a> {
 
 impl Batch<'_> {
     fn full(&self) -> bool {
-        // Few enough folders that their descriptors stay well under limits.
-        self.jobs.len() >= 2000 || self.bytes >= 256 << 20 || self.dirs.len() >= 200
+        // Few enough folders that their descriptors stay well under limits
+        // with three batches alive (one built, two written).
+        self.jobs.len() >= 2000 || self.bytes >= 256 << 20 || self.dirs.len() >= 100
     }
 
-    /// Writes, checks, flushes and renames the batch's files. True when
-    /// something was written.
-    fn run(self, cx: &mut BatchCtx<'_>) -> crate::Result<bool> {
+    /// Writes the batch's files to temp names and checks them, on all
+    /// cores: for each, its temp name (`None`: no connected disk had a good
+    /// copy) and the disks whose copy proved damaged.
+    fn write(&self, disks: &[Disk], progress: &Progress) -> Vec<Written> {
         use rayon::prelude::*;
-        if self.jobs.is_empty() {
-            return Ok(false);
-        }
         let stop = AtomicBool::new(false);
-        let (disks, progress) = (cx.disks, cx.progress);
-        type Out = crate::Result<(Option<OsString>, Vec<(usize, ObjectId)>)>;
-        let results: Vec<Out> = self
-            .jobs
+        self.jobs
             .par_iter()
             // One file per task: sizes vary wildly, so every one is up for stealing.
             .with_max_len(1)
@@ -1062,8 +1132,13 @@ impl Batch<'_> {
                 }
                 Ok((None, mismatches))
             })
-            .collect();
+            .collect()
+    }
 
+    /// Records what [`write`](Self::write) found, flushes the destination
+    /// and renames the batch's files into place. True when something was
+    /// written.
+    fn finish(self, results: Vec<Written>, cx: &mut BatchCtx<'_>) -> crate::Result<bool> {
         let mut staged: Vec<(&FileJob<'_>, OsString)> = Vec::new();
         let mut failed: Option<crate::Error> = None;
         for (j, r) in self.jobs.iter().zip(results) {
