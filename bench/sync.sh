@@ -41,31 +41,39 @@ world() {  # $1 = name, $2 = base folder: fresh config/data/mount dirs for one C
 # First sync and whole restore of $1/medium, each beside cp -a of the same
 # tree on the same file system. Coffer flushes what it writes (syncfs per
 # batch), so cp -a is also timed with the sync that makes it as durable.
+# Three rounds, each: cp -a, a fresh first sync, a whole restore; the
+# figures are the medians (a single run on a shared machine is noise).
 first_sync_and_restore() {  # $1 = folder holding medium/, $2 = what it is
-  local W=$1
+  local W=$1 CPs=() CPSs=() COs=() RTs=()
   echo "-- on $2"
-  sync
-  t0=$(now); cp -a "$W/medium" "$W/cp-copy"; t1=$(now); sync; t2=$(now)
-  CP=$(secs "$t0" "$t1"); CPS=$(secs "$t0" "$t2")
-  world first "$W"
-  "$COFFER_BIN" source add "$W/medium" >/dev/null
-  "$COFFER_BIN" disk init "$COFFER_MOUNT_ROOT/disk" --label bench >/dev/null
-  sync
-  t0=$(now); "$COFFER_BIN" sync >/dev/null; t1=$(now)
-  CO=$(secs "$t0" "$t1")
-  echo "first sync:  coffer ${CO}s   cp -a ${CP}s   cp -a + sync ${CPS}s"
+  for round in 1 2 3; do
+    rm -rf "$W/cp-copy" "$W/first" "$W/restored"; sync
+    t0=$(now); cp -a "$W/medium" "$W/cp-copy"; t1=$(now); sync; t2=$(now)
+    CPs+=("$(secs "$t0" "$t1")"); CPSs+=("$(secs "$t0" "$t2")")
+    rm -rf "$W/cp-copy"; sync
+    world first "$W"
+    "$COFFER_BIN" source add "$W/medium" >/dev/null
+    "$COFFER_BIN" disk init "$COFFER_MOUNT_ROOT/disk" --label bench >/dev/null
+    sync
+    t0=$(now); "$COFFER_BIN" sync >/dev/null; t1=$(now)
+    COs+=("$(secs "$t0" "$t1")")
+    sync
+    t0=$(now); "$COFFER_BIN" restore "$W/medium" --to "$W/restored" >/dev/null; t1=$(now)
+    RTs+=("$(secs "$t0" "$t1")")
+    if [ "$round" = 1 ]; then
+      diff -r --no-dereference "$W/medium" "$W/restored/medium" >/dev/null \
+        || { echo "restore differs from the source" >&2; exit 1; }
+    fi
+  done
+  rm -rf "$W/restored"   # the last round's world stays: the archive part uses it
+  CP=$(median "${CPs[@]}"); CPS=$(median "${CPSs[@]}"); CO=$(median "${COs[@]}"); RT=$(median "${RTs[@]}")
+  echo "cp -a:       ${CP}s (${CPs[*]})   cp -a + sync ${CPS}s (${CPSs[*]})"
+  echo "first sync:  coffer ${CO}s (${COs[*]})"
   echo "  ratio coffer / cp -a        = $(ratio "$CO" "$CP")   (target <= 1.15)"
   echo "  ratio coffer / (cp -a+sync) = $(ratio "$CO" "$CPS")"
-  rm -rf "$W/cp-copy"; sync
-  t0=$(now); cp -a "$W/medium" "$W/cp-copy"; t1=$(now); sync; t2=$(now)
-  t3=$(now); "$COFFER_BIN" restore "$W/medium" --to "$W/restored" >/dev/null; t4=$(now)
-  CP2=$(secs "$t0" "$t1"); CPS2=$(secs "$t0" "$t2"); RT=$(secs "$t3" "$t4")
-  diff -r --no-dereference "$W/medium" "$W/restored/medium" >/dev/null \
-    || { echo "restore differs from the source" >&2; exit 1; }
-  echo "restore:     coffer ${RT}s   cp -a ${CP2}s   cp -a + sync ${CPS2}s"
-  echo "  ratio coffer restore / cp -a        = $(ratio "$RT" "$CP2")   (target <= 1.15)"
-  echo "  ratio coffer restore / (cp -a+sync) = $(ratio "$RT" "$CPS2")"
-  rm -rf "$W/restored" "$W/cp-copy"
+  echo "restore:     coffer ${RT}s (${RTs[*]})"
+  echo "  ratio coffer restore / cp -a        = $(ratio "$RT" "$CP")   (target <= 1.15)"
+  echo "  ratio coffer restore / (cp -a+sync) = $(ratio "$RT" "$CPS")"
 }
 
 echo "== corpus (medium, scale $SCALE)"
