@@ -47,10 +47,12 @@ head -c $((8 * 1024 * 1024)) /dev/urandom >"$world/home/Music/song.flac"
 "$bin" source add "$world/home/Music" --copies 1 >/dev/null
 "$bin" disk init "$world/mounts/blue" --label "Blue WD" >/dev/null
 
-display=":$((90 + RANDOM % 9))"
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp &
+# Xvfb picks a free display itself and writes its number once it is ready.
+Xvfb -displayfd 3 -screen 0 1280x800x24 -nolisten tcp 3>"$world/display" &
 xvfb_pid=$!
-export DISPLAY="$display"
+for _ in $(seq 100); do [ -s "$world/display" ] && break; sleep 0.1; done
+[ -s "$world/display" ] || { echo "gui-smoke: Xvfb did not start" >&2; exit 1; }
+export DISPLAY=":$(head -n1 "$world/display")"
 unset WAYLAND_DISPLAY
 for _ in $(seq 50); do xdotool getdisplaygeometry >/dev/null 2>&1 && break; sleep 0.1; done
 
@@ -70,7 +72,7 @@ sleep 2 # first frames, the volume watcher and the catalog refresh
 # The first card's "Sync Blue WD" button (the window lays out the same way
 # every time at this size: tabs, headline, then the card).
 xdotool mousemove --window "$win" 60 169 click 1
-sleep 2.5
+sleep 0.4 # the sync runs a few seconds: catch it under way
 import -window root "$shots/screenshot.png"
 
 for _ in $(seq 120); do

@@ -485,6 +485,9 @@ fn archives_tab_on(h: &mut Harness<'_, CofferApp>, dir: &std::path::Path) {
     click(h, "Archives");
     h.state_mut()
         .push(coffer::gui::Action::ArchiveDir(dir.to_path_buf()));
+    // One frame takes the action and starts the listing; only then does
+    // "not busy" mean the list is in.
+    h.step();
     step_until(h, "the archive list", |h| !h.state().busy());
 }
 
