@@ -153,7 +153,13 @@ python3 "$CORPUS" generate "$WORK/many" --profile many --scale "$SCALE" >/dev/nu
 world resync   # not "many": the corpus folder has that name
 "$COFFER_BIN" source add "$WORK/many" >/dev/null
 "$COFFER_BIN" disk init "$COFFER_MOUNT_ROOT/disk" --label bench >/dev/null
-"$COFFER_BIN" sync >/dev/null
+sync
+t0=$(now); cp -a "$WORK/many" "$WORK/cp-many"; t1=$(now); sync; t2=$(now)
+rm -rf "$WORK/cp-many"; sync
+t3=$(now); "$COFFER_BIN" sync >/dev/null; t4=$(now)
+MC=$(secs "$t0" "$t1"); MCS=$(secs "$t0" "$t2"); MS=$(secs "$t3" "$t4")
+echo "first sync of 200k files: coffer ${MS}s   cp -a ${MC}s   cp -a + sync ${MCS}s"
+echo "  ratio coffer / cp -a = $(ratio "$MS" "$MC")   ratio coffer / (cp -a+sync) = $(ratio "$MS" "$MCS")"
 rsync -a "$WORK/many/" "$WORK/rsync-copy/"
 # Three rounds, alternating, and the median of each: a second is short.
 RES=(); RSS=()
