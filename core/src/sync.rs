@@ -70,6 +70,17 @@ pub struct Report {
 }
 
 impl Report {
+    /// The report of a sync of `disk` that has done nothing yet.
+    fn empty(disk: &Disk, opts: &Options) -> Report {
+        Report {
+            disk_id: disk.id(),
+            label: disk.label().into(),
+            root: disk.root().into(),
+            dry_run: opts.dry_run,
+            ..Report::default()
+        }
+    }
+
     /// True when this disk took everything the plan wanted it to take and
     /// nothing is left below its wanted copies for lack of room here.
     pub fn complete(&self) -> bool {
@@ -346,13 +357,7 @@ pub fn sync(
     opts: &Options,
     progress: &Progress,
 ) -> crate::Result<Report> {
-    let mut report = Report {
-        disk_id: disk.id(),
-        label: disk.label().into(),
-        root: disk.root().into(),
-        dry_run: opts.dry_run,
-        ..Report::default()
-    };
+    let mut report = Report::empty(disk, opts);
     let result = prepare(profile, disk, opts).and_then(|()| {
         sync_inner(
             catalog,
@@ -382,13 +387,7 @@ pub fn scan_and_sync(
     opts: &Options,
     progress: &Progress,
 ) -> crate::Result<(crate::scan::Report, Report)> {
-    let mut report = Report {
-        disk_id: disk.id(),
-        label: disk.label().into(),
-        root: disk.root().into(),
-        dry_run: opts.dry_run,
-        ..Report::default()
-    };
+    let mut report = Report::empty(disk, opts);
     prepare(profile, disk, opts).map_err(|e| full_error(e, disk, &report))?;
     let disk = &*disk;
     let stage = if opts.dry_run {
