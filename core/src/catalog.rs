@@ -29,6 +29,11 @@ pub enum Error {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("cannot create the catalog {path}: {source}")]
+    Create {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error(
         "{path} is not a Coffer catalog (another program's database, or not a database at all)"
     )]
@@ -268,6 +273,9 @@ impl Catalog {
                 source,
             })?;
         }
+        if std::fs::symlink_metadata(path).is_err() {
+            Catalog::create(path)?;
+        }
         let conn = Connection::open(path).map_err(|source| Error::Sqlite {
             path: path.into(),
             source,
@@ -278,6 +286,55 @@ impl Catalog {
         };
         cat.setup(true)?;
         Ok(cat)
+    }
+
+    /// Makes a new catalog at `path` in one step: built whole under a temp
+    /// name beside it (schema, WAL mode), flushed, then linked into place
+    /// without replacing anything. A process opening the catalog meanwhile
+    /// finds nothing or a finished catalog, never one half made, and of
+    /// two that create it at once (the window and `coffer sync` on a new
+    /// computer) one wins and the other opens the winner's.
+    fn create(path: &Path) -> Result<(), Error> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        let io = |source| Error::Create {
+            path: path.into(),
+            source,
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".catalog-new-")
+            .suffix(".sqlite")
+            .tempfile_in(dir)
+            .map_err(io)?;
+        let conn = Connection::open(tmp.path()).map_err(|source| Error::Sqlite {
+            path: tmp.path().into(),
+            source,
+        })?;
+        let mut cat = Catalog {
+            conn,
+            path: tmp.path().to_path_buf(),
+        };
+        cat.setup(true)?;
+        // Closing checkpoints the WAL into the file and removes it.
+        drop(cat);
+        tmp.as_file().sync_all().map_err(io)?;
+        match std::fs::hard_link(tmp.path(), path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+            // No hard links here: a rename that replaces nothing does the same.
+            Err(_) => match rustix::fs::renameat_with(
+                rustix::fs::CWD,
+                tmp.path(),
+                rustix::fs::CWD,
+                path,
+                rustix::fs::RenameFlags::NOREPLACE,
+            ) {
+                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
+                Err(e) => return Err(io(e.into())),
+            },
+        }
+        std::fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)
     }
 
     /// Opens a catalog copy (from a disk) read-only, after checking that it
@@ -366,30 +423,44 @@ impl Catalog {
     }
 
     /// Brings the schema up to [`SCHEMA_VERSION`], one step per version, each
-    /// in its own transaction.
-    fn migrate(&mut self, from: i64) -> Result<(), Error> {
+    /// in its own write transaction that first reads the version again: two
+    /// processes opening a new catalog at once (the window's refresh and a
+    /// listing, or the window and `coffer sync`) each find the other's step
+    /// done rather than running it twice.
+    fn migrate(&mut self, seen: i64) -> Result<(), Error> {
         let path = self.path.clone();
         let e = |source| Error::Sqlite {
             path: path.clone(),
             source,
         };
-        if from < 1 {
-            let tx = self.conn.transaction().map_err(e)?;
-            tx.execute_batch(SCHEMA_V1).map_err(e)?;
-            tx.pragma_update(None, "application_id", APPLICATION_ID)
+        for step in (seen + 1)..=SCHEMA_VERSION {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(e)?;
-            tx.pragma_update(None, "user_version", 1).map_err(e)?;
-            tx.commit().map_err(e)?;
-        }
-        if from < 2 {
-            // v2: the change counter behind `generation`.
-            let tx = self.conn.transaction().map_err(e)?;
-            tx.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES('generation', '0')",
-                [],
-            )
-            .map_err(e)?;
-            tx.pragma_update(None, "user_version", 2).map_err(e)?;
+            let now: i64 = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(e)?;
+            if now >= step {
+                continue;
+            }
+            match step {
+                1 => {
+                    tx.execute_batch(SCHEMA_V1).map_err(e)?;
+                    tx.pragma_update(None, "application_id", APPLICATION_ID)
+                        .map_err(e)?;
+                }
+                // v2: the change counter behind `generation`.
+                2 => {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO meta(key, value) VALUES('generation', '0')",
+                        [],
+                    )
+                    .map_err(e)?;
+                }
+                _ => unreachable!("no migration to schema version {step}"),
+            }
+            tx.pragma_update(None, "user_version", step).map_err(e)?;
             tx.commit().map_err(e)?;
         }
         Ok(())
@@ -1023,6 +1094,25 @@ mod tests {
             mode: 0o644,
             target: None,
             hash: Some(ObjectId::of(content)),
+        }
+    }
+
+    #[test]
+    fn a_new_catalog_opened_by_several_at_once_is_made_once() {
+        for round in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("c.sqlite");
+            let barrier = std::sync::Barrier::new(4);
+            std::thread::scope(|s| {
+                for _ in 0..4 {
+                    s.spawn(|| {
+                        barrier.wait();
+                        let cat =
+                            Catalog::open(&path).unwrap_or_else(|e| panic!("round {round}: {e}"));
+                        assert_eq!(cat.generation().unwrap(), 0);
+                    });
+                }
+            });
         }
     }
 
