@@ -418,21 +418,141 @@ fn restores_a_ticked_file_into_a_chosen_folder() {
         !dest.join("sub").exists(),
         "only the ticked file is restored"
     );
-    // Again, over a changed file: it is left alone and the message says so.
+    // Again, over a changed file: refused by default, naming it, with
+    // nothing written.
     std::fs::write(dest.join("a.txt"), "mine").unwrap();
     click(&mut h, "Dismiss");
     click(&mut h, "Restore ticked items");
-    step_until(&mut h, "the second restore to end", |h| {
-        !h.state().busy() && h.state().message().is_some()
-    });
-    let m = h.state().message().unwrap().clone();
+    let m = wait_for_message(&mut h, "the second restore to be refused");
+    assert!(!m.ok, "{m:?}");
+    assert!(
+        m.details[0].starts_with("Nothing was restored: 1 path to restore already exists"),
+        "{m:?}"
+    );
     assert!(
         m.details
-            .iter()
-            .any(|d| d.starts_with("Left 1 existing files alone")),
+            .contains(&format!("Exists: {}", dest.join("a.txt").display())),
         "{m:?}"
     );
     assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), b"mine");
+    // "Leave them as they are": the changed file stays and the message says so.
+    click(&mut h, "Dismiss");
+    click(&mut h, "Leave them as they are");
+    click(&mut h, "Restore ticked items");
+    let m = wait_for_message(&mut h, "the third restore to end");
+    assert!(
+        m.details
+            .iter()
+            .any(|d| d.starts_with("Left 1 existing paths as they were")),
+        "{m:?}"
+    );
+    assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), b"mine");
+}
+
+/// Syncs the world's sources onto a plugged disk "Blue" through the window.
+fn sync_to_blue(w: &World, cfg: &Config) -> Harness<'static, CofferApp> {
+    let disk = init_disk(w, cfg, "blue", "Blue");
+    std::fs::rename(&disk, w.mounts().join("blue")).unwrap();
+    let mut h = harness(w);
+    step_until(&mut h, "the disk card", |h| has_label(h, "Sync Blue"));
+    click(&mut h, "Sync Blue");
+    let m = wait_for_message(&mut h, "the sync to end");
+    assert!(m.ok, "{m:?}");
+    click(&mut h, "Dismiss");
+    h
+}
+
+#[test]
+fn restores_to_where_the_files_were_and_asks_before_replacing() {
+    let w = World::new();
+    let cfg = config(&w, &["docs"]);
+    w.write("docs/a.txt", "first a");
+    w.write("docs/sub/b.txt", "first b");
+    let mut h = sync_to_blue(&w, &cfg);
+    let a = w.home().join("docs/a.txt");
+    let b = w.home().join("docs/sub/b.txt");
+    std::fs::remove_file(&a).unwrap();
+    std::fs::write(&b, "changed b").unwrap();
+
+    click(&mut h, "Restore");
+    let docs = w.home().join("docs").display().to_string();
+    step_until(&mut h, "the snapshot tree", |h| has_label(h, &docs));
+    click(&mut h, &docs);
+    click(
+        &mut h,
+        &format!("Where they were (under {})", w.home().display()),
+    );
+    click(&mut h, "Restore ticked items");
+    let m = wait_for_message(&mut h, "the restore to be refused");
+    assert!(!m.ok && m.title == "Restore failed", "{m:?}");
+    assert!(
+        m.details[0].starts_with("Nothing was restored: 1 path to restore already exists"),
+        "{m:?}"
+    );
+    assert!(
+        m.details.contains(&format!("Exists: {}", b.display())),
+        "{m:?}"
+    );
+    assert!(!a.exists(), "a refused restore writes nothing");
+    assert_eq!(std::fs::read(&b).unwrap(), b"changed b");
+
+    click(&mut h, "Dismiss");
+    click(&mut h, "Leave them as they are");
+    click(&mut h, "Restore ticked items");
+    let m = wait_for_message(&mut h, "the restore that leaves b alone");
+    assert!(m.title.starts_with("Restored 1 files"), "{m:?}");
+    assert_eq!(std::fs::read(&a).unwrap(), b"first a");
+    assert_eq!(std::fs::read(&b).unwrap(), b"changed b");
+
+    click(&mut h, "Dismiss");
+    click(&mut h, "Replace them");
+    click(&mut h, "Restore ticked items");
+    let m = wait_for_message(&mut h, "the restore that replaces b");
+    assert!(m.ok, "{m:?}");
+    assert_eq!(std::fs::read(&b).unwrap(), b"first b");
+    assert_eq!(std::fs::read(&a).unwrap(), b"first a");
+}
+
+#[test]
+fn a_new_computer_restores_from_one_disk_alone() {
+    let w = World::new();
+    let cfg = config(&w, &["photos"]);
+    let big = coffer_tests::bytes(3, 300_000);
+    w.write("photos/2019/a.jpg", &big);
+    w.write("photos/b.jpg", "small");
+    drop(sync_to_blue(&w, &cfg));
+    // The workstation is gone: no catalog, no config, no log.
+    std::fs::remove_dir_all(w.config_dir()).unwrap();
+    std::fs::remove_dir_all(w.data_dir()).unwrap();
+
+    let mut h = harness(&w);
+    click(&mut h, "Restore");
+    let offer = "Restore from disk \"Blue\" alone";
+    step_until(&mut h, "the offer to read the disk's catalog", |h| {
+        has_label(h, "No snapshots on this computer yet: sync a disk first.") && has_label(h, offer)
+    });
+    click(&mut h, offer);
+    let photos = w.home().join("photos").display().to_string();
+    step_until(&mut h, "the disk's snapshot tree", |h| {
+        has_label(h, &photos)
+    });
+    click(&mut h, &photos);
+    let dest = w.dir.path().join("new-computer");
+    h.state_mut()
+        .push(coffer::gui::Action::RestoreDest(dest.clone()));
+    h.step();
+    click(&mut h, "Restore ticked items");
+    let m = wait_for_message(&mut h, "the restore from the disk alone");
+    assert!(m.ok, "{m:?}");
+    assert_eq!(std::fs::read(dest.join("photos/2019/a.jpg")).unwrap(), big);
+    assert_eq!(std::fs::read(dest.join("photos/b.jpg")).unwrap(), b"small");
+    // The disk's catalog was read from a private copy: this computer's
+    // catalog (the window makes an empty one) did not take it over.
+    let own = w.data_dir().join("catalog.sqlite");
+    if own.exists() {
+        let own = coffer_core::Catalog::open(&own).unwrap();
+        assert!(own.snapshots().unwrap().is_empty());
+    }
 }
 
 #[test]

@@ -57,6 +57,8 @@ pub enum Action {
     AutoSync(uuid::Uuid, bool),
     DismissMessage,
     MapInto(Option<PathBuf>),
+    /// Read the Restore view's listing from another catalog.
+    RestoreOrigin(super::restore_view::Origin),
     RestoreSnapshot(i64),
     RestoreDetails(PathBuf),
     PickRestoreDest,
@@ -699,7 +701,11 @@ impl CofferApp {
                 self.archives.dir = path.display().to_string();
                 self.archives.stale = true;
             }
-            Action::RestoreDest(path) => self.restore.dest = path.display().to_string(),
+            Action::RestoreDest(path) => {
+                self.restore.dest = path.display().to_string();
+                self.restore.original = false;
+            }
+            Action::RestoreOrigin(origin) => self.set_restore_origin(origin),
             Action::Restore => self.start_restore(),
             Action::Archive { full } => self.start_archive(full),
             Action::VerifyArchive(name) => self.start_archive_verify(name),

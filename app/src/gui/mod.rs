@@ -17,6 +17,7 @@ mod sync_view;
 use std::process::ExitCode;
 
 pub use app::{Action, CofferApp, Kind, Message, Tab};
+pub use restore_view::Origin as RestoreOrigin;
 
 /// Opens the window, or explains the command line when there is no display.
 pub fn run() -> ExitCode {

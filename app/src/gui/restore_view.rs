@@ -1,12 +1,15 @@
-//! The Restore view: pick a snapshot, tick files and folders in its tree (or
-//! find them with the search box), see a file's versions and the disks that
-//! hold it, choose where to restore, and restore on a background task.
+//! The Restore view: pick a catalog (this computer's, or a connected disk's
+//! own copy when the computer's is gone), a snapshot, tick files and folders
+//! in its tree (or find them with the search box), see a file's versions and
+//! the disks that hold it, choose where to restore and what to do with paths
+//! that exist there, and restore on a background task.
 //!
 //! Catalog reads (the snapshot listing, a file's versions) run on
 //! `core::task` threads; this view only draws what they returned.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use coffer_core::catalog::{Kind as EntryKind, Snapshot, Version};
 use coffer_core::restore::{self, At, Existing, Held, Options};
@@ -16,9 +19,43 @@ use coffer_core::{Catalog, Disk, Task, human, io};
 use super::app::{Action, CofferApp, Kind, Message};
 use super::jobs::{cancelled_message, failed_message};
 
+/// Which catalog the view reads and restores from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Origin {
+    /// This computer's catalog.
+    #[default]
+    Workstation,
+    /// The newest valid catalog copy on a connected disk: what a new
+    /// machine, or one whose catalog is lost, restores from.
+    Disk { root: PathBuf, label: String },
+}
+
+/// The catalog file a listing was read from, for the tasks that follow it
+/// (a file's versions, the restore). A disk's copy lives in a private temp
+/// folder that is removed when the last listing holding it is dropped.
+#[derive(Clone)]
+pub enum CatalogFile {
+    Workstation(PathBuf),
+    Copy {
+        path: PathBuf,
+        _dir: Arc<tempfile::TempDir>,
+    },
+}
+
+impl CatalogFile {
+    fn open(&self) -> coffer_core::Result<Catalog> {
+        Ok(match self {
+            CatalogFile::Workstation(p) => Catalog::open(p)?,
+            CatalogFile::Copy { path, .. } => Catalog::open_copy(path)?,
+        })
+    }
+}
+
 /// What the listing task read from the catalog.
 #[derive(Default)]
 pub struct Listing {
+    /// Where it was read from; `None` while nothing was (no catalog yet).
+    pub catalog: Option<CatalogFile>,
     pub snapshots: Vec<Snapshot>,
     /// The snapshot shown (the newest when none was asked for).
     pub snapshot: Option<i64>,
@@ -45,8 +82,17 @@ pub struct State {
     pub details_of: Option<PathBuf>,
     pub details: Option<Task<Vec<Held>>>,
     pub held: Vec<Held>,
+    pub origin: Origin,
+    /// Restore where the files were (under the storage basepath) rather
+    /// than into `dest`.
+    pub original: bool,
     pub dest: String,
-    pub replace: bool,
+    /// Paths that already exist: refuse and list them (the default), leave
+    /// them, or replace them.
+    pub existing: Existing,
+    /// Rename names that clash on a case-insensitive (FAT/exFAT)
+    /// destination instead of refusing.
+    pub rename_collisions: bool,
 }
 
 impl State {
@@ -55,12 +101,30 @@ impl State {
     }
 }
 
-/// Reads the snapshots and the entries of `want` (the newest when `None`).
-fn load(catalog: &Path, want: Option<i64>) -> coffer_core::Result<Listing> {
-    if !catalog.exists() {
-        return Ok(Listing::default());
+/// Reads the snapshots and the entries of `want` (the newest when `None`)
+/// from the catalog `origin` names.
+fn load(origin: &Origin, workstation: &Path, want: Option<i64>) -> coffer_core::Result<Listing> {
+    match origin {
+        Origin::Workstation => {
+            if !workstation.exists() {
+                return Ok(Listing::default());
+            }
+            let file = CatalogFile::Workstation(workstation.to_path_buf());
+            listing(&file.open()?, file, want)
+        }
+        Origin::Disk { root, .. } => {
+            let disk = Disk::open(root, io::real())?;
+            let (cat, dir) = restore::open_disk_catalog(&disk)?;
+            let file = CatalogFile::Copy {
+                path: cat.path().to_path_buf(),
+                _dir: Arc::new(dir),
+            };
+            listing(&cat, file, want)
+        }
     }
-    let cat = Catalog::open(catalog)?;
+}
+
+fn listing(cat: &Catalog, file: CatalogFile, want: Option<i64>) -> coffer_core::Result<Listing> {
     let mut snapshots = cat.snapshots()?;
     snapshots.sort_by(|a, b| b.started_at.cmp(&a.started_at).then(b.id.cmp(&a.id)));
     let snapshot = want
@@ -68,11 +132,12 @@ fn load(catalog: &Path, want: Option<i64>) -> coffer_core::Result<Listing> {
         .or_else(|| snapshots.first().map(|s| s.id));
     let Some(id) = snapshot else {
         return Ok(Listing {
+            catalog: Some(file),
             snapshots,
             ..Listing::default()
         });
     };
-    let entries = restore::select(&cat, id, &[])?;
+    let entries = restore::select(cat, id, &[])?;
     let index: HashMap<&Path, usize> = entries
         .iter()
         .enumerate()
@@ -87,6 +152,7 @@ fn load(catalog: &Path, want: Option<i64>) -> coffer_core::Result<Listing> {
         }
     }
     Ok(Listing {
+        catalog: Some(file),
         snapshots,
         snapshot,
         entries,
@@ -96,8 +162,8 @@ fn load(catalog: &Path, want: Option<i64>) -> coffer_core::Result<Listing> {
 }
 
 /// Every version of `path` with the disks holding each, newest first.
-fn versions_of(catalog: &Path, path: &Path) -> coffer_core::Result<Vec<Held>> {
-    let mut out = restore::versions_held(&Catalog::open(catalog)?, path)?;
+fn versions_of(catalog: &CatalogFile, path: &Path) -> coffer_core::Result<Vec<Held>> {
+    let mut out = restore::versions_held(&catalog.open()?, path)?;
     out.reverse();
     Ok(out)
 }
@@ -129,16 +195,40 @@ impl CofferApp {
             r.stale = false;
             let catalog = self.paths.catalog_file();
             let want = r.want;
+            let origin = r.origin.clone();
             r.loading = Some(coffer_core::task::spawn(
                 "restore-listing",
                 self.waker.clone(),
-                move |_| load(&catalog, want),
+                move |_| load(&origin, &catalog, want),
             ));
         }
     }
 
+    /// Reads from another catalog: the snapshot, ticks and details of the
+    /// last one mean nothing there.
+    pub(super) fn set_restore_origin(&mut self, origin: Origin) {
+        let r = &mut self.restore;
+        if r.origin == origin {
+            return;
+        }
+        if matches!(origin, Origin::Disk { .. }) {
+            // A disk's catalog does not say where this computer keeps files.
+            r.original = false;
+        }
+        r.origin = origin;
+        r.listing = Listing::default();
+        r.load_error = None;
+        r.want = None;
+        r.stale = true;
+        r.selected.clear();
+        r.details_of = None;
+        r.held.clear();
+    }
+
     pub(super) fn show_versions(&mut self, path: PathBuf) {
-        let catalog = self.paths.catalog_file();
+        let Some(catalog) = self.restore.listing.catalog.clone() else {
+            return;
+        };
         self.restore.held.clear();
         self.restore.details_of = Some(path.clone());
         self.restore.details = Some(coffer_core::task::spawn(
@@ -164,41 +254,50 @@ impl CofferApp {
                 "Tick the files or folders to restore.".into(),
             );
         }
-        let dest = PathBuf::from(r.dest.trim());
-        if !dest.is_absolute() {
-            return self.fail(
-                "Choose where to restore",
-                format!("\"{}\" is not a full folder path.", r.dest.trim()),
-            );
-        }
+        let Some(catalog) = r.listing.catalog.clone() else {
+            return self.fail("Nothing to restore", "There is no snapshot yet.".into());
+        };
+        let workstation = matches!(catalog, CatalogFile::Workstation(_));
+        let (dest, within) = if r.original && workstation {
+            (None, Some(self.config.profile.basepath.clone()))
+        } else {
+            let dest = PathBuf::from(r.dest.trim());
+            if !dest.is_absolute() {
+                return self.fail(
+                    "Choose where to restore",
+                    format!("\"{}\" is not a full folder path.", r.dest.trim()),
+                );
+            }
+            (Some(dest), None)
+        };
         let opts = Options {
             at: Some(At::Snapshot(snapshot)),
             paths: r.selected.iter().cloned().collect(),
-            dest: Some(dest.clone()),
-            within: None,
-            existing: if r.replace {
-                Existing::Overwrite
-            } else {
-                Existing::Skip
-            },
+            dest: dest.clone(),
+            within: within.clone(),
+            existing: r.existing,
             case_insensitive: false,
-            rename_collisions: false,
+            rename_collisions: r.rename_collisions,
         };
         let roots: Vec<PathBuf> = self.present().into_iter().map(|p| p.1).collect();
-        let catalog = self.paths.catalog_file();
-        self.begin_live(Kind::Restore, format!("Restoring into {}", dest.display()));
+        let title = match (&dest, &within) {
+            (Some(d), _) => format!("Restoring into {}", d.display()),
+            (None, Some(b)) => format!("Restoring to where the files were, under {}", b.display()),
+            (None, None) => "Restoring".to_string(),
+        };
+        self.begin_live(Kind::Restore, title);
         self.restoring = Some(coffer_core::task::spawn(
             "restore",
             self.waker.clone(),
             move |p| {
-                let mut cat = Catalog::open(&catalog)?;
+                let mut cat = catalog.open()?;
                 let known = cat.disks()?;
                 let disks: Vec<Disk> = roots
                     .iter()
                     .filter_map(|r| Disk::open(r, io::real()).ok())
                     .filter(|d| known.iter().any(|k| k.id == d.id()))
                     .collect();
-                restore::restore(&mut cat, true, &disks, &opts, p)
+                restore::restore(&mut cat, workstation, &disks, &opts, p)
             },
         ));
     }
@@ -219,7 +318,7 @@ pub fn restore_message(out: Outcome<restore::Report>) -> Message {
     let (r, warnings) = match out {
         Outcome::Completed { value, warnings } => (value, warnings),
         Outcome::Cancelled => return cancelled_message("Restore cancelled"),
-        Outcome::Failed(e) => return failed_message("Restore failed", &e),
+        Outcome::Failed(e) => return restore_failed_message(&e),
     };
     let mut details = Vec::new();
     if r.already_done > 0 {
@@ -227,7 +326,7 @@ pub fn restore_message(out: Outcome<restore::Report>) -> Message {
     }
     if !r.skipped_existing.is_empty() {
         details.push(format!(
-            "Left {} existing files alone (tick \"Replace existing files\" to replace them): {}",
+            "Left {} existing paths as they were (choose \"Replace them\" to replace them): {}",
             r.skipped_existing.len(),
             list(&r.skipped_existing)
         ));
@@ -275,6 +374,51 @@ pub fn restore_message(out: Outcome<restore::Report>) -> Message {
     }
 }
 
+/// The message of a restore that failed. A restore refused before writing
+/// (paths that exist, names that clash on FAT) says which of the window's
+/// choices goes on, where the command line's text names its flags.
+pub fn restore_failed_message(e: &coffer_core::Error) -> Message {
+    let title = "Restore failed";
+    let (first, listed): (String, Vec<String>) = match e {
+        coffer_core::Error::Restore(restore::Error::Conflicts { paths }) => (
+            format!(
+                "Nothing was restored: {} in the destination. Choose \"Leave them as they are\" or \"Replace them\", or another folder.",
+                if paths.len() == 1 {
+                    "1 path to restore already exists".to_string()
+                } else {
+                    format!("{} paths to restore already exist", paths.len())
+                }
+            ),
+            paths
+                .iter()
+                .map(|p| format!("Exists: {}", p.display()))
+                .collect(),
+        ),
+        coffer_core::Error::Restore(restore::Error::Collisions { names }) => (
+            format!(
+                "Nothing was restored: {} on this case-insensitive (FAT/exFAT) destination. Tick \"Rename clashing names\", or choose another folder.",
+                if names.len() == 1 {
+                    "1 name would clash or is invalid".to_string()
+                } else {
+                    format!("{} names would clash or are invalid", names.len())
+                }
+            ),
+            names
+                .iter()
+                .map(|(p, why)| format!("{}: {why}", p.display()))
+                .collect(),
+        ),
+        other => return failed_message(title, other),
+    };
+    let mut details = vec![first];
+    details.extend(listed.into_iter().take(50));
+    Message {
+        ok: false,
+        title: title.into(),
+        details,
+    }
+}
+
 /// `s` with a capital first letter: a line of its own in the message.
 fn sentence(s: &str) -> String {
     let mut chars = s.chars();
@@ -303,22 +447,91 @@ fn name_of(v: &Version) -> String {
     )
 }
 
+/// The connected disks a restore can read a catalog from: (root, label).
+fn disks_with_catalogs(app: &CofferApp) -> Vec<(PathBuf, String)> {
+    app.mounts
+        .disks
+        .iter()
+        .filter_map(|v| {
+            v.identity
+                .as_ref()
+                .ok()
+                .map(|i| (v.root.clone(), i.label.clone()))
+        })
+        .collect()
+}
+
+fn origin_text(o: &Origin) -> String {
+    match o {
+        Origin::Workstation => "This computer's catalog".to_string(),
+        Origin::Disk { label, .. } => format!("The catalog on disk \"{label}\" alone"),
+    }
+}
+
 pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
+    let disks = disks_with_catalogs(app);
+    let basepath = app.config.profile.basepath.clone();
     let r = &mut app.restore;
+    let mut actions = Vec::new();
+    ui.horizontal(|ui| {
+        let l = ui.label("Read from");
+        let mut origins = vec![Origin::Workstation];
+        origins.extend(disks.iter().map(|(root, label)| Origin::Disk {
+            root: root.clone(),
+            label: label.clone(),
+        }));
+        if !origins.contains(&r.origin) {
+            // The disk read from was unplugged: keep showing what was read.
+            origins.push(r.origin.clone());
+        }
+        egui::ComboBox::from_id_salt("restore-origin")
+            .selected_text(origin_text(&r.origin))
+            .show_ui(ui, |ui| {
+                for o in origins {
+                    let text = origin_text(&o);
+                    if ui.selectable_label(o == r.origin, text).clicked() {
+                        actions.push(Action::RestoreOrigin(o));
+                    }
+                }
+            })
+            .response
+            .on_hover_text(
+                "A disk's own catalog restores everything that disk holds, with no catalog on this computer",
+            )
+            .labelled_by(l.id);
+    });
     if r.listing.snapshots.is_empty() {
         if r.loading.is_some() {
             ui.label("Reading the catalog…");
         } else {
-            ui.label("No snapshots yet: sync a disk first.");
+            if let Some(e) = &r.load_error {
+                ui.colored_label(ui.visuals().error_fg_color, e);
+            } else if r.origin == Origin::Workstation {
+                ui.label("No snapshots on this computer yet: sync a disk first.");
+            } else {
+                ui.label("That disk's catalog holds no snapshot.");
+            }
+            if r.origin == Origin::Workstation {
+                // A new computer, or a lost catalog: any one disk restores.
+                for (root, label) in &disks {
+                    if ui
+                        .button(format!("Restore from disk \"{label}\" alone"))
+                        .on_hover_text("Read the catalog that disk carries (for a new computer)")
+                        .clicked()
+                    {
+                        actions.push(Action::RestoreOrigin(Origin::Disk {
+                            root: root.clone(),
+                            label: label.clone(),
+                        }));
+                    }
+                }
+            }
         }
-        if let Some(e) = &r.load_error {
-            ui.colored_label(ui.visuals().error_fg_color, e);
-        }
+        app.actions.extend(actions);
         return;
     }
-    let mut actions = Vec::new();
     ui.horizontal(|ui| {
-        let l = ui.label("Restore from");
+        let l = ui.label("Snapshot");
         let current = r
             .listing
             .snapshots
@@ -376,10 +589,24 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
     }
     ui.separator();
     details(r, ui);
+    let from_disk = matches!(r.listing.catalog, Some(CatalogFile::Copy { .. }));
+    ui.add_enabled_ui(!from_disk, |ui| {
+        ui.radio_value(
+            &mut r.original,
+            true,
+            format!("Where they were (under {})", basepath.display()),
+        )
+        .on_disabled_hover_text(
+            "A disk's catalog does not say where this computer keeps files: choose a folder",
+        );
+    });
     ui.horizontal(|ui| {
-        let l = ui.label("Restore into");
-        ui.add(egui::TextEdit::singleline(&mut r.dest).desired_width(400.0))
-            .labelled_by(l.id);
+        let l = ui.radio_value(&mut r.original, false, "Into this folder");
+        ui.add_enabled(
+            !r.original,
+            egui::TextEdit::singleline(&mut r.dest).desired_width(400.0),
+        )
+        .labelled_by(l.id);
         if ui.button("Choose folder…").clicked() {
             actions.push(Action::PickRestoreDest);
         }
@@ -387,11 +614,22 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
             actions.push(Action::PickRestoreDestInApp);
         }
     });
-    ui.checkbox(&mut r.replace, "Replace existing files");
+    ui.horizontal(|ui| {
+        ui.label("Paths that already exist:");
+        ui.radio_value(&mut r.existing, Existing::Refuse, "Stop and list them")
+            .on_hover_text("Nothing is written while any path to restore exists");
+        ui.radio_value(&mut r.existing, Existing::Skip, "Leave them as they are");
+        ui.radio_value(&mut r.existing, Existing::Overwrite, "Replace them")
+            .on_hover_text("Files only: a folder or symlink in the way is never replaced");
+    });
+    ui.checkbox(&mut r.rename_collisions, "Rename clashing names")
+        .on_hover_text(
+            "On FAT/exFAT, names that differ only in case, or hold characters FAT refuses, get a new name such as \"name (2).txt\" instead of stopping the restore",
+        );
     ui.horizontal(|ui| {
         let n = r.selected.len();
         let button = ui.add_enabled(
-            n > 0 && !r.dest.trim().is_empty(),
+            n > 0 && (r.original || !r.dest.trim().is_empty()),
             egui::Button::new("Restore ticked items"),
         );
         if button.clicked() {
@@ -510,6 +748,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_refused_restore_names_the_window_choice_that_goes_on() {
+        let m = restore_failed_message(&coffer_core::Error::Restore(restore::Error::Collisions {
+            names: vec![(PathBuf::from("/out/A.txt"), "same name as a.txt".into())],
+        }));
+        assert!(!m.ok);
+        assert!(m.details[0].contains("1 name would clash"), "{m:?}");
+        assert!(m.details[0].contains("\"Rename clashing names\""), "{m:?}");
+        assert_eq!(m.details[1], "/out/A.txt: same name as a.txt");
+        let m = restore_failed_message(&coffer_core::Error::Restore(restore::Error::Conflicts {
+            paths: vec![PathBuf::from("/out/a"), PathBuf::from("/out/b")],
+        }));
+        assert!(
+            m.details[0].contains("2 paths to restore already exist"),
+            "{m:?}"
+        );
+        assert!(!m.details[0].contains("--"), "no command-line flags: {m:?}");
+    }
+
+    #[test]
     fn an_incomplete_restore_says_which_disk_to_plug_in_next() {
         let report = restore::Report {
             dest: PathBuf::from("/tmp/out"),
@@ -540,7 +797,7 @@ mod tests {
         assert!(
             m.details
                 .iter()
-                .any(|d| d.starts_with("Left 1 existing files alone")),
+                .any(|d| d.starts_with("Left 1 existing paths as they were")),
             "{m:?}"
         );
     }
