@@ -443,7 +443,7 @@ fn restores_a_ticked_file_into_a_chosen_folder() {
     assert!(
         m.details
             .iter()
-            .any(|d| d.starts_with("Left 1 existing paths as they were")),
+            .any(|d| d.starts_with("Left 1 existing path untouched")),
         "{m:?}"
     );
     assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), b"mine");
@@ -500,7 +500,7 @@ fn restores_to_where_the_files_were_and_asks_before_replacing() {
     click(&mut h, "Leave them as they are");
     click(&mut h, "Restore ticked items");
     let m = wait_for_message(&mut h, "the restore that leaves b alone");
-    assert!(m.title.starts_with("Restored 1 files"), "{m:?}");
+    assert!(m.title.starts_with("Restored 1 file ("), "{m:?}");
     assert_eq!(std::fs::read(&a).unwrap(), b"first a");
     assert_eq!(std::fs::read(&b).unwrap(), b"changed b");
 

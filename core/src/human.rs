@@ -30,7 +30,6 @@ fn offset() -> UtcOffset {
     UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC)
 }
 
-/// "2026-11-20 14:03" in local time.
 /// "1 file", "3 files": a count with its noun (plural with an "s").
 pub fn count(n: u64, noun: &str) -> String {
     if n == 1 {
@@ -40,6 +39,7 @@ pub fn count(n: u64, noun: &str) -> String {
     }
 }
 
+/// "2026-11-20 14:03" in local time.
 pub fn time(ts: i64) -> String {
     let fmt = format_description!("[year]-[month]-[day] [hour]:[minute]");
     OffsetDateTime::from_unix_timestamp(ts)

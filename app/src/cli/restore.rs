@@ -363,23 +363,27 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
     });
     let (r, warnings) = settle(outcome)?;
     let mut text = format!(
-        "Restored {} files ({}), {} folders, {} symlinks to {} from snapshot {} ({})\n",
-        r.files,
+        "Restored {} ({}), {}, {} to {} from snapshot {} ({})\n",
+        human::count(r.files, "file"),
         human::bytes(r.bytes),
-        r.dirs,
-        r.symlinks,
+        human::count(r.dirs, "folder"),
+        human::count(r.symlinks, "symlink"),
         r.dest.display(),
         r.snapshot,
         human::time(r.snapshot_time)
     );
     if r.already_done > 0 {
-        let _ = writeln!(text, "{} files were already there", r.already_done);
+        let _ = writeln!(
+            text,
+            "{} already there",
+            human::count(r.already_done, "file")
+        );
     }
     if !r.skipped_existing.is_empty() {
         let _ = writeln!(
             text,
-            "Left {} existing paths alone",
-            r.skipped_existing.len()
+            "Left {} alone",
+            human::count(r.skipped_existing.len() as u64, "existing path")
         );
     }
     for (from, to) in &r.renamed {
@@ -407,8 +411,8 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
         exit = Exit::Incomplete;
         let _ = writeln!(
             text,
-            "Incomplete: {} files ({}) still missing",
-            r.missing_files,
+            "Incomplete: {} ({}) still missing",
+            human::count(r.missing_files, "file"),
             human::bytes(r.missing_bytes)
         );
         for n in &r.plug_next {
@@ -417,8 +421,8 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
         if !r.unavailable.is_empty() {
             let _ = writeln!(
                 text,
-                "  {} files are on no known disk: {}",
-                r.unavailable.len(),
+                "  {} on no known disk: {}",
+                human::count(r.unavailable.len() as u64, "file"),
                 r.unavailable
                     .iter()
                     .take(10)

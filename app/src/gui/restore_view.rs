@@ -322,12 +322,15 @@ pub fn restore_message(out: Outcome<restore::Report>) -> Message {
     };
     let mut details = Vec::new();
     if r.already_done > 0 {
-        details.push(format!("{} files were already there", r.already_done));
+        details.push(format!(
+            "{} already there",
+            human::count(r.already_done, "file")
+        ));
     }
     if !r.skipped_existing.is_empty() {
         details.push(format!(
-            "Left {} existing paths as they were (choose \"Replace them\" to replace them): {}",
-            r.skipped_existing.len(),
+            "Left {} untouched (choose \"Replace them\" to replace them): {}",
+            human::count(r.skipped_existing.len() as u64, "existing path"),
             list(&r.skipped_existing)
         ));
     }
@@ -345,8 +348,8 @@ pub fn restore_message(out: Outcome<restore::Report>) -> Message {
     }
     if !r.complete() {
         details.push(format!(
-            "{} files ({}) are still missing",
-            r.missing_files,
+            "{} ({}) still missing",
+            human::count(r.missing_files, "file"),
             human::bytes(r.missing_bytes)
         ));
         for n in &r.plug_next {
@@ -354,8 +357,8 @@ pub fn restore_message(out: Outcome<restore::Report>) -> Message {
         }
         if !r.unavailable.is_empty() {
             details.push(format!(
-                "{} files are on no known disk: {}",
-                r.unavailable.len(),
+                "{} on no known disk: {}",
+                human::count(r.unavailable.len() as u64, "file"),
                 list(&r.unavailable)
             ));
         }
@@ -364,8 +367,8 @@ pub fn restore_message(out: Outcome<restore::Report>) -> Message {
     Message {
         ok: r.complete() && r.bad_copies.is_empty() && warnings.is_empty(),
         title: format!(
-            "Restored {} files ({}) into {} from the snapshot of {}",
-            r.files,
+            "Restored {} ({}) into {} from the snapshot of {}",
+            human::count(r.files, "file"),
             human::bytes(r.bytes),
             r.dest.display(),
             human::time(r.snapshot_time)
@@ -797,7 +800,7 @@ mod tests {
         assert!(
             m.details
                 .iter()
-                .any(|d| d.starts_with("Left 1 existing paths as they were")),
+                .any(|d| d.starts_with("Left 1 existing path untouched")),
             "{m:?}"
         );
     }
