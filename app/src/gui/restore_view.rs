@@ -65,6 +65,20 @@ pub struct Listing {
     pub children: HashMap<PathBuf, Vec<usize>>,
     /// Entries whose parent is not in the snapshot (the sources).
     pub roots: Vec<usize>,
+    /// Each entry's path in lower case, made once for the search box
+    /// (which filters on every frame).
+    pub lower: Vec<String>,
+}
+
+impl Listing {
+    /// Indices of the entries whose path contains `query` (lower case).
+    pub fn search<'a>(&'a self, query: &'a str) -> impl Iterator<Item = usize> + 'a {
+        self.lower
+            .iter()
+            .enumerate()
+            .filter(move |(_, p)| p.contains(query))
+            .map(|(i, _)| i)
+    }
 }
 
 /// The Restore view's state.
@@ -151,6 +165,7 @@ fn listing(cat: &Catalog, file: CatalogFile, want: Option<i64>) -> coffer_core::
             None => roots.push(i),
         }
     }
+    let lower = lower_paths(&entries);
     Ok(Listing {
         catalog: Some(file),
         snapshots,
@@ -158,7 +173,16 @@ fn listing(cat: &Catalog, file: CatalogFile, want: Option<i64>) -> coffer_core::
         entries,
         children,
         roots,
+        lower,
     })
+}
+
+/// Each entry's path in lower case, for [`Listing::search`].
+fn lower_paths(entries: &[Version]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|v| v.path.to_string_lossy().to_lowercase())
+        .collect()
 }
 
 /// Every version of `path` with the disks holding each, newest first.
@@ -573,20 +597,16 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
             tree_row(r, ui, i, &mut actions);
         }
     } else {
-        let mut shown = 0;
-        for i in 0..r.listing.entries.len() {
-            let v = &r.listing.entries[i];
-            if v.path.to_string_lossy().to_lowercase().contains(&query) {
-                shown += 1;
-                if shown > 500 {
-                    ui.label("…more matches; narrow the search");
-                    break;
-                }
-                let label = v.path.display().to_string();
-                entry_row(r, ui, i, label, &mut actions);
+        let hits: Vec<usize> = r.listing.search(&query).take(501).collect();
+        for (shown, &i) in hits.iter().enumerate() {
+            if shown == 500 {
+                ui.label("…more matches; narrow the search");
+                break;
             }
+            let label = r.listing.entries[i].path.display().to_string();
+            entry_row(r, ui, i, label, &mut actions);
         }
-        if shown == 0 {
+        if hits.is_empty() {
             ui.label("No match in this snapshot.");
         }
     }
@@ -749,6 +769,38 @@ fn details(r: &State, ui: &mut egui::Ui) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_matches_any_part_of_the_path_in_any_case() {
+        let version = |path: &str| Version {
+            id: 0,
+            path: PathBuf::from(path),
+            kind: EntryKind::File,
+            size: 0,
+            mtime_ns: 0,
+            inode: 0,
+            mode: 0o644,
+            target: None,
+            hash: None,
+            first_snapshot: 1,
+            last_snapshot: 1,
+        };
+        let entries = vec![
+            version("/home/me/Photos"),
+            version("/home/me/Photos/IMG_1.JPG"),
+            version("/home/me/Letters/img.txt"),
+        ];
+        let lower = lower_paths(&entries);
+        let l = Listing {
+            entries,
+            lower,
+            ..Listing::default()
+        };
+        assert_eq!(l.search("img").collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(l.search("photos").collect::<Vec<_>>(), [0, 1]);
+        assert_eq!(l.search("letters/img").collect::<Vec<_>>(), [2]);
+        assert_eq!(l.search("nothing").count(), 0);
+    }
 
     #[test]
     fn a_refused_restore_names_the_window_choice_that_goes_on() {
