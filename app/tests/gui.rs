@@ -556,6 +556,56 @@ fn a_new_computer_restores_from_one_disk_alone() {
 }
 
 #[test]
+fn a_restore_names_the_disk_to_plug_in_and_goes_on_when_it_is() {
+    let w = World::new();
+    let cfg = config(&w, &["docs"]);
+    w.write("docs/a.txt", "alpha");
+    w.write("docs/b.txt", "beta");
+    let mut h = sync_to_blue(&w, &cfg);
+    w.unplug("blue");
+    click(&mut h, "Disks");
+    step_until(&mut h, "Blue to be seen unplugged", |h| {
+        has_label_containing(h, "Last seen")
+    });
+
+    click(&mut h, "Restore");
+    let docs = w.home().join("docs").display().to_string();
+    step_until(&mut h, "the snapshot tree", |h| has_label(h, &docs));
+    click(&mut h, &docs);
+    let dest = w.dir.path().join("out");
+    h.state_mut()
+        .push(coffer::gui::Action::RestoreDest(dest.clone()));
+    h.step();
+    click(&mut h, "Restore ticked items");
+    let m = wait_for_message(&mut h, "the restore without its disk");
+    assert!(!m.ok, "{m:?}");
+    assert!(
+        m.details.iter().any(|d| d == "2 files (9 B) still missing"),
+        "{m:?}"
+    );
+    assert!(
+        m.details
+            .iter()
+            .any(|d| d.starts_with("Plug in \"Blue\" next: 2 files")),
+        "{m:?}"
+    );
+    assert!(!dest.join("docs/a.txt").exists());
+
+    click(&mut h, "Dismiss");
+    w.replug("blue");
+    click(&mut h, "Disks");
+    step_until(&mut h, "Blue to be back", |h| {
+        has_label_containing(h, "Connected at")
+    });
+    click(&mut h, "Restore");
+    click(&mut h, "Restore ticked items");
+    let m = wait_for_message(&mut h, "the restore with its disk");
+    assert!(m.ok, "{m:?}");
+    assert_eq!(std::fs::read(dest.join("docs/a.txt")).unwrap(), b"alpha");
+    assert_eq!(std::fs::read(dest.join("docs/b.txt")).unwrap(), b"beta");
+}
+
+#[test]
 fn writes_a_full_archive_lists_and_verifies_it() {
     let w = World::new();
     config(&w, &["docs"]);

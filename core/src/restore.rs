@@ -1364,9 +1364,9 @@ pub fn versions_held(catalog: &Catalog, path: &Path) -> crate::Result<Vec<Held>>
 /// `plug in "Blue" next: 3 files, 3.0 kB`.
 pub fn plug_in_next(need: &DiskNeed) -> String {
     format!(
-        "plug in \"{}\" next: {} files, {}",
+        "plug in \"{}\" next: {}, {}",
         need.label,
-        need.files,
+        crate::human::count(need.files, "file"),
         crate::human::bytes(need.bytes)
     )
 }

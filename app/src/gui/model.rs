@@ -286,16 +286,25 @@ pub fn advice(
         let all_held = short.iter().all(|f| !f.holders.is_empty());
         return all_held.then(|| {
             format!(
-                "Add another backup disk: {} files have fewer copies than wanted",
-                short.len()
+                "Add another backup disk: {} fewer copies than wanted",
+                have(short.len())
             )
         });
     };
     Some(format!(
-        "Plug in {} next: {} files have fewer copies than wanted",
+        "Plug in {} next: {} fewer copies than wanted",
         best.label,
-        short.len()
+        have(short.len())
     ))
+}
+
+/// "1 file has", "3 files have".
+fn have(n: usize) -> String {
+    if n == 1 {
+        "1 file has".into()
+    } else {
+        format!("{n} files have")
+    }
 }
 
 #[cfg(test)]
