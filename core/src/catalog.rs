@@ -317,20 +317,12 @@ impl Catalog {
         // Closing checkpoints the WAL into the file and removes it.
         drop(cat);
         tmp.as_file().sync_all().map_err(io)?;
-        match std::fs::hard_link(tmp.path(), path) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
-            // No hard links here: a rename that replaces nothing does the same.
-            Err(_) => match rustix::fs::renameat_with(
-                rustix::fs::CWD,
-                tmp.path(),
-                rustix::fs::CWD,
-                path,
-                rustix::fs::RenameFlags::NOREPLACE,
-            ) {
-                Ok(()) | Err(rustix::io::Errno::EXIST) => {}
-                Err(e) => return Err(io(e.into())),
-            },
+        // Renames without replacing (or links where the file system
+        // cannot): a catalog already there is the other creator's.
+        match tmp.persist_noclobber(path) {
+            Ok(_) => {}
+            Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => return Ok(()),
+            Err(e) => return Err(io(e.error)),
         }
         std::fs::File::open(dir)
             .and_then(|d| d.sync_all())

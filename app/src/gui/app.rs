@@ -274,17 +274,20 @@ impl CofferApp {
         &self.config
     }
 
-    /// Connected disks of this set, by id and mount point.
-    pub(super) fn present(&self) -> Vec<(uuid::Uuid, PathBuf)> {
+    /// Connected disks whose identity file reads: mount point, identity.
+    pub(super) fn identified(
+        &self,
+    ) -> impl Iterator<Item = (&PathBuf, &coffer_core::disk::Identity)> {
         self.mounts
             .disks
             .iter()
-            .filter_map(|v| {
-                v.identity
-                    .as_ref()
-                    .ok()
-                    .map(|i| (i.disk_id, v.root.clone()))
-            })
+            .filter_map(|v| v.identity.as_ref().ok().map(|i| (&v.root, i)))
+    }
+
+    /// Connected disks of this set, by id and mount point.
+    pub(super) fn present(&self) -> Vec<(uuid::Uuid, PathBuf)> {
+        self.identified()
+            .map(|(root, i)| (i.disk_id, root.clone()))
             .collect()
     }
 

@@ -282,8 +282,13 @@ impl CofferApp {
             return self.fail("Nothing to restore", "There is no snapshot yet.".into());
         };
         let workstation = matches!(catalog, CatalogFile::Workstation(_));
-        let (dest, within) = if r.original && workstation {
-            (None, Some(self.config.profile.basepath.clone()))
+        let (dest, within, title) = if r.original && workstation {
+            let base = self.config.profile.basepath.clone();
+            let title = format!(
+                "Restoring to where the files were, under {}",
+                base.display()
+            );
+            (None, Some(base), title)
         } else {
             let dest = PathBuf::from(r.dest.trim());
             if !dest.is_absolute() {
@@ -292,23 +297,19 @@ impl CofferApp {
                     format!("\"{}\" is not a full folder path.", r.dest.trim()),
                 );
             }
-            (Some(dest), None)
+            let title = format!("Restoring into {}", dest.display());
+            (Some(dest), None, title)
         };
         let opts = Options {
             at: Some(At::Snapshot(snapshot)),
             paths: r.selected.iter().cloned().collect(),
-            dest: dest.clone(),
-            within: within.clone(),
+            dest,
+            within,
             existing: r.existing,
             case_insensitive: false,
             rename_collisions: r.rename_collisions,
         };
         let roots: Vec<PathBuf> = self.present().into_iter().map(|p| p.1).collect();
-        let title = match (&dest, &within) {
-            (Some(d), _) => format!("Restoring into {}", d.display()),
-            (None, Some(b)) => format!("Restoring to where the files were, under {}", b.display()),
-            (None, None) => "Restoring".to_string(),
-        };
         self.begin_live(Kind::Restore, title);
         self.restoring = Some(coffer_core::task::spawn(
             "restore",
@@ -476,15 +477,8 @@ fn name_of(v: &Version) -> String {
 
 /// The connected disks a restore can read a catalog from: (root, label).
 fn disks_with_catalogs(app: &CofferApp) -> Vec<(PathBuf, String)> {
-    app.mounts
-        .disks
-        .iter()
-        .filter_map(|v| {
-            v.identity
-                .as_ref()
-                .ok()
-                .map(|i| (v.root.clone(), i.label.clone()))
-        })
+    app.identified()
+        .map(|(root, i)| (root.clone(), i.label.clone()))
         .collect()
 }
 
