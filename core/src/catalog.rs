@@ -340,6 +340,24 @@ impl Catalog {
             path: path.into(),
             source,
         })?;
+        // A copy from a disk is hostile input: SQLite's defensive mode (no
+        // writes to the schema, no corrupting pragmas), no functions called
+        // from its schema, and no value larger than a path could be.
+        let e = |source| Error::Sqlite {
+            path: path.into(),
+            source,
+        };
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_DEFENSIVE, true)
+            .map_err(e)?;
+        conn.set_db_config(
+            rusqlite::config::DbConfig::SQLITE_DBCONFIG_TRUSTED_SCHEMA,
+            false,
+        )
+        .map_err(e)?;
+        conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, 16 << 20)
+            .map_err(e)?;
+        conn.execute_batch("PRAGMA cell_size_check=ON; PRAGMA mmap_size=0;")
+            .map_err(e)?;
         let mut cat = Catalog {
             conn,
             path: path.to_path_buf(),

@@ -4,6 +4,10 @@
 //! fails the N-th operation: an error once or for good, a full disk, a disk
 //! that vanished, or a crash that loses every write not yet flushed.
 //!
+//! Every operation takes the disk's confined [`Root`] and a path relative
+//! to it, so the seam itself cannot reach outside a disk or through a
+//! symlink on it.
+//!
 //! Invariant: code that writes to a disk holds an `Arc<dyn DiskIo>` and never
 //! calls `std::fs` write functions on disk paths directly.
 
@@ -11,6 +15,9 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use crate::disk::root::Root;
+use crate::disk::{DIR_MODE, FILE_MODE};
 
 /// A file being written through the seam.
 pub trait IoFile: Send {
@@ -22,18 +29,19 @@ pub trait IoFile: Send {
     fn start_flush(&mut self) {}
 }
 
-/// Every write operation Coffer does on a backup disk.
+/// Every write operation Coffer does on a backup disk, on paths relative
+/// to the disk's confined [`Root`] (which never follows a symlink).
 pub trait DiskIo: Send + Sync + std::fmt::Debug {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
-    /// Creates a new file, failing if it exists.
-    fn create_new(&self, path: &Path) -> io::Result<Box<dyn IoFile>>;
-    /// Opens an existing file for rewriting from the start (truncates it).
-    fn rewrite(&self, path: &Path) -> io::Result<Box<dyn IoFile>>;
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
-    fn remove_file(&self, path: &Path) -> io::Result<()>;
-    /// Flushes everything written on the file system that holds `path`
-    /// (`syncfs`): data of files and names of renames alike.
-    fn sync_fs(&self, path: &Path) -> io::Result<()>;
+    fn create_dir_all(&self, root: &Root, rel: &Path) -> io::Result<()>;
+    /// Creates a new file (mode 0600), failing if the name exists.
+    fn create_new(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>>;
+    /// Opens a regular file for rewriting from the start (truncates it).
+    fn rewrite(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>>;
+    fn rename(&self, root: &Root, from: &Path, to: &Path) -> io::Result<()>;
+    fn remove_file(&self, root: &Root, rel: &Path) -> io::Result<()>;
+    /// Flushes everything written on the root's file system (`syncfs`):
+    /// data of files and names of renames alike.
+    fn sync_fs(&self, root: &Root) -> io::Result<()>;
 }
 
 /// The real file system.
@@ -58,32 +66,23 @@ impl IoFile for RealFile {
 }
 
 impl DiskIo for RealIo {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
-        std::fs::create_dir_all(path)
+    fn create_dir_all(&self, root: &Root, rel: &Path) -> io::Result<()> {
+        root.create_dir_all(rel, DIR_MODE)
     }
-    fn create_new(&self, path: &Path) -> io::Result<Box<dyn IoFile>> {
-        Ok(Box::new(RealFile(
-            File::options().write(true).create_new(true).open(path)?,
-        )))
+    fn create_new(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>> {
+        Ok(Box::new(RealFile(root.create_new(rel, FILE_MODE)?)))
     }
-    fn rewrite(&self, path: &Path) -> io::Result<Box<dyn IoFile>> {
-        Ok(Box::new(RealFile(
-            File::options()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(path)?,
-        )))
+    fn rewrite(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>> {
+        Ok(Box::new(RealFile(root.rewrite(rel, FILE_MODE)?)))
     }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        std::fs::rename(from, to)
+    fn rename(&self, root: &Root, from: &Path, to: &Path) -> io::Result<()> {
+        root.rename(from, to)
     }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
-        std::fs::remove_file(path)
+    fn remove_file(&self, root: &Root, rel: &Path) -> io::Result<()> {
+        root.remove_file(rel)
     }
-    fn sync_fs(&self, path: &Path) -> io::Result<()> {
-        let f = File::open(path)?;
-        rustix::fs::syncfs(&f).map_err(io::Error::from)
+    fn sync_fs(&self, root: &Root) -> io::Result<()> {
+        root.sync_fs()
     }
 }
 
@@ -126,7 +125,8 @@ pub enum Fault {
 struct FaultState {
     ops: u64,
     tripped: bool,
-    unsynced: Vec<PathBuf>,
+    /// Files written but not flushed: the root they are under, and where.
+    unsynced: Vec<(PathBuf, PathBuf)>,
 }
 
 /// A [`DiskIo`] that injects `fault` at operation number `at` (1-based).
@@ -185,9 +185,10 @@ impl FaultyIo {
         if !st.tripped && self.fault == Fault::Crash {
             // Data that never reached the platter is gone: keep the name,
             // lose the bytes, as a journaling file system may after power loss.
-            for p in st.unsynced.drain(..) {
-                if let Ok(meta) = std::fs::metadata(&p)
-                    && let Ok(f) = File::options().write(true).open(&p)
+            for (root, rel) in st.unsynced.drain(..) {
+                if let Ok(r) = Root::open(&root)
+                    && let Ok(f) = r.open_rw(&rel, false)
+                    && let Ok(meta) = f.metadata()
                 {
                     let _ = f.set_len(meta.len() / 2);
                 }
@@ -201,7 +202,7 @@ impl FaultyIo {
 struct FaultyFile {
     io: FaultyIo,
     inner: Box<dyn IoFile>,
-    path: PathBuf,
+    at: (PathBuf, PathBuf),
 }
 
 impl IoFile for FaultyFile {
@@ -212,7 +213,7 @@ impl IoFile for FaultyFile {
     fn sync_all(&mut self) -> io::Result<()> {
         self.io.step()?;
         self.inner.sync_all()?;
-        self.io.lock().unsynced.retain(|p| p != &self.path);
+        self.io.lock().unsynced.retain(|p| p != &self.at);
         Ok(())
     }
     fn start_flush(&mut self) {
@@ -221,49 +222,51 @@ impl IoFile for FaultyFile {
     }
 }
 
+impl FaultyIo {
+    fn written(&self, root: &Root, rel: &Path, inner: Box<dyn IoFile>) -> Box<dyn IoFile> {
+        let at = (root.path().to_path_buf(), rel.to_path_buf());
+        self.lock().unsynced.push(at.clone());
+        Box::new(FaultyFile {
+            io: self.clone(),
+            inner,
+            at,
+        })
+    }
+}
+
 impl DiskIo for FaultyIo {
-    fn create_dir_all(&self, path: &Path) -> io::Result<()> {
+    fn create_dir_all(&self, root: &Root, rel: &Path) -> io::Result<()> {
         self.step()?;
-        self.inner.create_dir_all(path)
+        self.inner.create_dir_all(root, rel)
     }
-    fn create_new(&self, path: &Path) -> io::Result<Box<dyn IoFile>> {
+    fn create_new(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>> {
         self.step()?;
-        let inner = self.inner.create_new(path)?;
-        self.lock().unsynced.push(path.to_path_buf());
-        Ok(Box::new(FaultyFile {
-            io: self.clone(),
-            inner,
-            path: path.to_path_buf(),
-        }))
+        let inner = self.inner.create_new(root, rel)?;
+        Ok(self.written(root, rel, inner))
     }
-    fn rewrite(&self, path: &Path) -> io::Result<Box<dyn IoFile>> {
+    fn rewrite(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>> {
         self.step()?;
-        let inner = self.inner.rewrite(path)?;
-        self.lock().unsynced.push(path.to_path_buf());
-        Ok(Box::new(FaultyFile {
-            io: self.clone(),
-            inner,
-            path: path.to_path_buf(),
-        }))
+        let inner = self.inner.rewrite(root, rel)?;
+        Ok(self.written(root, rel, inner))
     }
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+    fn rename(&self, root: &Root, from: &Path, to: &Path) -> io::Result<()> {
         self.step()?;
-        self.inner.rename(from, to)?;
+        self.inner.rename(root, from, to)?;
         let mut st = self.lock();
-        for p in st.unsynced.iter_mut() {
-            if p == from {
+        for (r, p) in st.unsynced.iter_mut() {
+            if r == root.path() && p == from {
                 *p = to.to_path_buf();
             }
         }
         Ok(())
     }
-    fn remove_file(&self, path: &Path) -> io::Result<()> {
+    fn remove_file(&self, root: &Root, rel: &Path) -> io::Result<()> {
         self.step()?;
-        self.inner.remove_file(path)
+        self.inner.remove_file(root, rel)
     }
-    fn sync_fs(&self, path: &Path) -> io::Result<()> {
+    fn sync_fs(&self, root: &Root) -> io::Result<()> {
         self.step()?;
-        self.inner.sync_fs(path)?;
+        self.inner.sync_fs(root)?;
         self.lock().unsynced.clear();
         Ok(())
     }
@@ -273,34 +276,59 @@ impl DiskIo for FaultyIo {
 mod tests {
     use super::*;
 
+    fn root() -> (tempfile::TempDir, Root) {
+        let dir = tempfile::tempdir().unwrap();
+        let r = Root::open(dir.path()).unwrap();
+        (dir, r)
+    }
+
     #[test]
     fn error_once_fails_exactly_one_operation() {
-        let dir = tempfile::tempdir().unwrap();
+        let (_d, r) = root();
         let io = FaultyIo::new(2, Fault::ErrorOnce);
-        io.create_dir_all(&dir.path().join("a")).unwrap();
-        assert!(io.create_dir_all(&dir.path().join("b")).is_err());
-        io.create_dir_all(&dir.path().join("c")).unwrap();
+        io.create_dir_all(&r, Path::new("a")).unwrap();
+        assert!(io.create_dir_all(&r, Path::new("b")).is_err());
+        io.create_dir_all(&r, Path::new("c")).unwrap();
         assert_eq!(io.ops(), 3);
     }
 
     #[test]
     fn crash_loses_unflushed_bytes() {
-        let dir = tempfile::tempdir().unwrap();
+        let (dir, r) = root();
         let io = FaultyIo::new(4, Fault::Crash);
-        let p = dir.path().join("f");
-        let mut f = io.create_new(&p).unwrap();
+        let mut f = io.create_new(&r, Path::new("f")).unwrap();
         f.write_all(&[7; 100]).unwrap();
         f.write_all(&[7; 100]).unwrap();
         assert!(f.sync_all().is_err());
-        assert_eq!(std::fs::metadata(&p).unwrap().len(), 100);
-        assert!(io.remove_file(&p).is_err());
+        assert_eq!(std::fs::metadata(dir.path().join("f")).unwrap().len(), 100);
+        assert!(io.remove_file(&r, Path::new("f")).is_err());
     }
 
     #[test]
     fn no_space_is_enospc() {
-        let dir = tempfile::tempdir().unwrap();
+        let (_d, r) = root();
         let io = FaultyIo::new(1, Fault::NoSpace);
-        let err = io.create_new(&dir.path().join("f")).err().unwrap();
+        let err = io.create_new(&r, Path::new("f")).err().unwrap();
         assert_eq!(err.raw_os_error(), Some(28));
+    }
+
+    #[test]
+    fn files_are_private_on_the_disk() {
+        use std::os::unix::fs::PermissionsExt;
+        let (dir, r) = root();
+        let io = real();
+        io.create_dir_all(&r, Path::new("a/b")).unwrap();
+        io.create_new(&r, Path::new("a/b/f")).unwrap();
+        let mode = |p: &str| {
+            std::fs::metadata(dir.path().join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        assert_eq!(
+            (mode("a"), mode("a/b"), mode("a/b/f")),
+            (0o700, 0o700, 0o600)
+        );
     }
 }

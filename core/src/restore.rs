@@ -638,12 +638,13 @@ fn plan_next(
 
 /// Restores what `opts` asks for from the connected `disks`.
 ///
-/// `workstation` says whether `catalog` is the workstation's own (then a bad
-/// copy is removed from it and moved aside on the disk); a catalog copy
-/// read from a disk is never changed.
+/// `workstation` is the backup set of the workstation's own catalog when
+/// `catalog` is that one (then a bad copy is removed from it and moved aside
+/// on the disk, which is claimed for that set first); a catalog copy read
+/// from a disk is never changed, nor the disks it came with.
 pub fn restore(
     catalog: &mut Catalog,
-    workstation: bool,
+    workstation: Option<uuid::Uuid>,
     disks: &[Disk],
     opts: &Options,
     progress: &Progress,
@@ -1087,7 +1088,7 @@ fn settle(writing: Option<Writing<'_, '_>>, cx: &mut BatchCtx<'_>) -> crate::Res
 /// What a batch needs from the restore around it.
 struct BatchCtx<'a> {
     catalog: &'a mut Catalog,
-    workstation: bool,
+    workstation: Option<uuid::Uuid>,
     disks: &'a [Disk],
     dest: &'a Dest,
     progress: &'a Progress,
@@ -1211,9 +1212,14 @@ impl BatchCtx<'_> {
         }
         let (disk, hash) = (&self.disks[d], j.hash);
         let mut quarantined = false;
-        if self.workstation {
+        if let Some(set) = self.workstation {
             self.catalog.remove_copies(disk.id(), &[hash])?;
-            quarantined = disk.quarantine(&hash).is_ok();
+            // Through the write gate: a disk in use by a sync, or of another
+            // set, keeps its copy; the catalog no longer counts it anyway.
+            quarantined = disk
+                .claim(set)
+                .and_then(|()| disk.quarantine(&hash))
+                .is_ok();
         }
         self.progress.warn(
             Some(&j.entry.version.path),

@@ -41,8 +41,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("disk \"{label}\" at {root} belongs to another backup set; it was not changed")]
-    WrongSet { root: PathBuf, label: String },
     #[error("nothing has been scanned yet; run `coffer scan` first")]
     NoSnapshot,
 }
@@ -420,17 +418,10 @@ pub fn scan_and_sync(
     }
 }
 
-/// Checks the disk is one of this set's, locks it and empties its `tmp/`.
+/// Claims the disk for this set (the one write gate: identity, set, lock)
+/// and empties its `tmp/`.
 fn prepare(profile: &Profile, disk: &mut Disk, opts: &Options) -> crate::Result<()> {
-    disk.check_identity()?;
-    if !disk.identity.sets.contains(&profile.set_id) {
-        return Err(Error::WrongSet {
-            root: disk.root().into(),
-            label: disk.label().into(),
-        }
-        .into());
-    }
-    disk.lock()?;
+    disk.claim(profile.set_id)?;
     if !opts.dry_run {
         disk.clean_tmp()?;
     }

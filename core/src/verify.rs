@@ -32,15 +32,16 @@ pub struct Report {
     pub missing: u64,
 }
 
-/// Verifies up to `limit` objects (all when `None`) on `disk`.
+/// Verifies up to `limit` objects (all when `None`) on `disk`, which must
+/// belong to the backup set `set` (it is claimed: bad objects are moved).
 pub fn verify(
     catalog: &mut Catalog,
     disk: &mut Disk,
+    set: uuid::Uuid,
     limit: Option<u64>,
     progress: &Progress,
 ) -> crate::Result<Report> {
-    disk.check_identity()?;
-    disk.lock()?;
+    disk.claim(set)?;
     let on_disk = disk.objects()?;
     crate::sync::register(
         catalog,

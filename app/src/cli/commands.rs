@@ -204,10 +204,19 @@ fn source_list(ctx: &Ctx) -> anyhow::Result<Done> {
 fn disk_init(ctx: &Ctx, a: super::DiskInit) -> anyhow::Result<Done> {
     let cfg = ctx.config()?;
     let quota = a.quota.as_deref().map(human::parse_size).transpose()?;
-    let mut d = Disk::init(&a.path, &a.label, cfg.profile.set_id, quota, io::real())?;
+    let mut d = Disk::init_with(
+        &a.path,
+        &a.label,
+        cfg.profile.set_id,
+        quota,
+        io::real(),
+        a.force,
+    )?;
     if let Some(m) = a.max_file_size.as_deref() {
         d.identity.max_file_size = Some(human::parse_size(m)?);
+        d.claim(cfg.profile.set_id)?;
         d.write_identity()?;
+        d.release();
     }
     let cat = ctx.catalog()?;
     sync::register(&cat, &d, Some(0))?;
@@ -541,12 +550,13 @@ fn verify_cmd(ctx: &Ctx, a: super::VerifyArgs) -> anyhow::Result<Done> {
     let catalog_path = ctx.paths.catalog_file();
     let limit = a.limit;
     let profile = cfg.profile.clone();
+    let set = cfg.profile.set_id;
     let outcome = progress::run("verify", ctx.json, move |p| {
         let mut cat = Catalog::open(&catalog_path)?;
         let mut out = Vec::new();
         for r in &roots {
             let mut d = Disk::open(r, Arc::clone(&io::real()))?;
-            let rep = verify::verify(&mut cat, &mut d, limit, p)?;
+            let rep = verify::verify(&mut cat, &mut d, set, limit, p)?;
             // Keep the disk's own catalog copy in step with what was found.
             sync::write_catalog_copy(&cat, &profile, &d)?;
             out.push((d.label().to_string(), rep));

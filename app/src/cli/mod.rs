@@ -196,6 +196,11 @@ pub struct DiskInit {
     /// Store objects above this size in parts (FAT32 is detected by itself).
     #[arg(long, hide = true)]
     pub max_file_size: Option<String>,
+    /// Replace an identity file that cannot be read (torn or damaged). The
+    /// backups already on the disk are kept and counted again by the next
+    /// sync; a readable identity is never replaced.
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Args, Debug)]

@@ -345,6 +345,11 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
     if from_disk.is_none() && !catalog_path.exists() {
         existing_catalog(ctx)?;
     }
+    // The workstation catalog's own backup set, for moving bad copies aside.
+    let set = match &from_disk {
+        Some(_) => None,
+        None => Some(ctx.config()?.profile.set_id),
+    };
     let outcome = progress::run("restore", ctx.json, move |p| match &from_disk {
         Some(root) => {
             let disk = Disk::open(root, io::real())?;
@@ -352,13 +357,13 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
             drop(disk);
             let disks = connected(&cat, Some(root))
                 .map_err(|e| coffer_core::Error::Panic(format!("{e:#}")))?;
-            restore::restore(&mut cat, false, &disks, &opts, p)
+            restore::restore(&mut cat, None, &disks, &opts, p)
         }
         None => {
             let mut cat = Catalog::open(&catalog_path)?;
             let disks =
                 connected(&cat, None).map_err(|e| coffer_core::Error::Panic(format!("{e:#}")))?;
-            restore::restore(&mut cat, true, &disks, &opts, p)
+            restore::restore(&mut cat, set, &disks, &opts, p)
         }
     });
     let (r, warnings) = settle(outcome)?;

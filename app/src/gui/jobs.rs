@@ -226,13 +226,14 @@ impl CofferApp {
         let label = self.label_of(&root);
         self.begin_live(Kind::Verify, format!("Verifying {label}"));
         let paths = self.paths.clone();
+        let set = self.config.profile.set_id;
         self.verifying = Some(coffer_core::task::spawn(
             "verify",
             self.waker.clone(),
             move |p| {
                 let mut cat = Catalog::open(&paths.catalog_file())?;
                 let mut disk = Disk::open(&root, io::real())?;
-                verify::verify(&mut cat, &mut disk, None, p)
+                verify::verify(&mut cat, &mut disk, set, None, p)
             },
         ));
     }

@@ -281,8 +281,9 @@ impl CofferApp {
         let Some(catalog) = r.listing.catalog.clone() else {
             return self.fail("Nothing to restore", "There is no snapshot yet.".into());
         };
-        let workstation = matches!(catalog, CatalogFile::Workstation(_));
-        let (dest, within, title) = if r.original && workstation {
+        let workstation =
+            matches!(catalog, CatalogFile::Workstation(_)).then_some(self.config.profile.set_id);
+        let (dest, within, title) = if r.original && workstation.is_some() {
             let base = self.config.profile.basepath.clone();
             let title = format!(
                 "Restoring to where the files were, under {}",

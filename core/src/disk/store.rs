@@ -1,0 +1,426 @@
+//! The object store on a disk: `coffer/objects/ab/abcd…` (or its parts
+//! `….p001`, `….p002` above the file size limit), copies in flight in
+//! `coffer/tmp/`, bad objects moved to `coffer/bad-objects/`.
+//!
+//! Invariant: a name under `objects/` only appears by renaming a temp file
+//! whose bytes were hashed on the way in and flushed (`syncfs`), so it holds
+//! exactly the bytes its name says. Only regular files count as objects:
+//! anything else under an object's name is treated as missing.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use rustix::fs::FileType;
+
+use super::{BAD, Disk, Error, OBJECTS, TMP};
+use crate::io::IoFile;
+use crate::object::{Hasher, ObjectId, with_buffer};
+
+/// Most parts one object may have (64 TiB at the smallest part size).
+const MAX_PARTS: usize = 1 << 20;
+
+/// An object written to `coffer/tmp/`, hashed and waiting to be flushed and
+/// renamed into place.
+#[derive(Debug)]
+pub struct Pending {
+    pub hash: ObjectId,
+    pub size: u64,
+    /// Its temp files, relative to the disk's root.
+    pub(super) parts: Vec<PathBuf>,
+}
+
+/// Why a copy into `tmp/` failed: reading its source, or anything else
+/// (the disk, a cancel).
+#[derive(Debug)]
+pub enum CopyInError {
+    Read(io::Error),
+    Other(crate::Error),
+}
+
+impl<E: Into<crate::Error>> From<E> for CopyInError {
+    fn from(e: E) -> Self {
+        CopyInError::Other(e.into())
+    }
+}
+
+fn is_hex64(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
+fn is_file(st: &rustix::fs::Stat) -> bool {
+    FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
+}
+
+impl Disk {
+    /// An object's file (or first part), relative to the root.
+    pub(super) fn object_rel(&self, hash: &ObjectId) -> PathBuf {
+        Path::new(OBJECTS).join(hash.prefix()).join(hash.to_hex())
+    }
+
+    fn part_rel(&self, hash: &ObjectId, n: usize) -> PathBuf {
+        Path::new(OBJECTS)
+            .join(hash.prefix())
+            .join(format!("{}.p{n:03}", hash.to_hex()))
+    }
+
+    /// Where an object (or its first part) lives, for messages and tests.
+    pub fn object_path(&self, hash: &ObjectId) -> PathBuf {
+        self.root.show(self.object_rel(hash))
+    }
+
+    /// Objects on the disk and their sizes (parts summed; `u64::MAX` for an
+    /// object whose parts have a gap). Temp files, junk a foreign OS leaves
+    /// (`._*`), anything not named like an object and anything that is not
+    /// a regular file are left out.
+    pub fn objects(&self) -> Result<BTreeMap<ObjectId, u64>, Error> {
+        let mut out = BTreeMap::new();
+        let shown = self.root.show(OBJECTS);
+        let fan = match self.root.list_stat(Path::new(OBJECTS)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(Error::io("cannot list", &shown, e)),
+        };
+        let mut parts: BTreeMap<ObjectId, Vec<(usize, u64)>> = BTreeMap::new();
+        for (name, st) in fan {
+            let Some(name) = name.to_str() else { continue };
+            if name.len() != 2 || FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+                continue;
+            }
+            let rel = Path::new(OBJECTS).join(name);
+            let files = self
+                .root
+                .list_stat(&rel)
+                .map_err(|e| Error::io("cannot list", &self.root.show(&rel), e))?;
+            for (fname, st) in files {
+                let Some(fname) = fname.to_str() else {
+                    continue;
+                };
+                if !is_file(&st) {
+                    continue;
+                }
+                let size = st.st_size as u64;
+                if is_hex64(fname) {
+                    if let Ok(h) = fname.parse() {
+                        out.insert(h, size);
+                    }
+                } else if let Some((h, p)) = fname.split_once(".p")
+                    && let (true, Ok(n), Ok(h)) =
+                        (is_hex64(h), p.parse::<usize>(), h.parse::<ObjectId>())
+                {
+                    parts.entry(h).or_default().push((n, size));
+                }
+            }
+        }
+        for (h, mut ps) in parts {
+            ps.sort_unstable();
+            // Parts must run 1, 2, 3 … with no gap; a gap means a torn copy,
+            // which the size check against the catalog will then reject.
+            let contiguous = ps.iter().enumerate().all(|(i, (n, _))| *n == i + 1);
+            let total = ps.iter().try_fold(0u64, |t, (_, s)| t.checked_add(*s));
+            out.insert(
+                h,
+                match (contiguous, total) {
+                    (true, Some(t)) => t,
+                    _ => u64::MAX,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// The files an object is stored in, in order, relative to the root.
+    fn object_rels(&self, hash: &ObjectId) -> Result<Vec<PathBuf>, Error> {
+        let whole = self.object_rel(hash);
+        if self.root.stat(&whole).is_ok_and(|st| is_file(&st)) {
+            return Ok(vec![whole]);
+        }
+        let mut parts = Vec::new();
+        for n in 1..=MAX_PARTS {
+            let p = self.part_rel(hash, n);
+            if !self.root.stat(&p).is_ok_and(|st| is_file(&st)) {
+                break;
+            }
+            parts.push(p);
+        }
+        if parts.is_empty() {
+            return Err(Error::Missing {
+                root: self.root.path().into(),
+                hash: *hash,
+            });
+        }
+        Ok(parts)
+    }
+
+    /// The files an object is stored in, in order (for messages and tests).
+    pub fn object_files(&self, hash: &ObjectId) -> Result<Vec<PathBuf>, Error> {
+        Ok(self
+            .object_rels(hash)?
+            .iter()
+            .map(|p| self.root.show(p))
+            .collect())
+    }
+
+    /// Reads an object's bytes (its parts in order). The caller checks the hash.
+    pub fn open_object(&self, hash: &ObjectId) -> Result<Box<dyn Read + Send>, Error> {
+        let mut reader: Box<dyn Read + Send> = Box::new(io::empty());
+        for p in self.object_rels(hash)? {
+            let f = self
+                .root
+                .open_file(&p)
+                .map_err(|e| Error::io("cannot open", &self.root.show(&p), e))?;
+            reader = Box::new(reader.chain(f));
+        }
+        Ok(reader)
+    }
+
+    /// Deletes an object (all its parts).
+    pub fn remove_object(&self, hash: &ObjectId) -> Result<(), Error> {
+        let io = self.gate()?;
+        for p in self.object_rels(hash)? {
+            io.remove_file(&self.root, &p)
+                .map_err(|e| Error::io("cannot delete", &self.root.show(&p), e))?;
+        }
+        Ok(())
+    }
+
+    /// Moves a bad object out of `objects/` so it is never served again.
+    pub fn quarantine(&self, hash: &ObjectId) -> Result<(), Error> {
+        let io = self.gate()?;
+        io.create_dir_all(&self.root, Path::new(BAD))
+            .map_err(|e| Error::io("cannot create", &self.root.show(BAD), e))?;
+        for p in self.object_rels(hash)? {
+            let name = p.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+            let dest = Path::new(BAD).join(name);
+            io.rename(&self.root, &p, &dest)
+                .map_err(|e| Error::io("cannot move aside", &self.root.show(&p), e))?;
+        }
+        io.sync_fs(&self.root)
+            .map_err(|e| Error::io("cannot flush", self.root.path(), e))
+    }
+
+    /// Empties `coffer/tmp/`: leftovers of an interrupted sync. Folders in
+    /// it are not Coffer's and are left alone.
+    pub fn clean_tmp(&self) -> Result<u64, Error> {
+        let io = self.gate()?;
+        let shown = self.root.show(TMP);
+        io.create_dir_all(&self.root, Path::new(TMP))
+            .map_err(|e| Error::io("cannot create", &shown, e))?;
+        let mut n = 0;
+        let entries = self
+            .root
+            .list(Path::new(TMP))
+            .map_err(|e| Error::io("cannot list", &shown, e))?;
+        for e in entries {
+            if e.kind == super::root::Kind::Dir {
+                continue;
+            }
+            let rel = Path::new(TMP).join(&e.name);
+            io.remove_file(&self.root, &rel)
+                .map_err(|err| Error::io("cannot remove", &self.root.show(&rel), err))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Copies `src` into `coffer/tmp/`, hashing on the way, and checks the
+    /// hash against `expected`. `each` sees every chunk (progress, cancel).
+    pub fn write_tmp(
+        &self,
+        expected: &ObjectId,
+        src: &mut dyn Read,
+        each: impl FnMut(u64) -> Result<(), crate::Error>,
+    ) -> Result<Pending, crate::Error> {
+        let p = self
+            .copy_in(&expected.to_hex(), src, each)
+            .map_err(|e| match e {
+                CopyInError::Read(e) => {
+                    Error::io("cannot read the source for", &self.object_path(expected), e).into()
+                }
+                CopyInError::Other(e) => e,
+            })?;
+        if p.hash == *expected {
+            return Ok(p);
+        }
+        self.discard(&p.parts);
+        Err(Error::SourceChanged {
+            root: self.root.path().into(),
+            expected: *expected,
+            actual: p.hash,
+        }
+        .into())
+    }
+
+    /// Copies `src`, whose hash is not known yet, into `coffer/tmp/`: the
+    /// copy is named by the hash of exactly the bytes written. The scan uses
+    /// it to read each new file once, for its hash and for this disk.
+    pub fn stage(
+        &self,
+        src: &mut dyn Read,
+        each: impl FnMut(u64) -> Result<(), crate::Error>,
+    ) -> Result<Pending, CopyInError> {
+        self.copy_in("staged", src, each)
+    }
+
+    /// Drops a temp copy that will not be committed.
+    pub fn discard_pending(&self, p: Pending) {
+        self.discard(&p.parts);
+    }
+
+    /// The copy behind [`write_tmp`](Self::write_tmp) and
+    /// [`stage`](Self::stage): into temp files named after `name`, in parts
+    /// above the file system's size limit, hashing on the way.
+    fn copy_in(
+        &self,
+        name: &str,
+        src: &mut dyn Read,
+        mut each: impl FnMut(u64) -> Result<(), crate::Error>,
+    ) -> Result<Pending, CopyInError> {
+        let io = self.gate()?;
+        let limit = self.max_file_size();
+        let mut hasher = Hasher::default();
+        let mut parts: Vec<PathBuf> = Vec::new();
+        let mut cur: Option<(Box<dyn IoFile>, u64)> = None;
+        let mut total = 0u64;
+        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let new_part = |parts: &mut Vec<PathBuf>| -> Result<Box<dyn IoFile>, CopyInError> {
+            let p = Path::new(TMP).join(format!("{name}.{tag}.p{:03}", parts.len() + 1));
+            let f = io.create_new(&self.root, &p).map_err(|e| {
+                CopyInError::from(Error::io("cannot create", &self.root.show(&p), e))
+            })?;
+            parts.push(p);
+            Ok(f)
+        };
+        let shown = |parts: &[PathBuf]| self.root.show(parts.last().cloned().unwrap_or_default());
+        let result: Result<(), CopyInError> = with_buffer(|buf| {
+            loop {
+                let n = match src.read(buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(CopyInError::Read(e)),
+                };
+                hasher.update(&buf[..n]);
+                let mut chunk = &buf[..n];
+                while !chunk.is_empty() {
+                    if cur.as_ref().is_none_or(|(_, w)| *w >= limit) {
+                        if let Some((mut f, _)) = cur.take() {
+                            f.sync_all()
+                                .map_err(|e| Error::io("cannot flush", &shown(&parts), e))?;
+                        }
+                        cur = Some((new_part(&mut parts)?, 0));
+                    }
+                    let Some((f, written)) = cur.as_mut() else {
+                        break;
+                    };
+                    let take = (limit - *written).min(chunk.len() as u64) as usize;
+                    f.write_all(&chunk[..take])
+                        .map_err(|e| Error::io("cannot write", &shown(&parts), e))?;
+                    *written += take as u64;
+                    chunk = &chunk[take..];
+                }
+                total += n as u64;
+                each(n as u64)?;
+            }
+            if parts.is_empty() {
+                cur = Some((new_part(&mut parts)?, 0));
+            }
+            if let Some((f, _)) = cur.as_mut() {
+                f.start_flush();
+            }
+            Ok(())
+        });
+        drop(cur);
+        match result {
+            Ok(()) => Ok(Pending {
+                hash: hasher.finish(),
+                size: total,
+                parts,
+            }),
+            Err(e) => {
+                self.discard(&parts);
+                Err(e)
+            }
+        }
+    }
+
+    fn discard(&self, paths: &[PathBuf]) {
+        // Best effort: the next sync empties tmp/ anyway.
+        if let Ok(io) = self.gate() {
+            for p in paths {
+                let _ = io.remove_file(&self.root, p);
+            }
+        }
+    }
+
+    /// Flushes a batch of temp copies and renames them into place.
+    ///
+    /// One `syncfs` covers the whole batch, so hundreds of small files cost
+    /// one flush rather than one each; a failed flush drops every copy of the
+    /// batch (it is never retried and trusted).
+    pub fn commit(&self, batch: Vec<Pending>) -> Result<Vec<ObjectId>, Error> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let io = self.gate()?;
+        if let Err(e) = self.check_identity().and_then(|()| {
+            io.sync_fs(&self.root)
+                .map_err(|e| Error::io("cannot flush", self.root.path(), e))
+        }) {
+            for p in &batch {
+                self.discard(&p.parts);
+            }
+            return Err(e);
+        }
+        let mut done = Vec::with_capacity(batch.len());
+        let mut failed = None;
+        let mut made: HashSet<String> = HashSet::new();
+        for p in batch {
+            if failed.is_some() {
+                self.discard(&p.parts);
+                continue;
+            }
+            let prefix = p.hash.prefix();
+            let dir = Path::new(OBJECTS).join(&prefix);
+            let single = p.parts.len() == 1;
+            let r = if made.contains(&prefix) {
+                Ok(())
+            } else {
+                io.create_dir_all(&self.root, &dir)
+                    .map_err(|e| Error::io("cannot create", &self.root.show(&dir), e))
+                    .map(|()| {
+                        made.insert(prefix);
+                    })
+            }
+            .and_then(|()| {
+                for (i, tmp) in p.parts.iter().enumerate() {
+                    let dest = if single {
+                        self.object_rel(&p.hash)
+                    } else {
+                        self.part_rel(&p.hash, i + 1)
+                    };
+                    io.rename(&self.root, tmp, &dest)
+                        .map_err(|e| Error::io("cannot rename into", &self.root.show(&dest), e))?;
+                }
+                Ok(())
+            });
+            match r {
+                Ok(()) => done.push(p.hash),
+                Err(e) => {
+                    self.discard(&p.parts);
+                    failed = Some(e);
+                }
+            }
+        }
+        // Make the new names durable before anyone relies on them.
+        let flushed = io
+            .sync_fs(&self.root)
+            .map_err(|e| Error::io("cannot flush", self.root.path(), e));
+        match (failed, flushed) {
+            (Some(e), _) | (None, Err(e)) => Err(e),
+            (None, Ok(())) => Ok(done),
+        }
+    }
+}
