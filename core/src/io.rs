@@ -37,6 +37,9 @@ pub trait DiskIo: Send + Sync + std::fmt::Debug {
     fn create_new(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>>;
     /// Opens a regular file for rewriting from the start (truncates it).
     fn rewrite(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>>;
+    /// Opens an existing regular file to add to its end (a copy resumed
+    /// after an interruption).
+    fn append(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>>;
     fn rename(&self, root: &Root, from: &Path, to: &Path) -> io::Result<()>;
     fn remove_file(&self, root: &Root, rel: &Path) -> io::Result<()>;
     /// Flushes everything written on the root's file system (`syncfs`):
@@ -74,6 +77,11 @@ impl DiskIo for RealIo {
     }
     fn rewrite(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>> {
         Ok(Box::new(RealFile(root.rewrite(rel, FILE_MODE)?)))
+    }
+    fn append(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>> {
+        let mut f = root.open_rw(rel, false)?;
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0))?;
+        Ok(Box::new(RealFile(f)))
     }
     fn rename(&self, root: &Root, from: &Path, to: &Path) -> io::Result<()> {
         root.rename(from, to)
@@ -247,6 +255,11 @@ impl DiskIo for FaultyIo {
     fn rewrite(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>> {
         self.step()?;
         let inner = self.inner.rewrite(root, rel)?;
+        Ok(self.written(root, rel, inner))
+    }
+    fn append(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>> {
+        self.step()?;
+        let inner = self.inner.append(root, rel)?;
         Ok(self.written(root, rel, inner))
     }
     fn rename(&self, root: &Root, from: &Path, to: &Path) -> io::Result<()> {

@@ -1,0 +1,134 @@
+//! The catalog's schema and its migrations, one step per version.
+//!
+//! Invariant: each step runs in its own IMMEDIATE transaction that first
+//! reads the version again, so two processes opening a new catalog at once
+//! never run a step twice.
+
+use super::{APPLICATION_ID, Catalog, Error, SCHEMA_VERSION};
+
+pub(super) const SCHEMA_V1: &str = "
+CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE snapshots(
+    id INTEGER PRIMARY KEY,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER NOT NULL,
+    files INTEGER NOT NULL,
+    bytes INTEGER NOT NULL
+);
+CREATE TABLE objects(hash TEXT PRIMARY KEY, size INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE versions(
+    id INTEGER PRIMARY KEY,
+    path BLOB NOT NULL,
+    kind INTEGER NOT NULL,          -- 0 file, 1 folder, 2 symlink
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    mode INTEGER NOT NULL,
+    target BLOB,                    -- symlink target
+    hash TEXT REFERENCES objects(hash),
+    first_snapshot INTEGER NOT NULL,
+    last_snapshot INTEGER NOT NULL
+);
+CREATE INDEX versions_last ON versions(last_snapshot);
+CREATE INDEX versions_path ON versions(path);
+CREATE INDEX versions_hash ON versions(hash);
+CREATE TABLE disks(
+    id TEXT PRIMARY KEY,
+    label TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    quota INTEGER,
+    capacity INTEGER,
+    free INTEGER,
+    used INTEGER,
+    last_seen INTEGER,
+    last_sync INTEGER,
+    last_verify INTEGER,
+    last_mount BLOB,
+    auto_sync INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE copies(
+    hash TEXT NOT NULL,
+    disk_id TEXT NOT NULL REFERENCES disks(id) ON DELETE CASCADE,
+    stored_at INTEGER NOT NULL,
+    verified_at INTEGER,
+    PRIMARY KEY(hash, disk_id)
+) WITHOUT ROWID;
+CREATE INDEX copies_disk ON copies(disk_id, verified_at);
+";
+
+/// What a scan learned before it was stopped (hashes of files read, keyed
+/// by what they were when read), and which temp copies on a disk came from
+/// which file: a killed scan or sync resumes from them instead of reading
+/// and copying again.
+pub(super) const SCHEMA_V3: &str = "
+CREATE TABLE scan_cache(
+    path BLOB PRIMARY KEY,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    hash TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE staging(
+    disk_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    path BLOB NOT NULL,
+    size INTEGER NOT NULL,
+    mtime_ns INTEGER NOT NULL,
+    inode INTEGER NOT NULL,
+    PRIMARY KEY(disk_id, name)
+) WITHOUT ROWID;
+";
+
+/// Raises `generation`; run by every method that changes snapshots,
+/// versions, objects or copies, in the same transaction (or before the
+/// change, so that a crash can only leave it too high).
+pub(super) const BUMP: &str = "INSERT INTO meta(key, value) VALUES('generation', '1')
+     ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1";
+
+impl Catalog {
+    /// Brings the schema up to [`SCHEMA_VERSION`], one step per version, each
+    /// in its own write transaction that first reads the version again: two
+    /// processes opening a new catalog at once (the window's refresh and a
+    /// listing, or the window and `coffer sync`) each find the other's step
+    /// done rather than running it twice.
+    pub(super) fn migrate(&mut self, seen: i64) -> Result<(), Error> {
+        let path = self.path.clone();
+        let e = |source| Error::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        for step in (seen + 1)..=SCHEMA_VERSION {
+            let tx = self
+                .conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(e)?;
+            let now: i64 = tx
+                .pragma_query_value(None, "user_version", |r| r.get(0))
+                .map_err(e)?;
+            if now >= step {
+                continue;
+            }
+            match step {
+                1 => {
+                    tx.execute_batch(SCHEMA_V1).map_err(e)?;
+                    tx.pragma_update(None, "application_id", APPLICATION_ID)
+                        .map_err(e)?;
+                }
+                // v2: the change counter behind `generation`.
+                2 => {
+                    tx.execute(
+                        "INSERT OR IGNORE INTO meta(key, value) VALUES('generation', '0')",
+                        [],
+                    )
+                    .map_err(e)?;
+                }
+                // v3: the journal a killed scan or sync resumes from.
+                3 => tx.execute_batch(SCHEMA_V3).map_err(e)?,
+                _ => unreachable!("no migration to schema version {step}"),
+            }
+            tx.pragma_update(None, "user_version", step).map_err(e)?;
+            tx.commit().map_err(e)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,218 @@
+use super::*;
+
+fn file(path: &str, content: &[u8]) -> NewVersion {
+    NewVersion {
+        path: path.into(),
+        kind: Kind::File,
+        size: content.len() as u64,
+        mtime_ns: 1,
+        inode: 1,
+        mode: 0o644,
+        target: None,
+        hash: Some(ObjectId::of(content)),
+    }
+}
+
+#[test]
+fn a_new_catalog_opened_by_several_at_once_is_made_once() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.sqlite");
+        let barrier = std::sync::Barrier::new(4);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    barrier.wait();
+                    let cat = Catalog::open(&path).unwrap_or_else(|e| panic!("round {round}: {e}"));
+                    assert_eq!(cat.generation().unwrap(), 0);
+                });
+            }
+        });
+    }
+}
+
+#[test]
+fn every_change_a_plan_depends_on_raises_the_generation() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cat = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+    let disk = uuid::Uuid::new_v4();
+    let mut last = cat.generation().unwrap();
+    let mut raised = |cat: &Catalog, what: &str| {
+        let now = cat.generation().unwrap();
+        assert!(now > last, "{what} left the generation at {now}");
+        last = now;
+    };
+    let s1 = cat
+        .apply_scan(
+            None,
+            &ScanDelta {
+                added: vec![file("/a", b"1")],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    raised(&cat, "a scan");
+    cat.upsert_disk(&DiskRow::new(disk, "A", 0)).unwrap();
+    let h = ObjectId::of(b"1");
+    cat.add_copies(disk, &[(h, None)]).unwrap();
+    raised(&cat, "adding a copy");
+    cat.set_verified(disk, &h, 5).unwrap();
+    raised(&cat, "verifying a copy");
+    cat.remove_copies(disk, &[h]).unwrap();
+    raised(&cat, "removing a copy");
+    cat.add_copies(disk, &[(h, None)]).unwrap();
+    raised(&cat, "adding it again");
+    cat.forget_disk(disk).unwrap();
+    raised(&cat, "forgetting a disk");
+    cat.apply_scan(Some(s1), &ScanDelta::default()).unwrap();
+    raised(&cat, "an empty scan");
+    // What does not change a plan leaves it alone.
+    cat.set_meta("x", "y").unwrap();
+    cat.add_copies(disk, &[]).unwrap();
+    assert_eq!(cat.generation().unwrap(), last);
+}
+
+#[test]
+fn versions_are_kept_across_snapshots() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cat = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+    let s1 = cat
+        .apply_scan(
+            None,
+            &ScanDelta {
+                added: vec![file("/a", b"1"), file("/b", b"2")],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let b = cat
+        .versions_in(s1)
+        .unwrap()
+        .into_iter()
+        .find(|v| v.path == Path::new("/b"))
+        .unwrap();
+    let s2 = cat
+        .apply_scan(
+            Some(s1),
+            &ScanDelta {
+                ended: vec![b.id],
+                added: vec![file("/c", b"3")],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let now: Vec<_> = cat
+        .versions_in(s2)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.path)
+        .collect();
+    assert_eq!(now, vec![PathBuf::from("/a"), PathBuf::from("/c")]);
+    let then: Vec<_> = cat
+        .versions_in(s1)
+        .unwrap()
+        .into_iter()
+        .map(|v| v.path)
+        .collect();
+    assert_eq!(then, vec![PathBuf::from("/a"), PathBuf::from("/b")]);
+    assert_eq!(cat.object_uses().unwrap().len(), 3);
+}
+
+#[test]
+fn foreign_and_newer_databases_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let other = dir.path().join("other.sqlite");
+    Connection::open(&other)
+        .unwrap()
+        .execute_batch("CREATE TABLE t(x); INSERT INTO t VALUES(1);")
+        .unwrap();
+    assert!(matches!(Catalog::open(&other), Err(Error::Foreign { .. })));
+    assert!(matches!(
+        Catalog::open_copy(&other),
+        Err(Error::Foreign { .. })
+    ));
+
+    let garbage = dir.path().join("garbage.sqlite");
+    std::fs::write(&garbage, vec![0x5a; 8192]).unwrap();
+    let err = Catalog::open_copy(&garbage).err().unwrap();
+    assert!(matches!(err, Error::Foreign { .. }), "{err}");
+
+    let newer = dir.path().join("newer.sqlite");
+    drop(Catalog::open(&newer).unwrap());
+    Connection::open(&newer)
+        .unwrap()
+        .pragma_update(None, "user_version", 99)
+        .unwrap();
+    let err = Catalog::open_copy(&newer).err().unwrap();
+    assert!(err.to_string().contains("newer Coffer"), "{err}");
+}
+
+#[test]
+fn versions_under_a_prefix_are_found_component_wise() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cat = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+    let s1 = cat
+        .apply_scan(
+            None,
+            &ScanDelta {
+                added: vec![
+                    file("/a/b", b"1"),
+                    file("/a/b/c", b"2"),
+                    file("/a/bc", b"3"),
+                    file("/a/b0", b"4"),
+                    file("/z", b"5"),
+                ],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let c = cat
+        .versions_in(s1)
+        .unwrap()
+        .into_iter()
+        .find(|v| v.path == Path::new("/a/b/c"))
+        .unwrap();
+    cat.apply_scan(
+        Some(s1),
+        &ScanDelta {
+            ended: vec![c.id],
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let paths = |p: &str| -> Vec<PathBuf> {
+        cat.versions_under(Path::new(p))
+            .unwrap()
+            .into_iter()
+            .map(|v| v.path)
+            .collect()
+    };
+    // The ended version is still found: versions of every snapshot.
+    assert_eq!(
+        paths("/a/b"),
+        vec![PathBuf::from("/a/b"), PathBuf::from("/a/b/c")]
+    );
+    assert_eq!(paths("/a/b/"), paths("/a/b"));
+    assert_eq!(paths("/").len(), 5);
+    assert_eq!(paths("/a").len(), 4);
+    assert!(paths("/nothing").is_empty());
+}
+
+#[test]
+fn non_utf8_paths_round_trip() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cat = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+    let weird = PathBuf::from(std::ffi::OsString::from_vec(b"/x/\xff\xfe.bin".to_vec()));
+    let mut v = file("/", b"z");
+    v.path = weird.clone();
+    let s = cat
+        .apply_scan(
+            None,
+            &ScanDelta {
+                added: vec![v],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(cat.versions_in(s).unwrap()[0].path, weird);
+}
