@@ -118,7 +118,7 @@ pub(super) fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<Done> {
     {
         bail!(
             "nothing at {} in snapshot {} ({})",
-            d.display(),
+            human::path(d),
             snap.id,
             human::time(snap.started_at)
         );
@@ -128,17 +128,15 @@ pub(super) fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<Done> {
         snap.id,
         human::time(snap.started_at),
         dir.as_ref()
-            .map(|d| format!(": {}", d.display()))
+            .map(|d| format!(": {}", human::path(d)))
             .unwrap_or_default()
     );
     for v in &shown {
+        // Names come from the catalog: any byte a file system allows.
         let name = if dir.is_some() {
-            v.path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
+            v.path.file_name().map(human::os_str).unwrap_or_default()
         } else {
-            v.path.display().to_string()
+            human::path(&v.path)
         };
         let _ = writeln!(
             text,
@@ -153,7 +151,7 @@ pub(super) fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<Done> {
             kind_mark(v.kind),
             v.target
                 .as_ref()
-                .map(|t| format!(" -> {}", t.display()))
+                .map(|t| format!(" -> {}", human::path(t)))
                 .unwrap_or_default()
         );
     }
@@ -191,7 +189,7 @@ pub(super) fn find(ctx: &Ctx, a: FindArgs) -> anyhow::Result<Done> {
         let _ = writeln!(
             text,
             "{}{}  {}  snapshots {}–{} ({}){}",
-            v.path.display(),
+            human::path(&v.path),
             kind_mark(v.kind),
             human::bytes(v.size),
             v.first_snapshot,
@@ -215,9 +213,9 @@ pub(super) fn versions(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
     let path = catalog_path(path)?;
     let found = restore::versions_held(&cat, &path)?;
     if found.is_empty() {
-        bail!("{} is in no snapshot", path.display());
+        bail!("{} is in no snapshot", human::path(&path));
     }
-    let mut text = format!("{}\n", path.display());
+    let mut text = format!("{}\n", human::path(&path));
     let mut rows = Vec::new();
     for held in &found {
         let (v, disks) = (&held.version, &held.disks);
@@ -234,7 +232,7 @@ pub(super) fn versions(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
             if disks.is_empty() && v.kind == Kind::File && v.size > 0 {
                 "no disk".to_string()
             } else {
-                disks.join(", ")
+                human::escape(&disks.join(", ")).into_owned()
             }
         );
         rows.push(json!({"version": v, "disks": disks}));
@@ -253,7 +251,7 @@ pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
     if files.is_empty() {
         bail!(
             "no file at or under {} in the latest snapshot",
-            path.display()
+            human::path(&path)
         );
     }
     let disks = cat.disks()?;
@@ -285,7 +283,7 @@ pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
     let now = coffer_core::now();
     let mut text = format!(
         "{}: {} files; by copies 0 / 1 / 2 / 3+: {} / {} / {} / {}\n",
-        path.display(),
+        human::path(&path),
         files.len(),
         by_copies[0],
         by_copies[1],
@@ -300,7 +298,7 @@ pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
         let _ = writeln!(
             text,
             "  {}: {} files ({}), {}",
-            d.label,
+            human::escape(&d.label),
             n,
             human::bytes(*bytes),
             match (all_verified, oldest) {
@@ -368,7 +366,7 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
         human::bytes(r.bytes),
         human::count(r.dirs, "folder"),
         human::count(r.symlinks, "symlink"),
-        r.dest.display(),
+        human::path(&r.dest),
         r.snapshot,
         human::time(r.snapshot_time)
     );
@@ -387,14 +385,14 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
         );
     }
     for (from, to) in &r.renamed {
-        let _ = writeln!(text, "Renamed {} to {}", from.display(), to.display());
+        let _ = writeln!(text, "Renamed {} to {}", human::path(from), human::path(to));
     }
     for b in &r.bad_copies {
         let _ = writeln!(
             text,
             "Damaged copy of {} on disk \"{}\"{}",
-            b.path.display(),
-            b.disk,
+            human::path(&b.path),
+            human::escape(&b.disk),
             if b.quarantined {
                 " (moved aside and removed from the catalog)"
             } else {
@@ -416,7 +414,8 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
             human::bytes(r.missing_bytes)
         );
         for n in &r.plug_next {
-            let _ = writeln!(text, "  {}", restore::plug_in_next(n));
+            // The advice names the disk by its label.
+            let _ = writeln!(text, "  {}", human::escape(&restore::plug_in_next(n)));
         }
         if !r.unavailable.is_empty() {
             let _ = writeln!(
@@ -426,7 +425,7 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
                 r.unavailable
                     .iter()
                     .take(10)
-                    .map(|p| p.display().to_string())
+                    .map(|p| human::path(p))
                     .collect::<Vec<_>>()
                     .join(", ")
             );
@@ -505,7 +504,7 @@ pub(super) fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
             eprintln!(
                 "coffer: waiting for {} to be plugged in (Ctrl-C to stop)…",
                 next.iter()
-                    .map(|(_, l)| format!("\"{l}\""))
+                    .map(|(_, l)| format!("\"{}\"", human::escape(l)))
                     .collect::<Vec<_>>()
                     .join(" or ")
             );
