@@ -204,8 +204,8 @@ mod size_tests {
 /// the invisible characters that reorder or split what is drawn around them
 /// ("Trojan source"): bidirectional marks, embeddings, overrides and
 /// isolates, the Arabic letter mark, the line and paragraph separators, and
-/// the byte order mark.
-fn unsafe_char(c: char) -> bool {
+/// the byte order mark. [`escape`] escapes exactly these.
+pub fn needs_escape(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
@@ -230,10 +230,10 @@ fn push_escaped(out: &mut String, s: &str) {
             // C0 and DEL as `\xNN`: bytes that are not UTF-8 (which [`path`]
             // also shows as `\xNN`) are all 0x80 or above, so the two never
             // look alike.
-            c if unsafe_char(c) && c.is_ascii() => {
+            c if needs_escape(c) && c.is_ascii() => {
                 let _ = write!(out, "\\x{:02x}", u32::from(c));
             }
-            c if unsafe_char(c) => {
+            c if needs_escape(c) => {
                 let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
             }
             c => out.push(c),
@@ -252,7 +252,7 @@ fn push_escaped(out: &mut String, s: &str) {
 /// or compared is the original. Escaping twice changes nothing more, and two
 /// different strings without backslashes never come out the same.
 pub fn escape(s: &str) -> Cow<'_, str> {
-    match s.find(unsafe_char) {
+    match s.find(needs_escape) {
         None => Cow::Borrowed(s),
         Some(i) => {
             let mut out = String::with_capacity(s.len() + 8);

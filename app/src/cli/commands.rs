@@ -96,7 +96,7 @@ pub fn dispatch(cli: Cli) -> Exit {
                     "result": done.value,
                     "warnings": done.warnings.iter().map(|w| json!({"path": w.path, "message": w.message})).collect::<Vec<_>>(),
                 });
-                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+                println!("{}", shown::json(&out));
             } else if !done.text.is_empty() {
                 shown::print_text(&done.text);
             }
@@ -108,7 +108,7 @@ pub fn dispatch(cli: Cli) -> Exit {
             let exit = exit_for(&e);
             if json {
                 let out = json!({"ok": false, "exit": exit as u8, "error": format!("{e:#}")});
-                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+                println!("{}", shown::json(&out));
             } else {
                 eprintln!("coffer: {}", shown::error(&e));
             }

@@ -8,11 +8,14 @@
 //! still holds, so a value that was missed can at worst look odd.
 //!
 //! Escaping twice changes nothing, so a message that already embeds an
-//! escaped path passes through unchanged.
+//! escaped path passes through unchanged. `--json` output keeps the original
+//! text, in JSON escapes a terminal does not act on ([`json`]).
 
 use std::borrow::Cow;
+use std::io;
 
 use coffer_core::human;
+use serde_json::ser::{Formatter, PrettyFormatter};
 
 /// An error and its causes (`{e:#}`) on one line, escaped.
 pub(super) fn error(e: &anyhow::Error) -> String {
@@ -49,6 +52,79 @@ pub(super) fn print_text(text: &str) {
     print!("{}", lines(text));
 }
 
+/// `--json` output, pretty-printed. serde_json escapes C0 controls, quotes
+/// and backslashes but writes DEL, C1 controls (U+009B is a terminal's CSI)
+/// and bidirectional overrides as they are; these are written as `\uXXXX`
+/// too, which any JSON reader reads back as the same text.
+pub(super) fn json(value: &serde_json::Value) -> String {
+    let mut out = Vec::new();
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, Json(PrettyFormatter::new()));
+    // A Value always serializes, and the formatter writes UTF-8 and ASCII
+    // escapes only.
+    if serde::Serialize::serialize(value, &mut ser).is_err() {
+        return String::new();
+    }
+    String::from_utf8(out).unwrap_or_default()
+}
+
+/// serde_json's pretty formatter, with [`json`]'s extra escapes.
+struct Json(PrettyFormatter<'static>);
+
+impl Formatter for Json {
+    fn write_string_fragment<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if human::needs_escape(c) {
+                w.write_all(&fragment.as_bytes()[start..i])?;
+                // Every such character is in the Basic Multilingual Plane.
+                write!(w, "\\u{:04x}", u32::from(c))?;
+                start = i + c.len_utf8();
+            }
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
+
+    fn begin_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_array(w)
+    }
+    fn end_array<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array(w)
+    }
+    fn begin_array_value<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_array_value(w, first)
+    }
+    fn end_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_array_value(w)
+    }
+    fn begin_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object(w)
+    }
+    fn end_object<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object(w)
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(
+        &mut self,
+        w: &mut W,
+        first: bool,
+    ) -> io::Result<()> {
+        self.0.begin_object_key(w, first)
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.begin_object_value(w)
+    }
+    fn end_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        self.0.end_object_value(w)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::PathBuf;
@@ -63,6 +139,25 @@ mod tests {
             lines("a \u{1b}[2J\tb\nc\u{202e}\n"),
             "a \\x1b[2J\\tb\nc\\u{202e}\n"
         );
+    }
+
+    #[test]
+    fn json_escapes_what_serde_json_leaves_and_reads_back_the_same() {
+        let label = "\u{1b}[2J\u{9b}31m\u{7f} a\u{202e}b \"q\" é";
+        let v = serde_json::json!({"label": label, "n": [1, 2]});
+        let text = json(&v);
+        assert!(
+            !text.chars().any(|c| c != '\n' && human::needs_escape(c)),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"\u009b31m\u007f a\u202eb \"q\" é"#),
+            "{text}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, v);
+        let plain = serde_json::json!({"a": [1, {"b": "c"}], "d": {}});
+        assert_eq!(json(&plain), serde_json::to_string_pretty(&plain).unwrap());
     }
 
     #[test]
