@@ -8,7 +8,9 @@
 //! an archive are drawn through [`shown`] and [`shown_path`]: egui breaks
 //! lines at `\n` and draws most controls as boxes, so a hostile label could
 //! otherwise forge lines of the window or hide what a name really is. The
-//! models keep the original text; only what is drawn is escaped.
+//! models keep labels and paths as they are (they are compared and acted
+//! on); the few strings they compose only for display (a card's presence, a
+//! map row's name) are escaped already, and escaping twice changes nothing.
 
 mod app;
 mod archive_view;
