@@ -208,25 +208,58 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
 }
 
 #[test]
-fn a_warning_names_a_path_that_is_not_utf8_byte_for_byte() {
+fn a_file_name_that_is_not_utf8_is_shown_byte_for_byte_and_stops_nothing() {
     use std::os::unix::ffi::OsStrExt as _;
     let w = World::new();
     let docs = w.home().join("Docs");
     std::fs::create_dir_all(&docs).unwrap();
-    std::fs::write(
-        docs.join(std::ffi::OsStr::from_bytes(b"bad\xff\x1b.bin")),
-        "x",
-    )
-    .unwrap();
-    run(&w, &["source", "add", docs.to_str().unwrap()], 0);
+    let odd = docs.join(std::ffi::OsStr::from_bytes(b"bad\xff\x1b.bin"));
+    std::fs::write(&odd, "x").unwrap();
+    let docs_s = docs.to_str().unwrap();
+    run(&w, &["source", "add", docs_s], 0);
+    let d = w.plug("blue");
+    run(
+        &w,
+        &["disk", "init", d.to_str().unwrap(), "--label", "Blue"],
+        0,
+    );
+    run(&w, &["sync"], 0);
+    let shown = "bad\\xff\\x1b.bin";
+    for args in [&["ls", docs_s][..], &["find", "*bad*"], &["status"]] {
+        let out = run(&w, args, 0);
+        assert!(args == ["status"] || out.contains(shown), "{args:?}: {out}");
+    }
+    let o = w.command(exe(), &["versions"]).arg(&odd).output().unwrap();
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    assert_clean("coffer versions", &o.stdout);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(shown),
+        "{}",
+        both(&o)
+    );
+    // JSON strings cannot hold the name: a clear error, not a panic.
+    let o = w.run(exe(), &["--json", "ls", docs_s]);
+    assert_eq!(code(&o), 1, "{}", both(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("not UTF-8"), "{v}");
+
+    // Archives leave the name out with a warning that names it.
     let nas = w.dir.path().join("nas");
     std::fs::create_dir_all(&nas).unwrap();
     let o = w.run(exe(), &["archive", "full", "--to", nas.to_str().unwrap()]);
     assert_eq!(code(&o), 3, "{}", both(&o));
     assert_clean("coffer archive full stderr", &o.stderr);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("bad\\xff\\x1b.bin: "), "{err}");
+    assert!(err.contains(&format!("{shown}: ")), "{err}");
     assert!(!o.stderr.contains(&0xff), "{err}");
+    let o = w.run(
+        exe(),
+        &["--json", "archive", "full", "--to", nas.to_str().unwrap()],
+    );
+    assert_eq!(code(&o), 3, "{}", both(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let path = v["warnings"][0]["path"].as_str().unwrap();
+    assert!(path.ends_with(shown), "{v}");
 }
 
 // ------------------------------------------------------------------ window

@@ -94,7 +94,7 @@ pub fn dispatch(cli: Cli) -> Exit {
                     "ok": done.exit == Exit::Ok,
                     "exit": done.exit as u8,
                     "result": done.value,
-                    "warnings": done.warnings.iter().map(|w| json!({"path": w.path, "message": w.message})).collect::<Vec<_>>(),
+                    "warnings": done.warnings.iter().map(|w| json!({"path": w.path.as_deref().map(shown::json_path), "message": w.message})).collect::<Vec<_>>(),
                 });
                 println!("{}", shown::json(&out));
             } else if !done.text.is_empty() {
@@ -546,7 +546,10 @@ fn status(ctx: &Ctx) -> anyhow::Result<Done> {
             );
         }
     }
-    Ok(Done::ok(json!(st), text))
+    Ok(Done::ok(
+        shown::value(ctx.json, || serde_json::to_value(&st))?,
+        text,
+    ))
 }
 
 fn verify_cmd(ctx: &Ctx, a: super::VerifyArgs) -> anyhow::Result<Done> {

@@ -11,10 +11,10 @@ use coffer_core::catalog::{Kind, Version};
 use coffer_core::restore::{self, At, Existing, Options};
 use coffer_core::volumes::{self, MountSource};
 use coffer_core::{Catalog, Disk, human, io};
-use serde_json::json;
+use serde_json::{json, to_value};
 
 use super::commands::{Ctx, Done, settle};
-use super::{Exit, FindArgs, LsArgs, RestoreArgs, progress};
+use super::{Exit, FindArgs, LsArgs, RestoreArgs, progress, shown};
 
 /// A path as the catalog names it: absolute, with `.` and `..` resolved
 /// lexically (the catalog holds what was, not what is on disk now).
@@ -156,7 +156,9 @@ pub(super) fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<Done> {
         );
     }
     Ok(Done::ok(
-        json!({"snapshot": snap, "path": dir, "entries": shown}),
+        shown::value(ctx.json, || {
+            Ok(json!({"snapshot": snap, "path": to_value(&dir)?, "entries": to_value(&shown)?}))
+        })?,
         text,
     ))
 }
@@ -200,12 +202,19 @@ pub(super) fn find(ctx: &Ctx, a: FindArgs) -> anyhow::Result<Done> {
                 .unwrap_or_default(),
             if deleted { "  [deleted]" } else { "" }
         );
-        rows.push(json!({"version": v, "deleted": deleted}));
+        rows.push((v, deleted));
     }
     if rows.is_empty() {
         text.push_str("Nothing matches\n");
     }
-    Ok(Done::ok(json!({"matches": rows}), text))
+    let value = shown::value(ctx.json, || {
+        let rows = rows
+            .iter()
+            .map(|(v, deleted)| Ok(json!({"version": to_value(v)?, "deleted": deleted})))
+            .collect::<serde_json::Result<Vec<_>>>()?;
+        Ok(json!({ "matches": rows }))
+    })?;
+    Ok(Done::ok(value, text))
 }
 
 pub(super) fn versions(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
@@ -216,7 +225,6 @@ pub(super) fn versions(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
         bail!("{} is in no snapshot", human::path(&path));
     }
     let mut text = format!("{}\n", human::path(&path));
-    let mut rows = Vec::new();
     for held in &found {
         let (v, disks) = (&held.version, &held.disks);
         let _ = writeln!(
@@ -235,9 +243,15 @@ pub(super) fn versions(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
                 human::escape(&disks.join(", ")).into_owned()
             }
         );
-        rows.push(json!({"version": v, "disks": disks}));
     }
-    Ok(Done::ok(json!({"path": path, "versions": rows}), text))
+    let value = shown::value(ctx.json, || {
+        let rows = found
+            .iter()
+            .map(|h| Ok(json!({"version": to_value(&h.version)?, "disks": h.disks})))
+            .collect::<serde_json::Result<Vec<_>>>()?;
+        Ok(json!({"path": to_value(&path)?, "versions": rows}))
+    })?;
+    Ok(Done::ok(value, text))
 }
 
 pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {

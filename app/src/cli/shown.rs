@@ -52,6 +52,32 @@ pub(super) fn print_text(text: &str) {
     print!("{}", lines(text));
 }
 
+/// The `--json` value of a command's result, built only with `--json`: the
+/// text output needs none, so a path that JSON cannot hold (one that is not
+/// UTF-8) never stops it. With `--json` such a path is an error that says
+/// so, where `json!` would panic.
+pub(super) fn value(
+    json: bool,
+    build: impl FnOnce() -> serde_json::Result<serde_json::Value>,
+) -> anyhow::Result<serde_json::Value> {
+    if !json {
+        return Ok(serde_json::Value::Null);
+    }
+    build().map_err(|e| {
+        anyhow::anyhow!("cannot write the result as JSON: {e} (a file name that is not UTF-8); run without --json to see it")
+    })
+}
+
+/// A path as a JSON string: as it is when it is UTF-8, else as [`human::path`]
+/// shows it (`\xNN` for each byte that is not UTF-8), since JSON strings hold
+/// text only.
+pub(super) fn json_path(p: &std::path::Path) -> serde_json::Value {
+    match p.to_str() {
+        Some(s) => s.into(),
+        None => human::path(p).into_owned().into(),
+    }
+}
+
 /// `--json` output, pretty-printed. serde_json escapes C0 controls, quotes
 /// and backslashes but writes DEL, C1 controls (U+009B is a terminal's CSI)
 /// and bidirectional overrides as they are; these are written as `\uXXXX`
