@@ -4,8 +4,9 @@
 //! the screen or forge lines. So each one is escaped where the text embeds
 //! it (`human::escape`, `human::path`); errors and notices are single
 //! lines by construction and are escaped whole where they are printed (a
-//! `Warning` escapes itself when displayed); and [`print_text`] escapes whatever a line of a command's text
-//! still holds, so a value that was missed can at worst look odd.
+//! `Warning` escapes itself when displayed); and [`print_text`] escapes
+//! whatever a line of a command's text still holds, so a value that was
+//! missed can at worst look odd.
 //!
 //! Escaping twice changes nothing, so a message that already embeds an
 //! escaped path passes through unchanged. `--json` output keeps the original
@@ -33,10 +34,7 @@ pub(super) fn owned(s: String) -> String {
 /// A command's text with its line breaks kept and anything else unsafe in
 /// each line escaped; borrowed when there is nothing to escape.
 pub(super) fn lines(text: &str) -> Cow<'_, str> {
-    if text
-        .split('\n')
-        .all(|l| matches!(human::escape(l), Cow::Borrowed(_)))
-    {
+    if !text.contains(|c| c != '\n' && human::needs_escape(c)) {
         return Cow::Borrowed(text);
     }
     Cow::Owned(
