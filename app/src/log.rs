@@ -13,8 +13,13 @@
 //! from warn level up. With `--verbose`, Coffer's info lines are also echoed
 //! on stderr (warnings and errors are printed there by the CLI already).
 //!
+//! Messages embed labels, paths and errors read from disks, catalogs and
+//! archives: every control and bidirectional formatting character in them is
+//! escaped (`human::escape`), in the file and in the `--verbose` echo.
+//!
 //! Invariant: logging never fails or stops a command; a log that cannot be
-//! written is reported once on stderr, then skipped.
+//! written is reported once on stderr, then skipped; one event is one line,
+//! with no control character but its final newline.
 
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write as _};
@@ -22,6 +27,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use ::log::{Level, LevelFilter, Log, Metadata, Record};
+use coffer_core::human;
 
 /// Rotate before the file would grow past this.
 const MAX_BYTES: u64 = 1024 * 1024;
@@ -83,12 +89,8 @@ impl Log for Logger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = format_line(
-            &timestamp(),
-            record.level(),
-            record.target(),
-            &record.args().to_string(),
-        );
+        let msg = record.args().to_string();
+        let line = format_line(&timestamp(), record.level(), record.target(), &msg);
         // A poisoned lock only means another thread panicked mid-write; the
         // sink holds no state that could be half-updated in a harmful way.
         match self.sink.lock() {
@@ -96,7 +98,7 @@ impl Log for Logger {
             Err(poisoned) => poisoned.into_inner().write_line(&line),
         }
         if self.echo && record.level() >= Level::Info && is_ours(record.target()) {
-            eprintln!("coffer: {}", record.args());
+            eprintln!("coffer: {}", human::escape(&msg));
         }
     }
 
@@ -111,10 +113,16 @@ fn timestamp() -> String {
 }
 
 /// One line of the file: `2026-11-23T13:40:00.123Z INFO  [4242] coffer::cli: message`.
-/// Newlines inside the message are escaped so that one event is one line.
+/// Newlines and every other control inside the message (and the target,
+/// which other crates name) are escaped so that one event is one line that
+/// no terminal showing the file interprets.
 fn format_line(ts: &str, level: Level, target: &str, msg: &str) -> String {
-    let msg = msg.replace('\n', "\\n");
-    format!("{ts} {level:<5} [{}] {target}: {msg}\n", std::process::id())
+    format!(
+        "{ts} {level:<5} [{}] {}: {}\n",
+        std::process::id(),
+        human::escape(target),
+        human::escape(msg)
+    )
 }
 
 /// Appends lines to a file, rotating it by size.
@@ -252,6 +260,12 @@ mod tests {
         let l = format_line("T", Level::Warn, "coffer::cli", "two\nlines");
         assert!(l.starts_with("T WARN  ["), "{l}");
         assert!(l.ends_with("] coffer::cli: two\\nlines\n"), "{l}");
+        let l = format_line("T", Level::Info, "coffer", "disk \"\u{1b}[2J\rx\u{202e}\"");
+        assert!(
+            l.ends_with("coffer: disk \"\\x1b[2J\\rx\\u{202e}\"\n"),
+            "{l}"
+        );
+        assert_eq!(l.matches(|c: char| c.is_control()).count(), 1, "{l}");
         assert!(is_ours("coffer"));
         assert!(is_ours("coffer_core::sync"));
         assert!(!is_ours("coffer_other"));

@@ -1,7 +1,14 @@
-//! Sizes, times and durations as people read and write them.
+//! Sizes, times and durations as people read and write them, and text from
+//! disks, catalogs and archives made safe to show ([`escape`], [`path`]).
 //!
 //! Invariant: pure functions; local time falls back to UTC when the offset
-//! cannot be known (as in some multi-threaded processes).
+//! cannot be known (as in some multi-threaded processes); what [`escape`] and
+//! [`path`] return holds no control or bidirectional formatting character.
+
+use std::borrow::Cow;
+use std::ffi::OsStr;
+use std::fmt::Write as _;
+use std::path::Path;
 
 use time::{
     OffsetDateTime, UtcOffset, format_description::well_known::Rfc3339, macros::format_description,
@@ -189,5 +196,242 @@ mod size_tests {
         assert_eq!(parse_size("1.5k"), Ok(1536));
         assert_eq!(parse_size("2GB"), Ok(2_000_000_000));
         assert!(parse_size("lots").is_err());
+    }
+}
+
+/// True for a character that must not reach a terminal, a log line or the
+/// window as it is: every control (C0 with `\n`, `\r` and `\t`, DEL, C1) and
+/// the invisible characters that reorder or split what is drawn around them
+/// ("Trojan source"): bidirectional marks, embeddings, overrides and
+/// isolates, the Arabic letter mark, the line and paragraph separators, and
+/// the byte order mark. [`escape`] escapes exactly these.
+pub fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{feff}'
+        )
+}
+
+/// Appends `s` to `out` with every unsafe character escaped.
+fn push_escaped(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            // C0 and DEL as `\xNN`: bytes that are not UTF-8 (which [`path`]
+            // also shows as `\xNN`) are all 0x80 or above, so the two never
+            // look alike.
+            c if needs_escape(c) && c.is_ascii() => {
+                let _ = write!(out, "\\x{:02x}", u32::from(c));
+            }
+            c if needs_escape(c) => {
+                let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// `s` as it may be shown: every control character and every bidirectional
+/// or formatting character that could forge or reorder what is drawn is
+/// written as a visible escape (`\n`, `\x1b`, `\u{202e}`); everything else,
+/// backslashes included, is left as it is. Borrows `s` when nothing needs
+/// escaping, which is the common case.
+///
+/// For text read from a disk, a catalog or an archive (labels, paths, member
+/// names, the messages that embed them). Only for showing: what is stored
+/// or compared is the original. Escaping twice changes nothing more, and two
+/// different strings without backslashes never come out the same.
+pub fn escape(s: &str) -> Cow<'_, str> {
+    match s.find(needs_escape) {
+        None => Cow::Borrowed(s),
+        Some(i) => {
+            let mut out = String::with_capacity(s.len() + 8);
+            out.push_str(&s[..i]);
+            push_escaped(&mut out, &s[i..]);
+            Cow::Owned(out)
+        }
+    }
+}
+
+/// A path as it may be shown: as [`escape`], and bytes that are not UTF-8
+/// (a Linux file name may hold any byte but `/` and NUL) as `\xNN` rather
+/// than a replacement character, so the name shown is the name on disk.
+/// Borrows when the path is UTF-8 with nothing to escape.
+pub fn path(p: &Path) -> Cow<'_, str> {
+    os_str(p.as_os_str())
+}
+
+/// A file name, or any other OS string, as [`path`] shows it.
+pub fn os_str(s: &OsStr) -> Cow<'_, str> {
+    if let Some(s) = s.to_str() {
+        return escape(s);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt as _;
+        let bytes = s.as_bytes();
+        let mut out = String::with_capacity(bytes.len() + 8);
+        for chunk in bytes.utf8_chunks() {
+            push_escaped(&mut out, chunk.valid());
+            for b in chunk.invalid() {
+                let _ = write!(out, "\\x{b:02x}");
+            }
+        }
+        Cow::Owned(out)
+    }
+    #[cfg(not(unix))]
+    {
+        Cow::Owned(escape(&s.to_string_lossy()).into_owned())
+    }
+}
+
+#[cfg(test)]
+mod escape_tests {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::{OsStrExt as _, OsStringExt as _};
+    use std::path::PathBuf;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Reads back what [`os_str`] wrote, as bytes: the proof that showing
+    /// loses nothing for input without backslashes.
+    fn unescape(s: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut chars = s.chars();
+        while let Some(c) = chars.next() {
+            if c != '\\' {
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                continue;
+            }
+            match chars.next() {
+                Some('n') => out.push(b'\n'),
+                Some('r') => out.push(b'\r'),
+                Some('t') => out.push(b'\t'),
+                Some('x') => {
+                    let hex: String = chars.by_ref().take(2).collect();
+                    out.push(u8::from_str_radix(&hex, 16).expect("two hex digits"));
+                }
+                Some('u') => {
+                    assert_eq!(chars.next(), Some('{'));
+                    let hex: String = chars.by_ref().take_while(|c| *c != '}').collect();
+                    let c = char::from_u32(u32::from_str_radix(&hex, 16).expect("hex"))
+                        .expect("a char");
+                    out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                }
+                other => panic!("unknown escape \\{other:?} in {s:?}"),
+            }
+        }
+        out
+    }
+
+    /// The characters of "Trojan source" spoofing, written out again here so
+    /// that the checks do not lean on the code they check.
+    fn spoofing(c: char) -> bool {
+        matches!(c as u32, 0x200e | 0x200f | 0x202a..=0x202e | 0x2066..=0x2069 | 0xfeff)
+    }
+
+    /// Strings rich in what matters: controls, bidi characters, backslash-
+    /// free ASCII and some other Unicode.
+    fn hostile() -> impl Strategy<Value = String> {
+        let interesting = prop_oneof![
+            (0u32..0x20).prop_map(|c| char::from_u32(c).expect("C0")),
+            Just('\u{7f}'),
+            (0x80u32..0xa0).prop_map(|c| char::from_u32(c).expect("C1")),
+            prop::sample::select(vec![
+                '\u{061c}', '\u{200e}', '\u{200f}', '\u{2028}', '\u{2029}', '\u{202a}', '\u{202b}',
+                '\u{202c}', '\u{202d}', '\u{202e}', '\u{2066}', '\u{2067}', '\u{2068}', '\u{2069}',
+                '\u{feff}', 'x', 'u', '{', '}', '0', 'é', '猫',
+            ]),
+            any::<char>(),
+        ];
+        prop::collection::vec(interesting, 0..24).prop_map(|v| v.into_iter().collect())
+    }
+
+    #[test]
+    fn controls_and_bidi_characters_are_shown_as_escapes() {
+        assert_eq!(
+            escape("\u{1b}[2J\u{1b}[1;1H\nfake line"),
+            "\\x1b[2J\\x1b[1;1H\\nfake line"
+        );
+        assert_eq!(escape("a\tb\rc\0d\u{7f}"), "a\\tb\\rc\\x00d\\x7f");
+        assert_eq!(escape("\u{9b}31m \u{85}"), "\\u{9b}31m \\u{85}");
+        assert_eq!(
+            escape("invoice\u{202e}fdp.exe \u{2066}x\u{2069} \u{feff}"),
+            "invoice\\u{202e}fdp.exe \\u{2066}x\\u{2069} \\u{feff}"
+        );
+        assert_eq!(escape("a\u{2028}b"), "a\\u{2028}b");
+        assert_eq!(escape(r"C:\dir\n"), r"C:\dir\n", "backslashes stay");
+    }
+
+    #[test]
+    fn nothing_to_escape_borrows() {
+        for s in ["", "/home/me/Photos/2019/été 猫.jpg", "Blue WD", "a\\b"] {
+            assert!(matches!(escape(s), Cow::Borrowed(b) if b == s), "{s:?}");
+            assert!(
+                matches!(path(Path::new(s)), Cow::Borrowed(b) if b == s),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_are_shown_as_hex_not_replaced() {
+        let p = PathBuf::from(OsString::from_vec(b"/x/\xff\xfe\x1b.bin".to_vec()));
+        assert_eq!(path(&p), "/x/\\xff\\xfe\\x1b.bin");
+        // An invalid byte never reads as the character of the same number.
+        let byte = PathBuf::from(OsString::from_vec(b"\x85".to_vec()));
+        assert_ne!(path(&byte), path(Path::new("\u{85}")));
+        assert_eq!(path(Path::new("a\0b")), "a\\x00b");
+    }
+
+    proptest! {
+        #[test]
+        fn escaped_text_holds_no_control_or_bidi_character(s in hostile()) {
+            let e = escape(&s);
+            prop_assert!(!e.chars().any(|c| c.is_control() || spoofing(c)), "{:?} -> {:?}", s, e);
+        }
+
+        #[test]
+        fn escaping_twice_changes_nothing_more(s in hostile()) {
+            let once = escape(&s).into_owned();
+            prop_assert_eq!(escape(&once), once.as_str());
+        }
+
+        #[test]
+        fn different_strings_without_backslashes_never_look_alike(
+            a in hostile(),
+            b in hostile(),
+        ) {
+            let (a, b) = (a.replace('\\', ""), b.replace('\\', ""));
+            // Reading back gives the input: two different inputs cannot
+            // have given the same output.
+            prop_assert_eq!(unescape(&escape(&a)), a.as_bytes());
+            if a != b {
+                prop_assert_ne!(escape(&a), escape(&b));
+            }
+        }
+
+        #[test]
+        fn paths_of_any_bytes_show_safely_and_read_back(
+            bytes in prop::collection::vec(any::<u8>(), 0..32),
+        ) {
+            let bytes: Vec<u8> = bytes.into_iter().filter(|b| *b != b'\\').collect();
+            let p = PathBuf::from(OsString::from_vec(bytes.clone()));
+            let shown = path(&p);
+            prop_assert!(!shown.chars().any(|c| c.is_control() || spoofing(c)), "{:?}", shown);
+            prop_assert_eq!(unescape(&shown), p.as_os_str().as_bytes());
+        }
     }
 }

@@ -60,11 +60,15 @@ pub struct Warning {
     pub message: String,
 }
 
+/// One line to show: the path (bytes that are not UTF-8 as `\xNN`) and the
+/// message, with controls and bidirectional overrides escaped, since both
+/// may come from a disk, a catalog or an archive.
 impl std::fmt::Display for Warning {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let message = crate::human::escape(&self.message);
         match &self.path {
-            Some(p) => write!(f, "{}: {}", p.display(), self.message),
-            None => f.write_str(&self.message),
+            Some(p) => write!(f, "{}: {message}", crate::human::path(p)),
+            None => f.write_str(&message),
         }
     }
 }

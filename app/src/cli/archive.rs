@@ -140,7 +140,7 @@ fn write(ctx: &Ctx, a: WriteArgs, mode: Mode) -> anyhow::Result<Done> {
     let (r, warnings) = settle(outcome)?;
     let mut text = String::new();
     for f in &r.files {
-        let _ = writeln!(text, "Wrote {}", f.display());
+        let _ = writeln!(text, "Wrote {}", human::path(f));
     }
     let _ = writeln!(
         text,
@@ -168,7 +168,7 @@ fn ls(a: LsArgs) -> anyhow::Result<Done> {
     let mut text = String::new();
     let mut rows = Vec::new();
     if found.is_empty() {
-        let _ = writeln!(text, "No archives in {}", a.dir.display());
+        let _ = writeln!(text, "No archives in {}", human::path(&a.dir));
     }
     let mut exit = Exit::Ok;
     let mut warnings = Vec::new();
@@ -180,7 +180,7 @@ fn ls(a: LsArgs) -> anyhow::Result<Done> {
                 let _ = writeln!(
                     text,
                     "{}-{}  {}{}  {}  {} files ({}), {} stored here, {} deleted, {} dumps; {}{}",
-                    f.prefix,
+                    human::escape(&f.prefix),
                     m.sequence,
                     match m.base_sequence {
                         Some(b) => format!("incremental against {b}"),
@@ -214,7 +214,12 @@ fn ls(a: LsArgs) -> anyhow::Result<Done> {
             }
             Err(e) => {
                 exit = Exit::Failed;
-                let _ = writeln!(text, "{}: {e}", f.first().display());
+                let _ = writeln!(
+                    text,
+                    "{}: {}",
+                    human::path(f.first()),
+                    human::escape(&e.to_string())
+                );
                 warnings.push(coffer_core::Warning {
                     path: Some(f.first().to_path_buf()),
                     message: e.to_string(),
@@ -246,7 +251,7 @@ fn verify(ctx: &Ctx, files: Vec<PathBuf>) -> anyhow::Result<Done> {
         let _ = writeln!(
             text,
             "{}: good ({} members, {} of content)",
-            r.path.display(),
+            human::path(&r.path),
             r.members,
             human::bytes(r.bytes)
         );
@@ -280,10 +285,21 @@ fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
         r.symlinks,
         r.read.len()
     );
+    // A dump's name and load command come from the archive's manifest.
     for d in &r.dumps {
-        let _ = writeln!(text, "Dump \"{}\" is at {}", d.name, d.path.display());
+        let _ = writeln!(
+            text,
+            "Dump \"{}\" is at {}",
+            human::escape(&d.name),
+            human::path(&d.path)
+        );
         if let Some(l) = &d.load_command {
-            let _ = writeln!(text, "  load it back with: {l} < {}", d.path.display());
+            let _ = writeln!(
+                text,
+                "  load it back with: {} < {}",
+                human::escape(l),
+                human::path(&d.path)
+            );
         }
     }
     Ok(Done {

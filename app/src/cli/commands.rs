@@ -11,7 +11,7 @@ use coffer_core::volumes::{self, MountSource};
 use coffer_core::{Catalog, Disk, disk, human, io, redundancy, scan, sync, verify};
 use serde_json::{Value, json};
 
-use super::{Cli, Command, DiskCmd, Exit, SourceCmd, progress};
+use super::{Cli, Command, DiskCmd, Exit, SourceCmd, progress, shown};
 
 /// A finished command: what to print and how to exit.
 pub(super) struct Done {
@@ -94,22 +94,23 @@ pub fn dispatch(cli: Cli) -> Exit {
                     "ok": done.exit == Exit::Ok,
                     "exit": done.exit as u8,
                     "result": done.value,
-                    "warnings": done.warnings.iter().map(|w| json!({"path": w.path, "message": w.message})).collect::<Vec<_>>(),
+                    "warnings": done.warnings.iter().map(|w| json!({"path": w.path.as_deref().map(shown::json_path), "message": w.message})).collect::<Vec<_>>(),
                 });
-                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+                println!("{}", shown::json(&out));
             } else if !done.text.is_empty() {
-                print!("{}", done.text);
+                shown::print_text(&done.text);
             }
             done.exit
         }
         Err(e) => {
+            // The log escapes its lines itself.
             log::error!("{e:#}");
             let exit = exit_for(&e);
             if json {
                 let out = json!({"ok": false, "exit": exit as u8, "error": format!("{e:#}")});
-                println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
+                println!("{}", shown::json(&out));
             } else {
-                eprintln!("coffer: {e:#}");
+                eprintln!("coffer: {}", shown::error(&e));
             }
             exit
         }
@@ -155,7 +156,7 @@ fn source_add(ctx: &Ctx, a: super::SourceAdd) -> anyhow::Result<Done> {
     let copies = src.copies.unwrap_or(cfg.profile.copies);
     let text = format!(
         "Added {} ({copies} copies, priority {})\n",
-        src.path.display(),
+        human::path(&src.path),
         src.priority
     );
     Ok(Done::ok(json!({"source": src}), text))
@@ -169,14 +170,14 @@ fn source_remove(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
         json!({"removed": src}),
         format!(
             "Removed {}; its files stay restorable from older snapshots\n",
-            src.path.display()
+            human::path(&src.path)
         ),
     ))
 }
 
 fn source_list(ctx: &Ctx) -> anyhow::Result<Done> {
     let cfg = ctx.config()?;
-    let mut text = format!("Storage basepath: {}\n", cfg.profile.basepath.display());
+    let mut text = format!("Storage basepath: {}\n", human::path(&cfg.profile.basepath));
     if cfg.profile.sources.is_empty() {
         text.push_str("No sources yet: coffer source add PATH\n");
     }
@@ -184,12 +185,12 @@ fn source_list(ctx: &Ctx) -> anyhow::Result<Done> {
         let _ = write!(
             text,
             "{}  copies {}  priority {}",
-            s.path.display(),
+            human::path(&s.path),
             s.copies.unwrap_or(cfg.profile.copies),
             s.priority
         );
         if !s.excludes.is_empty() {
-            let _ = write!(text, "  excludes {}", s.excludes.join(" "));
+            let _ = write!(text, "  excludes {}", human::escape(&s.excludes.join(" ")));
         }
         text.push('\n');
     }
@@ -222,12 +223,12 @@ fn disk_init(ctx: &Ctx, a: super::DiskInit) -> anyhow::Result<Done> {
     sync::register(&cat, &d, Some(0))?;
     let text = format!(
         "Disk \"{}\" is ready at {}{}\nSync it with: coffer sync {}\n",
-        d.label(),
-        d.root().display(),
+        human::escape(d.label()),
+        human::path(d.root()),
         quota
             .map(|q| format!(" (quota {})", human::bytes(q)))
             .unwrap_or_default(),
-        d.root().display()
+        human::path(d.root())
     );
     Ok(Done::ok(
         json!({"identity": d.identity, "root": d.root()}),
@@ -252,7 +253,7 @@ fn disks(ctx: &Ctx) -> anyhow::Result<Done> {
             .map(|v| v.root.clone());
         let objects = cat.copies_on(d.id)?.len();
         let where_ = match &root {
-            Some(r) => format!("connected at {}", r.display()),
+            Some(r) => format!("connected at {}", human::path(r)),
             None => d
                 .last_seen
                 .map(|t| format!("last seen {}", human::ago(t, now)))
@@ -261,7 +262,7 @@ fn disks(ctx: &Ctx) -> anyhow::Result<Done> {
         let _ = writeln!(
             text,
             "{}  {}\n    {} objects, {} used, {} free{}; last sync {}; last verify {}",
-            d.label,
+            human::escape(&d.label),
             where_,
             objects,
             human::bytes(d.used.unwrap_or(0)),
@@ -287,7 +288,12 @@ fn disks(ctx: &Ctx) -> anyhow::Result<Done> {
                 path: Some(v.root.clone()),
                 message: e.to_string(),
             });
-            let _ = writeln!(text, "Unreadable disk at {}: {e}", v.root.display());
+            let _ = writeln!(
+                text,
+                "Unreadable disk at {}: {}",
+                human::path(&v.root),
+                human::escape(&e.to_string())
+            );
         }
     }
     let exit = if warnings.is_empty() {
@@ -440,7 +446,7 @@ fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
             let _ = writeln!(
                 text,
                 "Plan for \"{}\": copy {} files ({}), delete {} files ({}){}",
-                r.label,
+                human::escape(&r.label),
                 r.plan.copy_files,
                 human::bytes(r.plan.copy_bytes),
                 r.plan.delete_files,
@@ -465,11 +471,18 @@ fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
                 }
             }
         } else if r.up_to_date {
-            let _ = writeln!(text, "\"{}\" {}", r.label, r.summary());
+            let _ = writeln!(text, "\"{}\" {}", human::escape(&r.label), r.summary());
         } else {
-            let _ = writeln!(text, "Synced \"{}\": {}", r.label, r.summary());
+            let _ = writeln!(
+                text,
+                "Synced \"{}\": {}",
+                human::escape(&r.label),
+                r.summary()
+            );
         }
         if let Some(m) = r.shortfall_message() {
+            // The sentence embeds the disk's label and mount path.
+            let m = human::escape(&m);
             let _ = writeln!(text, "{m}");
             if !ctx.json {
                 eprintln!("coffer: {m}");
@@ -494,7 +507,8 @@ fn status(ctx: &Ctx) -> anyhow::Result<Done> {
     let cat = ctx.catalog()?;
     let st = redundancy::status(&cat, &cfg.profile)?;
     let now = coffer_core::now();
-    let mut text = format!("{}\n", st.headline);
+    // The headline may name a disk by its label.
+    let mut text = format!("{}\n", human::escape(&st.headline));
     if let Some(s) = &st.snapshot {
         let _ = writeln!(
             text,
@@ -516,7 +530,7 @@ fn status(ctx: &Ctx) -> anyhow::Result<Done> {
         let _ = writeln!(
             text,
             "  {}  {} files, {}; {} / {} / {} / {}; {} at risk (below {} copies)",
-            f.path.display(),
+            human::path(&f.path),
             f.total.files,
             human::bytes(f.total.bytes),
             f.by_copies[0].files,
@@ -530,18 +544,21 @@ fn status(ctx: &Ctx) -> anyhow::Result<Done> {
     text.push_str("\nIf a disk were lost:\n");
     for d in &st.disks {
         if d.lost.files == 0 {
-            let _ = writeln!(text, "  {}: nothing lost", d.disk.label);
+            let _ = writeln!(text, "  {}: nothing lost", human::escape(&d.disk.label));
         } else {
             let _ = writeln!(
                 text,
                 "  {}: {} files ({}) would have no copy left",
-                d.disk.label,
+                human::escape(&d.disk.label),
                 d.lost.files,
                 human::bytes(d.lost.bytes)
             );
         }
     }
-    Ok(Done::ok(json!(st), text))
+    Ok(Done::ok(
+        shown::value(ctx.json, || serde_json::to_value(&st))?,
+        text,
+    ))
 }
 
 fn verify_cmd(ctx: &Ctx, a: super::VerifyArgs) -> anyhow::Result<Done> {
@@ -569,7 +586,8 @@ fn verify_cmd(ctx: &Ctx, a: super::VerifyArgs) -> anyhow::Result<Done> {
     for (label, r) in &reports {
         let _ = writeln!(
             text,
-            "Verified \"{label}\": {} objects ({}), {} bad, {} missing",
+            "Verified \"{}\": {} objects ({}), {} bad, {} missing",
+            human::escape(label),
             r.checked,
             human::bytes(r.bytes),
             r.bad.len(),

@@ -8,6 +8,7 @@ mod assets;
 mod commands;
 mod progress;
 mod restore;
+mod shown;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -7,6 +7,8 @@ use coffer_core::human;
 use coffer_core::task::{self, Event, Outcome, Progress, Rate};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+use super::shown;
+
 /// The job Ctrl-C cancels.
 static CURRENT: OnceLock<Arc<Mutex<Option<Progress>>>> = OnceLock::new();
 
@@ -98,16 +100,19 @@ pub fn run<T: Send + 'static>(
                             msg.push_str(&format!("  ETA {}", human::duration(eta)));
                         }
                     }
-                    bar.set_message(msg);
+                    // Counts and rates only today; escaped all the same,
+                    // so a path added to the bar later cannot draw on it.
+                    bar.set_message(shown::owned(msg));
                 }
                 Event::Warning(w) => {
                     if !quiet {
                         bar.suspend(|| eprintln!("warning: {w}"));
                     }
                 }
+                // A notice may name a disk by its label.
                 Event::Notice(n) => {
                     if !quiet {
-                        bar.suspend(|| eprintln!("{n}"));
+                        bar.suspend(|| eprintln!("{}", human::escape(&n)));
                     }
                 }
             }

@@ -11,10 +11,10 @@ use coffer_core::catalog::{Kind, Version};
 use coffer_core::restore::{self, At, Existing, Options};
 use coffer_core::volumes::{self, MountSource};
 use coffer_core::{Catalog, Disk, human, io};
-use serde_json::json;
+use serde_json::{json, to_value};
 
 use super::commands::{Ctx, Done, settle};
-use super::{Exit, FindArgs, LsArgs, RestoreArgs, progress};
+use super::{Exit, FindArgs, LsArgs, RestoreArgs, progress, shown};
 
 /// A path as the catalog names it: absolute, with `.` and `..` resolved
 /// lexically (the catalog holds what was, not what is on disk now).
@@ -118,7 +118,7 @@ pub(super) fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<Done> {
     {
         bail!(
             "nothing at {} in snapshot {} ({})",
-            d.display(),
+            human::path(d),
             snap.id,
             human::time(snap.started_at)
         );
@@ -128,17 +128,15 @@ pub(super) fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<Done> {
         snap.id,
         human::time(snap.started_at),
         dir.as_ref()
-            .map(|d| format!(": {}", d.display()))
+            .map(|d| format!(": {}", human::path(d)))
             .unwrap_or_default()
     );
     for v in &shown {
+        // Names come from the catalog: any byte a file system allows.
         let name = if dir.is_some() {
-            v.path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
+            v.path.file_name().map(human::os_str).unwrap_or_default()
         } else {
-            v.path.display().to_string()
+            human::path(&v.path)
         };
         let _ = writeln!(
             text,
@@ -153,12 +151,14 @@ pub(super) fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<Done> {
             kind_mark(v.kind),
             v.target
                 .as_ref()
-                .map(|t| format!(" -> {}", t.display()))
+                .map(|t| format!(" -> {}", human::path(t)))
                 .unwrap_or_default()
         );
     }
     Ok(Done::ok(
-        json!({"snapshot": snap, "path": dir, "entries": shown}),
+        shown::value(ctx.json, || {
+            Ok(json!({"snapshot": snap, "path": to_value(&dir)?, "entries": to_value(&shown)?}))
+        })?,
         text,
     ))
 }
@@ -191,7 +191,7 @@ pub(super) fn find(ctx: &Ctx, a: FindArgs) -> anyhow::Result<Done> {
         let _ = writeln!(
             text,
             "{}{}  {}  snapshots {}–{} ({}){}",
-            v.path.display(),
+            human::path(&v.path),
             kind_mark(v.kind),
             human::bytes(v.size),
             v.first_snapshot,
@@ -202,12 +202,19 @@ pub(super) fn find(ctx: &Ctx, a: FindArgs) -> anyhow::Result<Done> {
                 .unwrap_or_default(),
             if deleted { "  [deleted]" } else { "" }
         );
-        rows.push(json!({"version": v, "deleted": deleted}));
+        rows.push((v, deleted));
     }
     if rows.is_empty() {
         text.push_str("Nothing matches\n");
     }
-    Ok(Done::ok(json!({"matches": rows}), text))
+    let value = shown::value(ctx.json, || {
+        let rows = rows
+            .iter()
+            .map(|(v, deleted)| Ok(json!({"version": to_value(v)?, "deleted": deleted})))
+            .collect::<serde_json::Result<Vec<_>>>()?;
+        Ok(json!({ "matches": rows }))
+    })?;
+    Ok(Done::ok(value, text))
 }
 
 pub(super) fn versions(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
@@ -215,10 +222,9 @@ pub(super) fn versions(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
     let path = catalog_path(path)?;
     let found = restore::versions_held(&cat, &path)?;
     if found.is_empty() {
-        bail!("{} is in no snapshot", path.display());
+        bail!("{} is in no snapshot", human::path(&path));
     }
-    let mut text = format!("{}\n", path.display());
-    let mut rows = Vec::new();
+    let mut text = format!("{}\n", human::path(&path));
     for held in &found {
         let (v, disks) = (&held.version, &held.disks);
         let _ = writeln!(
@@ -234,12 +240,18 @@ pub(super) fn versions(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
             if disks.is_empty() && v.kind == Kind::File && v.size > 0 {
                 "no disk".to_string()
             } else {
-                disks.join(", ")
+                human::escape(&disks.join(", ")).into_owned()
             }
         );
-        rows.push(json!({"version": v, "disks": disks}));
     }
-    Ok(Done::ok(json!({"path": path, "versions": rows}), text))
+    let value = shown::value(ctx.json, || {
+        let rows = found
+            .iter()
+            .map(|h| Ok(json!({"version": to_value(&h.version)?, "disks": h.disks})))
+            .collect::<serde_json::Result<Vec<_>>>()?;
+        Ok(json!({"path": to_value(&path)?, "versions": rows}))
+    })?;
+    Ok(Done::ok(value, text))
 }
 
 pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
@@ -253,7 +265,7 @@ pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
     if files.is_empty() {
         bail!(
             "no file at or under {} in the latest snapshot",
-            path.display()
+            human::path(&path)
         );
     }
     let disks = cat.disks()?;
@@ -285,7 +297,7 @@ pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
     let now = coffer_core::now();
     let mut text = format!(
         "{}: {} files; by copies 0 / 1 / 2 / 3+: {} / {} / {} / {}\n",
-        path.display(),
+        human::path(&path),
         files.len(),
         by_copies[0],
         by_copies[1],
@@ -300,7 +312,7 @@ pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
         let _ = writeln!(
             text,
             "  {}: {} files ({}), {}",
-            d.label,
+            human::escape(&d.label),
             n,
             human::bytes(*bytes),
             match (all_verified, oldest) {
@@ -373,7 +385,7 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
         human::bytes(r.bytes),
         human::count(r.dirs, "folder"),
         human::count(r.symlinks, "symlink"),
-        r.dest.display(),
+        human::path(&r.dest),
         r.snapshot,
         human::time(r.snapshot_time)
     );
@@ -392,14 +404,14 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
         );
     }
     for (from, to) in &r.renamed {
-        let _ = writeln!(text, "Renamed {} to {}", from.display(), to.display());
+        let _ = writeln!(text, "Renamed {} to {}", human::path(from), human::path(to));
     }
     for b in &r.bad_copies {
         let _ = writeln!(
             text,
             "Damaged copy of {} on disk \"{}\"{}",
-            b.path.display(),
-            b.disk,
+            human::path(&b.path),
+            human::escape(&b.disk),
             if b.quarantined {
                 " (moved aside and removed from the catalog)"
             } else {
@@ -421,7 +433,8 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
             human::bytes(r.missing_bytes)
         );
         for n in &r.plug_next {
-            let _ = writeln!(text, "  {}", restore::plug_in_next(n));
+            // The advice names the disk by its label.
+            let _ = writeln!(text, "  {}", human::escape(&restore::plug_in_next(n)));
         }
         if !r.unavailable.is_empty() {
             let _ = writeln!(
@@ -431,7 +444,7 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
                 r.unavailable
                     .iter()
                     .take(10)
-                    .map(|p| p.display().to_string())
+                    .map(|p| human::path(p))
                     .collect::<Vec<_>>()
                     .join(", ")
             );
@@ -510,7 +523,7 @@ pub(super) fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
             eprintln!(
                 "coffer: waiting for {} to be plugged in (Ctrl-C to stop)…",
                 next.iter()
-                    .map(|(_, l)| format!("\"{l}\""))
+                    .map(|(_, l)| format!("\"{}\"", human::escape(l)))
                     .collect::<Vec<_>>()
                     .join(" or ")
             );

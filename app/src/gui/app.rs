@@ -747,9 +747,12 @@ pub(super) fn log_tail(path: &std::path::Path, lines: usize) -> String {
             let text = String::from_utf8_lossy(&bytes);
             let all: Vec<&str> = text.lines().collect();
             let from = all.len().saturating_sub(lines);
-            format!("{}\n\n{}", path.display(), all[from..].join("\n"))
+            // Coffer escapes what it logs; a log written by an older
+            // version, or edited, may still hold controls.
+            let tail: Vec<_> = all[from..].iter().map(|l| super::shown(l)).collect();
+            format!("{}\n\n{}", super::shown_path(path), tail.join("\n"))
         }
-        Err(e) => format!("No log to show at {}: {e}", path.display()),
+        Err(e) => format!("No log to show at {}: {e}", super::shown_path(path)),
     }
 }
 

@@ -16,6 +16,7 @@ use coffer_core::{Task, human};
 
 use super::app::{Action, CofferApp, Kind, Message};
 use super::jobs::{cancelled_message, failed_message};
+use super::{shown, shown_path};
 
 /// One archive found in the folder.
 #[derive(Clone, Debug)]
@@ -164,12 +165,12 @@ pub fn restored_message(name: &str, dest: &Path, r: &RestoreReport) -> Message {
     let mut details: Vec<String> = r
         .read
         .iter()
-        .map(|p| format!("Read {}", p.display()))
+        .map(|p| format!("Read {}", shown_path(p)))
         .collect();
     for d in &r.dumps {
-        let mut line = format!("Dump \"{}\" is at {}", d.name, d.path.display());
+        let mut line = format!("Dump \"{}\" is at {}", d.name, shown_path(&d.path));
         if let Some(l) = &d.load_command {
-            let _ = write!(line, "; load it back with: {l} < {}", d.path.display());
+            let _ = write!(line, "; load it back with: {l} < {}", shown_path(&d.path));
         }
         details.push(line);
     }
@@ -177,7 +178,7 @@ pub fn restored_message(name: &str, dest: &Path, r: &RestoreReport) -> Message {
         ok: true,
         title: format!(
             "Restored {name} into {}: {} ({}), {}, {}",
-            dest.display(),
+            shown_path(dest),
             human::count(r.files, "file"),
             human::bytes(r.bytes),
             human::count(r.dirs, "folder"),
@@ -198,7 +199,7 @@ pub fn archive_failed_message(title: &str, e: &coffer_core::Error) -> Message {
         "Nothing was restored: {} of the paths to restore already exist in the destination. Tick \"Replace existing files\" to replace them, or choose another folder.",
         paths.len()
     )];
-    details.extend(paths.iter().map(|p| format!("Exists: {}", p.display())));
+    details.extend(paths.iter().map(|p| format!("Exists: {}", shown_path(p))));
     Message {
         ok: false,
         title: title.into(),
@@ -320,7 +321,7 @@ impl CofferApp {
                     details: r
                         .files
                         .iter()
-                        .map(|f| format!("Wrote {}", f.display()))
+                        .map(|f| format!("Wrote {}", shown_path(f)))
                         .collect(),
                 })
             },
@@ -346,7 +347,7 @@ impl CofferApp {
                     let r = archive::verify(f, p)?;
                     details.push(format!(
                         "{}: good ({} members, {} of content)",
-                        r.path.display(),
+                        shown_path(&r.path),
                         r.members,
                         human::bytes(r.bytes)
                     ));
@@ -481,7 +482,7 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
         }
     });
     if let Some(e) = &a.list_error {
-        ui.colored_label(ui.visuals().error_fg_color, e);
+        ui.colored_label(ui.visuals().error_fg_color, shown(e));
     }
     ui.separator();
     if a.rows.is_empty() {
@@ -490,16 +491,17 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
     for r in &a.rows {
         ui.horizontal(|ui| {
             let on = a.selected.as_deref() == Some(r.name.as_str());
-            if ui.selectable_label(on, &r.name).clicked() {
+            // Names come from file names, the text from the manifest.
+            if ui.selectable_label(on, shown(&r.name)).clicked() {
                 actions.push(Action::SelectArchive(r.name.clone()));
             }
-            ui.label(&r.text);
+            ui.label(shown(&r.text));
         });
     }
     if let Some(name) = a.selected.clone()
         && a.rows.iter().any(|r| r.name == name)
     {
-        if ui.button(format!("Verify {name}")).clicked() {
+        if ui.button(format!("Verify {}", shown(&name))).clicked() {
             actions.push(Action::VerifyArchive(name.clone()));
         }
         ui.separator();
@@ -513,7 +515,7 @@ const SHOWN: usize = 500;
 
 /// Restoring from the chosen archive: tick paths, choose the destination.
 fn restore_section(a: &mut State, ui: &mut egui::Ui, name: &str, actions: &mut Vec<Action>) {
-    ui.strong(format!("Restore as of {name}"));
+    ui.strong(format!("Restore as of {}", shown(name)));
     ui.label(
         "The files as they were when this archive was written; for an \
          incremental, Coffer also reads the archives it builds on. Tick \
@@ -526,7 +528,7 @@ fn restore_section(a: &mut State, ui: &mut egui::Ui, name: &str, actions: &mut V
         });
     }
     if let Some(e) = &a.read_error {
-        ui.colored_label(ui.visuals().error_fg_color, e);
+        ui.colored_label(ui.visuals().error_fg_color, shown(e));
     }
     if !a.items.is_empty() {
         ui.horizontal(|ui| {
@@ -534,7 +536,7 @@ fn restore_section(a: &mut State, ui: &mut egui::Ui, name: &str, actions: &mut V
             ui.text_edit_singleline(&mut a.filter).labelled_by(l.id);
         });
         let query = a.filter.trim().to_lowercase();
-        let mut shown = 0;
+        let mut drawn = 0;
         let mut toggles = Vec::new();
         egui::ScrollArea::vertical()
             .id_salt("archive-items")
@@ -544,17 +546,18 @@ fn restore_section(a: &mut State, ui: &mut egui::Ui, name: &str, actions: &mut V
                     if !query.is_empty() && !item.path.to_lowercase().contains(&query) {
                         continue;
                     }
-                    shown += 1;
-                    if shown > SHOWN {
+                    drawn += 1;
+                    if drawn > SHOWN {
                         ui.label("…more; narrow the filter");
                         break;
                     }
                     ui.horizontal(|ui| {
                         let mut on = a.is_ticked(&item.path);
+                        // Member paths are the manifest's, any text at all.
                         let label = if item.dir {
-                            format!("{}/", item.path)
+                            format!("{}/", shown(&item.path))
                         } else {
-                            item.path.clone()
+                            shown(&item.path).into_owned()
                         };
                         if ui.checkbox(&mut on, label).changed() {
                             toggles.push((item.path.clone(), on));
@@ -564,7 +567,7 @@ fn restore_section(a: &mut State, ui: &mut egui::Ui, name: &str, actions: &mut V
                         }
                     });
                 }
-                if shown == 0 {
+                if drawn == 0 {
                     ui.label("No match in this archive.");
                 }
             });
@@ -595,7 +598,10 @@ fn restore_section(a: &mut State, ui: &mut egui::Ui, name: &str, actions: &mut V
     ui.checkbox(&mut a.replace, "Replace existing files");
     let ready = !a.restore_dest.trim().is_empty() && a.reading.is_none();
     if ui
-        .add_enabled(ready, egui::Button::new(format!("Restore from {name}")))
+        .add_enabled(
+            ready,
+            egui::Button::new(format!("Restore from {}", shown(name))),
+        )
         .clicked()
     {
         actions.push(Action::RestoreArchive);

@@ -5,6 +5,7 @@ use coffer_core::human;
 
 use super::app::{Action, CofferApp, Kind};
 use super::model::DiskCard;
+use super::{shown, shown_path};
 
 pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
     if app.model.cards.is_empty() {
@@ -21,14 +22,18 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
             Err(e) => {
                 ui.colored_label(
                     ui.visuals().warn_fg_color,
-                    format!("Unreadable disk at {}: {e}", v.root.display()),
+                    format!(
+                        "Unreadable disk at {}: {}",
+                        shown_path(&v.root),
+                        shown(&e.to_string())
+                    ),
                 );
             }
             Ok(id) if !id.sets.contains(&set_id) => {
                 ui.label(format!(
                     "\"{}\" at {} belongs to another backup set",
-                    id.label,
-                    v.root.display()
+                    shown(&id.label),
+                    shown_path(&v.root)
                 ));
             }
             Ok(_) => {}
@@ -40,7 +45,7 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
     }
     for root in app.mounts.unknown.clone() {
         ui.horizontal(|ui| {
-            ui.label(root.display().to_string());
+            ui.label(shown_path(&root));
             if ui.button("Use as backup disk…").clicked() {
                 app.actions.push(Action::OfferInit(root.clone()));
             }
@@ -63,8 +68,9 @@ fn card_ui(app: &mut CofferApp, ui: &mut egui::Ui, card: &DiskCard) {
                 "not connected"
             };
             super::swatch(ui, dot, state);
-            ui.heading(&card.label);
-            ui.label(&card.presence);
+            ui.heading(shown(&card.label));
+            // "Connected at" a mount path, which any disk's name can be.
+            ui.label(shown(&card.presence));
         });
         space_bar(ui, card);
         ui.label(format!(
@@ -85,7 +91,7 @@ fn card_ui(app: &mut CofferApp, ui: &mut egui::Ui, card: &DiskCard) {
             let busy = app.running(Kind::Sync) || app.running(Kind::Verify);
             let sync = ui.add_enabled(
                 connected.is_some() && !busy,
-                egui::Button::new(format!("Sync {}", card.label)),
+                egui::Button::new(format!("Sync {}", shown(&card.label))),
             );
             if sync.clicked()
                 && let Some(r) = &connected
@@ -94,7 +100,7 @@ fn card_ui(app: &mut CofferApp, ui: &mut egui::Ui, card: &DiskCard) {
             }
             let verify = ui.add_enabled(
                 connected.is_some() && !busy,
-                egui::Button::new(format!("Verify {}", card.label)),
+                egui::Button::new(format!("Verify {}", shown(&card.label))),
             );
             if verify.clicked()
                 && let Some(r) = &connected
@@ -103,7 +109,10 @@ fn card_ui(app: &mut CofferApp, ui: &mut egui::Ui, card: &DiskCard) {
             }
             let mut auto = card.auto_sync;
             if ui
-                .checkbox(&mut auto, format!("Sync {} when plugged in", card.label))
+                .checkbox(
+                    &mut auto,
+                    format!("Sync {} when plugged in", shown(&card.label)),
+                )
                 .changed()
             {
                 app.actions.push(Action::AutoSync(card.id, auto));
@@ -165,7 +174,7 @@ pub fn init_dialog(app: &mut CofferApp, ctx: &egui::Context) {
         .show(ctx, |ui| {
             ui.label(format!(
                 "Coffer will keep its backups in a \"coffer\" folder on {}. Other files there are left alone.",
-                form.root.display()
+                shown_path(&form.root)
             ));
             ui.horizontal(|ui| {
                 let l = ui.label("Disk name");
@@ -176,7 +185,7 @@ pub fn init_dialog(app: &mut CofferApp, ctx: &egui::Context) {
                 ui.text_edit_singleline(&mut form.quota).labelled_by(l.id);
             });
             if let Some(e) = &form.error {
-                ui.colored_label(ui.visuals().error_fg_color, e);
+                ui.colored_label(ui.visuals().error_fg_color, shown(e));
             }
             ui.horizontal(|ui| {
                 if ui.button("Use this disk").clicked() {

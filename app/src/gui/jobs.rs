@@ -281,7 +281,7 @@ impl CofferApp {
             .iter()
             .find(|v| v.root == root)
             .and_then(|v| v.identity.as_ref().ok())
-            .map_or_else(|| root.display().to_string(), |i| i.label.clone())
+            .map_or_else(|| human::path(root).into_owned(), |i| i.label.clone())
     }
 }
 

@@ -6,11 +6,13 @@ use coffer_core::human;
 
 use super::app::{Action, CofferApp};
 use super::model::{self, MapRow, Shade};
+use super::{shown, shown_path};
 
 pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
-    ui.heading(&app.model.headline);
+    // The headline and the advice name disks by label.
+    ui.heading(shown(&app.model.headline));
     if let Some(a) = &app.model.advice {
-        ui.label(a);
+        ui.label(shown(a));
     }
     ui.horizontal(|ui| {
         legend(ui, Shade::None);
@@ -36,7 +38,7 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
                     app.actions
                         .push(Action::MapInto(Some(parent.to_path_buf())));
                 }
-                ui.label(dir.display().to_string());
+                ui.label(shown_path(dir));
             });
             model::children_rows(&app.model.files, dir)
         }
@@ -49,16 +51,16 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
             let c = shade_color(ui, r.shade);
             super::swatch(ui, c, shade_name(r.shade));
             let text = if app.map_dir.is_none() {
-                r.path.display().to_string()
+                shown_path(&r.path)
             } else {
-                r.name.clone()
+                shown(&r.name)
             };
             if r.has_children || app.map_dir.is_none() {
-                if ui.link(&text).clicked() {
+                if ui.link(text).clicked() {
                     app.actions.push(Action::MapInto(Some(r.path.clone())));
                 }
             } else {
-                ui.label(&text);
+                ui.label(text);
             }
             ui.label(human::bytes(r.total.bytes));
             ui.label(copies_text(r));
@@ -69,16 +71,19 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
     ui.heading("If this disk were lost");
     for l in &app.model.losses {
         if l.lost.files == 0 {
-            ui.label(format!("{}: every file would still have a copy", l.label));
+            ui.label(format!(
+                "{}: every file would still have a copy",
+                shown(&l.label)
+            ));
         } else {
             ui.label(format!(
                 "{}: {} in {} files would have no copy left",
-                l.label,
+                shown(&l.label),
                 human::bytes(l.lost.bytes),
                 l.lost.files
             ));
             for p in &l.examples {
-                ui.label(format!("    {}", p.display()));
+                ui.label(format!("    {}", shown_path(p)));
             }
         }
     }

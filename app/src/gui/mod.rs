@@ -3,6 +3,14 @@
 //!
 //! `app` holds the state and the background tasks, `model` the view models
 //! (plain structs, tested without egui), and one file per view draws.
+//!
+//! Labels, paths, member names and messages read from a disk, a catalog or
+//! an archive are drawn through [`shown`] and [`shown_path`]: egui breaks
+//! lines at `\n` and draws most controls as boxes, so a hostile label could
+//! otherwise forge lines of the window or hide what a name really is. The
+//! models keep labels and paths as they are (they are compared and acted
+//! on); the few strings they compose only for display (a card's presence, a
+//! map row's name) are escaped already, and escaping twice changes nothing.
 
 mod app;
 mod archive_view;
@@ -14,7 +22,11 @@ mod restore_view;
 mod sources;
 mod sync_view;
 
+use std::borrow::Cow;
+use std::path::Path;
 use std::process::ExitCode;
+
+use coffer_core::human;
 
 pub use app::{Action, CofferApp, Kind, Message, Tab};
 pub use restore_view::Origin as RestoreOrigin;
@@ -39,7 +51,7 @@ pub fn run() -> ExitCode {
     match open() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("coffer: {e:#}");
+            eprintln!("coffer: {}", shown(&format!("{e:#}")));
             ExitCode::from(crate::cli::Exit::Failed as u8)
         }
     }
@@ -114,7 +126,7 @@ impl CofferApp {
                 }
             });
             ui.horizontal(|ui| {
-                ui.label(&self.model.headline);
+                ui.label(shown(&self.model.headline));
                 ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
                     if ui.button("Show log").clicked() {
                         self.actions.push(Action::ShowLog);
@@ -170,4 +182,16 @@ pub(crate) fn swatch(ui: &mut egui::Ui, color: egui::Color32, name: &str) {
     let (rect, response) = ui.allocate_exact_size(egui::vec2(12.0, 12.0), egui::Sense::hover());
     response.widget_info(|| egui::WidgetInfo::labeled(egui::Role::Image, true, name));
     ui.painter().rect_filled(rect.shrink(1.0), 2.0, color);
+}
+
+/// Text from a disk, a catalog, an archive or an error, as the window draws
+/// it: controls (line breaks included) and bidirectional overrides escaped.
+pub(crate) fn shown(s: &str) -> Cow<'_, str> {
+    human::escape(s)
+}
+
+/// A path as the window draws it: as [`shown`], with bytes that are not
+/// UTF-8 as `\xNN`.
+pub(crate) fn shown_path(p: &Path) -> Cow<'_, str> {
+    human::path(p)
 }

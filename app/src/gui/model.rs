@@ -76,6 +76,7 @@ pub enum Shade {
 #[derive(Clone, Debug, PartialEq)]
 pub struct MapRow {
     pub path: PathBuf,
+    /// The folder's name as shown (escaped).
     pub name: String,
     pub wanted: u32,
     pub total: Tally,
@@ -182,7 +183,7 @@ pub fn disk_cards(
             let capacity = d.capacity.unwrap_or(cur + old + free);
             let root = present.iter().find(|p| p.0 == d.id).map(|p| p.1.clone());
             let presence = match (&root, d.last_seen) {
-                (Some(r), _) => format!("Connected at {}", r.display()),
+                (Some(r), _) => format!("Connected at {}", human::path(r)),
                 (None, Some(t)) => format!("Last seen {}", human::ago(t, now)),
                 (None, None) => "Never seen".into(),
             };
@@ -234,8 +235,8 @@ pub fn map_row(f: &FolderStatus, files: &[FileCopies]) -> MapRow {
     });
     MapRow {
         name: f.path.file_name().map_or_else(
-            || f.path.display().to_string(),
-            |n| n.to_string_lossy().into(),
+            || human::path(&f.path).into_owned(),
+            |n| human::os_str(n).into_owned(),
         ),
         path: f.path.clone(),
         wanted: f.wanted,

@@ -18,6 +18,7 @@ use coffer_core::{Catalog, Disk, Task, human, io};
 
 use super::app::{Action, CofferApp, Kind, Message};
 use super::jobs::{cancelled_message, failed_message};
+use super::{shown, shown_path};
 
 /// Which catalog the view reads and restores from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -363,7 +364,7 @@ pub fn restore_message(out: Outcome<restore::Report>) -> Message {
     for b in &r.bad_copies {
         details.push(format!(
             "Damaged copy of {} on disk \"{}\"{}",
-            b.path.display(),
+            shown_path(&b.path),
             b.disk,
             if b.quarantined {
                 " (moved aside and removed from the catalog)"
@@ -396,7 +397,7 @@ pub fn restore_message(out: Outcome<restore::Report>) -> Message {
             "Restored {} ({}) into {} from the snapshot of {}",
             human::count(r.files, "file"),
             human::bytes(r.bytes),
-            r.dest.display(),
+            shown_path(&r.dest),
             human::time(r.snapshot_time)
         ),
         details,
@@ -420,7 +421,7 @@ pub fn restore_failed_message(e: &coffer_core::Error) -> Message {
             ),
             paths
                 .iter()
-                .map(|p| format!("Exists: {}", p.display()))
+                .map(|p| format!("Exists: {}", shown_path(p)))
                 .collect(),
         ),
         coffer_core::Error::Restore(restore::Error::Collisions { names }) => (
@@ -434,7 +435,7 @@ pub fn restore_failed_message(e: &coffer_core::Error) -> Message {
             ),
             names
                 .iter()
-                .map(|(p, why)| format!("{}: {why}", p.display()))
+                .map(|(p, why)| format!("{}: {why}", shown_path(p)))
                 .collect(),
         ),
         other => return failed_message(title, other),
@@ -461,7 +462,7 @@ fn list(paths: &[PathBuf]) -> String {
     let mut s: Vec<String> = paths
         .iter()
         .take(10)
-        .map(|p| p.display().to_string())
+        .map(|p| shown_path(p).into_owned())
         .collect();
     if paths.len() > 10 {
         s.push(format!("and {} more", paths.len() - 10));
@@ -469,10 +470,11 @@ fn list(paths: &[PathBuf]) -> String {
     s.join(", ")
 }
 
+/// An entry's name as drawn (a catalog holds any byte a file system allows).
 fn name_of(v: &Version) -> String {
     v.path.file_name().map_or_else(
-        || v.path.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
+        || shown_path(&v.path).into_owned(),
+        |n| human::os_str(n).into_owned(),
     )
 }
 
@@ -486,7 +488,7 @@ fn disks_with_catalogs(app: &CofferApp) -> Vec<(PathBuf, String)> {
 fn origin_text(o: &Origin) -> String {
     match o {
         Origin::Workstation => "This computer's catalog".to_string(),
-        Origin::Disk { label, .. } => format!("The catalog on disk \"{label}\" alone"),
+        Origin::Disk { label, .. } => format!("The catalog on disk \"{}\" alone", shown(label)),
     }
 }
 
@@ -527,7 +529,7 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
             ui.label("Reading the catalog…");
         } else {
             if let Some(e) = &r.load_error {
-                ui.colored_label(ui.visuals().error_fg_color, e);
+                ui.colored_label(ui.visuals().error_fg_color, shown(e));
             } else if r.origin == Origin::Workstation {
                 ui.label("No snapshots on this computer yet: sync a disk first.");
             } else {
@@ -537,7 +539,7 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
                 // A new computer, or a lost catalog: any one disk restores.
                 for (root, label) in &disks {
                     if ui
-                        .button(format!("Restore from disk \"{label}\" alone"))
+                        .button(format!("Restore from disk \"{}\" alone", shown(label)))
                         .on_hover_text("Read the catalog that disk carries (for a new computer)")
                         .clicked()
                     {
@@ -579,7 +581,7 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
         }
     });
     if let Some(e) = &r.load_error {
-        ui.colored_label(ui.visuals().error_fg_color, e);
+        ui.colored_label(ui.visuals().error_fg_color, shown(e));
     }
     ui.horizontal(|ui| {
         let l = ui.label("Search");
@@ -593,12 +595,12 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
         }
     } else {
         let hits: Vec<usize> = r.listing.search(&query).take(501).collect();
-        for (shown, &i) in hits.iter().enumerate() {
-            if shown == 500 {
+        for (drawn, &i) in hits.iter().enumerate() {
+            if drawn == 500 {
                 ui.label("…more matches; narrow the search");
                 break;
             }
-            let label = r.listing.entries[i].path.display().to_string();
+            let label = shown_path(&r.listing.entries[i].path).into_owned();
             entry_row(r, ui, i, label, &mut actions);
         }
         if hits.is_empty() {
@@ -612,7 +614,7 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
         ui.radio_value(
             &mut r.original,
             true,
-            format!("Where they were (under {})", basepath.display()),
+            format!("Where they were (under {})", shown_path(&basepath)),
         )
         .on_disabled_hover_text(
             "A disk's catalog does not say where this computer keeps files: choose a folder",
@@ -678,7 +680,7 @@ fn tree_row(r: &mut State, ui: &mut egui::Ui, i: usize, actions: &mut Vec<Action
     let path = v.path.clone();
     let root = r.listing.roots.contains(&i);
     let name = if root {
-        path.display().to_string()
+        shown_path(&path).into_owned()
     } else {
         name_of(v)
     };
@@ -733,7 +735,7 @@ fn toggle(r: &mut State, path: &Path, on: bool) {
 /// The selected file's versions and where each is held.
 fn details(r: &State, ui: &mut egui::Ui) {
     let Some(path) = &r.details_of else { return };
-    ui.strong(format!("Versions of {}", path.display()));
+    ui.strong(format!("Versions of {}", shown_path(path)));
     if r.details.is_some() {
         ui.spinner();
         return;
@@ -747,7 +749,7 @@ fn details(r: &State, ui: &mut egui::Ui) {
                 "nothing to copy".to_string()
             }
         } else {
-            h.disks.join(", ")
+            shown(&h.disks.join(", ")).into_owned()
         };
         ui.label(format!(
             "From {} (snapshots {}–{}), {}: on {}",

@@ -5,12 +5,13 @@
 use coffer_core::config::Source;
 
 use super::app::{Action, CofferApp};
+use super::{shown, shown_path};
 
 pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
     let profile = app.config.profile.clone();
     ui.label(format!(
         "Folders to back up must lie under {} (the storage basepath). Each file wants {} copies unless its folder says otherwise.",
-        profile.basepath.display(),
+        shown_path(&profile.basepath),
         profile.copies
     ));
     ui.horizontal(|ui| {
@@ -22,7 +23,7 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
         }
     });
     if let Some(e) = &app.source_error {
-        ui.colored_label(ui.visuals().error_fg_color, e);
+        ui.colored_label(ui.visuals().error_fg_color, shown(e));
     }
     ui.separator();
     if profile.sources.is_empty() {
@@ -35,9 +36,9 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
 }
 
 fn source_row(app: &mut CofferApp, ui: &mut egui::Ui, src: &Source, default_copies: u32) {
-    let name = src.path.display().to_string();
+    let name = shown_path(&src.path);
     ui.horizontal(|ui| {
-        ui.strong(&name);
+        ui.strong(name.as_ref());
         if ui.button(format!("Remove {name}")).clicked() {
             app.actions.push(Action::RemoveSource(src.path.clone()));
         }

@@ -6,13 +6,15 @@ use coffer_core::human;
 use coffer_core::plan::{DeleteReason, Step};
 
 use super::app::{Action, CofferApp};
+use super::{shown, shown_path};
 
 pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
     ui.add_space(4.0);
     if let Some((kind, live)) = &app.live {
         let c = &live.counters;
         ui.horizontal(|ui| {
-            ui.strong(&live.title);
+            // Titles name disks by label and folders by path.
+            ui.strong(shown(&live.title));
             if let Some(phase) = c.phase {
                 ui.label(format!("— {}", phase.label()));
             }
@@ -64,11 +66,11 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
         );
         // Always one line, so the panel keeps its height between files.
         ui.label(match &c.current {
-            Some(cur) => format!("Current file: {}", cur.display()),
+            Some(cur) => format!("Current file: {}", shown_path(cur)),
             None => "Current file: none".into(),
         });
         for n in &live.notices {
-            ui.label(n);
+            ui.label(shown(n));
         }
         if !live.warnings.is_empty() {
             ui.label(format!("{} warnings so far", live.warnings.len()));
@@ -83,13 +85,14 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
             } else {
                 ui.visuals().warn_fg_color
             };
-            ui.colored_label(color, &m.title);
+            // Messages embed labels, paths and errors from disks and archives.
+            ui.colored_label(color, shown(&m.title));
             if ui.button("Dismiss").clicked() {
                 app.actions.push(Action::DismissMessage);
             }
         });
         for d in m.details.iter().take(20) {
-            ui.label(d);
+            ui.label(shown(d));
         }
         if m.details.len() > 20 {
             ui.label(format!("…and {} more", m.details.len() - 20));
@@ -119,7 +122,7 @@ pub fn plan_dialog(app: &mut CofferApp, ctx: &egui::Context) {
         .show(ctx, |ui| {
             ui.label(format!(
                 "To make room on {}, this sync will delete {} objects ({}) from it:",
-                report.label,
+                shown(&report.label),
                 evicted.0,
                 human::bytes(evicted.1)
             ));
