@@ -275,7 +275,7 @@ fn a_full_tmpfs_gives_a_clear_error_and_nothing_partial() {
     assert_eq!(code(&o), 3, "{}", both(&o));
     let text = both(&o);
     assert!(
-        text.contains("\"Tiny\"") && text.contains("is full") && text.contains("more bytes needed"),
+        text.contains("\"Tiny\"") && text.contains("is full") && text.contains("more needed"),
         "{text}"
     );
     let on_disk = assert_store_consistent(&d);

@@ -201,6 +201,13 @@ impl Config {
 }
 
 impl Profile {
+    /// A digest of everything in the profile: what a sync's decisions
+    /// depend on (sources, rules, copies wanted).
+    pub fn digest(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_default();
+        crate::object::ObjectId::of(json.as_bytes()).to_hex()
+    }
+
     /// Adds a source folder after checking it against the basepath.
     pub fn add_source(&mut self, mut source: Source) -> Result<&Source, Error> {
         let path = check_path(&source.path, &self.basepath, source.outside_basepath)?;

@@ -47,8 +47,16 @@ pub struct Input<'a> {
     pub objects: &'a [ObjectState],
     /// Objects on this disk and their sizes as found there.
     pub on_disk: &'a BTreeMap<ObjectId, u64>,
-    /// Bytes Coffer may still write on this disk.
+    /// Free bytes Coffer may still fill on this disk.
     pub room: u64,
+    /// Bytes of objects the quota still allows, if the disk has one.
+    pub quota_room: Option<u64>,
+    /// The disk's allocation unit: what an object takes of the free room
+    /// is its size rounded up to whole blocks (1 to count bytes alone).
+    pub block: u64,
+    /// Content on the disk that no snapshot references yet but that must
+    /// stay (an interrupted scan read it).
+    pub keep: &'a HashSet<ObjectId>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
@@ -100,6 +108,28 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The objects to copy, with their sizes, in order.
+    pub fn copies(&self) -> Vec<(ObjectId, u64)> {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Copy { hash, size, .. } => Some((*hash, *size)),
+                Step::Delete { .. } => None,
+            })
+            .collect()
+    }
+
+    /// The objects to delete, with their sizes, in order.
+    pub fn deletions(&self) -> Vec<(ObjectId, u64)> {
+        self.steps
+            .iter()
+            .filter_map(|s| match s {
+                Step::Delete { hash, size, .. } => Some((*hash, *size)),
+                Step::Copy { .. } => None,
+            })
+            .collect()
+    }
+
     /// Deletions of data the user may not expect to lose from this disk
     /// (evictions of still-referenced objects), which the UI shows first.
     pub fn evictions(&self) -> impl Iterator<Item = &Step> {
@@ -115,13 +145,56 @@ impl Plan {
     }
 }
 
+/// Room on the disk as a plan spends it: free space in whole blocks, and
+/// the quota (if any) in bytes of objects.
+#[derive(Clone, Copy, Debug)]
+struct Room {
+    free: u64,
+    quota: Option<u64>,
+    block: u64,
+}
+
+impl Room {
+    /// What an object of `size` bytes takes of the free space.
+    fn cost(&self, size: u64) -> u64 {
+        size.div_ceil(self.block).saturating_mul(self.block)
+    }
+
+    fn fits(&self, size: u64) -> bool {
+        self.cost(size) <= self.free && self.quota.is_none_or(|q| size <= q)
+    }
+
+    fn take(&mut self, size: u64) {
+        self.free = self.free.saturating_sub(self.cost(size));
+        self.quota = self.quota.map(|q| q.saturating_sub(size));
+    }
+
+    fn give(&mut self, size: u64) {
+        self.free = self.free.saturating_add(self.cost(size));
+        self.quota = self.quota.map(|q| q.saturating_add(size));
+    }
+
+    /// Whether freeing objects of these sizes would make room for `size`.
+    fn could_fit(&self, size: u64, freeable: impl Iterator<Item = u64> + Clone) -> bool {
+        let mut r = *self;
+        for s in freeable {
+            r.give(s);
+        }
+        r.fits(size)
+    }
+}
+
 /// Computes the plan. Pure and deterministic.
 pub fn plan(input: &Input<'_>) -> Plan {
     let mut p = Plan::default();
     let known: HashMap<ObjectId, &ObjectState> =
         input.objects.iter().map(|o| (o.hash, o)).collect();
-    let mut room = input.room;
-    let delete = |p: &mut Plan, room: &mut u64, hash: ObjectId, size: u64, reason| {
+    let mut room = Room {
+        free: input.room,
+        quota: input.quota_room,
+        block: input.block.max(1),
+    };
+    let delete = |p: &mut Plan, room: &mut Room, hash: ObjectId, size: u64, reason| {
         let freed = if size == u64::MAX { 0 } else { size };
         p.steps.push(Step::Delete {
             hash,
@@ -130,11 +203,11 @@ pub fn plan(input: &Input<'_>) -> Plan {
         });
         p.delete_files += 1;
         p.delete_bytes += freed;
-        *room = room.saturating_add(freed);
+        room.give(freed);
     };
 
-    let copy = |p: &mut Plan, room: &mut u64, o: &ObjectState| {
-        *room -= o.size;
+    let copy = |p: &mut Plan, room: &mut Room, o: &ObjectState| {
+        room.take(o.size);
         p.steps.push(Step::Copy {
             hash: o.hash,
             size: o.size,
@@ -148,6 +221,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
     let mut present: HashSet<ObjectId> = HashSet::new();
     for (hash, &size) in input.on_disk {
         match known.get(hash) {
+            None if input.keep.contains(hash) => {}
             None => delete(&mut p, &mut room, *hash, size, DeleteReason::Unreferenced),
             Some(o) if o.size != size => {
                 delete(&mut p, &mut room, *hash, size, DeleteReason::Damaged)
@@ -211,15 +285,13 @@ pub fn plan(input: &Input<'_>) -> Plan {
             p.unavailable_files += 1;
             continue;
         }
-        if o.size > room {
-            let deficit = o.size - room;
-            let can_free: u64 = evictable.iter().map(|(e, _)| e.size).sum();
-            if can_free < deficit {
+        if !room.fits(o.size) {
+            if !room.could_fit(o.size, evictable.iter().map(|(e, _)| e.size)) {
                 p.short_files += 1;
                 p.short_bytes += o.size;
                 continue;
             }
-            while room < o.size {
+            while !room.fits(o.size) {
                 let Some((e, reason)) = evictable.pop() else {
                     break;
                 };
@@ -247,7 +319,7 @@ pub fn plan(input: &Input<'_>) -> Plan {
             .then(a.hash.cmp(&b.hash))
     });
     for o in old_need {
-        if !o.available || o.size > room {
+        if !o.available || !room.fits(o.size) {
             p.deferred_files += 1;
             continue;
         }
@@ -313,6 +385,9 @@ mod tests {
             objects: &objects,
             on_disk: &on_disk,
             room: 100,
+            quota_room: None,
+            block: 1,
+            keep: &HashSet::new(),
         });
         assert_eq!(
             deletes(&p),
@@ -339,6 +414,9 @@ mod tests {
             objects: &objects,
             on_disk: &BTreeMap::new(),
             room: 1000,
+            quota_room: None,
+            block: 1,
+            keep: &HashSet::new(),
         });
         assert_eq!(copies(&p), expect);
     }
@@ -357,6 +435,9 @@ mod tests {
             objects: &objects,
             on_disk: &BTreeMap::new(),
             room: 1000,
+            quota_room: None,
+            block: 1,
+            keep: &HashSet::new(),
         });
         assert_eq!(copies(&p), vec![2]);
     }
@@ -368,6 +449,9 @@ mod tests {
             objects: &objects,
             on_disk: &BTreeMap::new(),
             room: 100,
+            quota_room: None,
+            block: 1,
+            keep: &HashSet::new(),
         });
         assert_eq!(copies(&p), vec![1, 3]);
         assert_eq!((p.short_files, p.short_bytes), (1, 500));
@@ -396,6 +480,9 @@ mod tests {
             objects: &objects,
             on_disk: &on_disk,
             room: 50,
+            quota_room: None,
+            block: 1,
+            keep: &HashSet::new(),
         });
         assert_eq!(deletes(&p), vec![(5, DeleteReason::Redundant)]);
         assert_eq!(copies(&p), vec![1]);
@@ -406,6 +493,9 @@ mod tests {
             objects: &objects2,
             on_disk: &on_disk,
             room: 50,
+            quota_room: None,
+            block: 1,
+            keep: &HashSet::new(),
         });
         assert!(deletes(&p).is_empty());
         assert_eq!(p.short_bytes, 200);
@@ -431,6 +521,9 @@ mod tests {
             objects: &objects,
             on_disk: &on_disk,
             room: 20,
+            quota_room: None,
+            block: 1,
+            keep: &HashSet::new(),
         });
         assert_eq!(deletes(&p), vec![(8, DeleteReason::OldVersion)]);
         assert_eq!(copies(&p), vec![1]);
@@ -451,6 +544,9 @@ mod tests {
             objects: &objects,
             on_disk: &BTreeMap::new(),
             room: 40,
+            quota_room: None,
+            block: 1,
+            keep: &HashSet::new(),
         });
         assert_eq!(copies(&p), vec![8]);
         // The one that did not fit is counted: the disk is not saturated.
@@ -468,6 +564,9 @@ mod tests {
             objects: &objects,
             on_disk: &BTreeMap::new(),
             room: 100,
+            quota_room: None,
+            block: 1,
+            keep: &HashSet::new(),
         });
         assert_eq!((p.copy_files, p.unavailable_files), (0, 1));
     }
@@ -486,6 +585,9 @@ mod tests {
             objects: &objects,
             on_disk: &on_disk,
             room: 10,
+            quota_room: None,
+            block: 1,
+            keep: &HashSet::new(),
         });
         assert_eq!(deletes(&p), vec![(4, DeleteReason::Redundant)]);
         assert_eq!(copies(&p), vec![1]);
@@ -516,6 +618,9 @@ mod tests {
                 objects: &states,
                 on_disk: &disks[d],
                 room: sizes[d] - used,
+                quota_room: None,
+                block: 1,
+                keep: &HashSet::new(),
             });
             for s in &p.steps {
                 match *s {
@@ -574,6 +679,9 @@ mod tests {
             objects: &objects,
             on_disk: &on_disk,
             room: 150,
+            quota_room: None,
+            block: 1,
+            keep: &HashSet::new(),
         });
         let mut shuffled = objects.clone();
         shuffled.reverse();
@@ -581,6 +689,9 @@ mod tests {
             objects: &shuffled,
             on_disk: &on_disk,
             room: 150,
+            quota_room: None,
+            block: 1,
+            keep: &HashSet::new(),
         });
         assert_eq!(a, b);
     }

@@ -7,6 +7,10 @@
 //! A file that changes while it is read is read again, and reported if it
 //! never settles.
 //!
+//! As it hashes, a scan journals each hash (and each copy it stages on a
+//! disk), so that a scan killed half-way resumes: a file still as it was
+//! when the killed scan read it is not read again.
+//!
 //! Invariant: what cannot be read (a folder, a file, a whole missing source)
 //! is reported and carried forward unchanged, never recorded as deleted. A
 //! scan that finds nothing changed writes no new snapshot.
@@ -18,11 +22,12 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::catalog::{Catalog, Kind, NewVersion, ScanDelta, Version};
+use crate::catalog::{
+    Cached, Catalog, Journal, Kind, NewVersion, Note, ScanDelta, Staging, Version,
+};
 use crate::config::Profile;
-use crate::disk::CopyInError;
+use crate::disk::{CopyInError, Stage};
 use crate::object::{self, ObjectId};
-use crate::sync::Stage;
 use crate::task::{Phase, Progress};
 
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +53,9 @@ pub struct Report {
     pub moved: u64,
     pub hashed_files: u64,
     pub hashed_bytes: u64,
+    /// Files not read again because an interrupted scan had read them
+    /// (unchanged since).
+    pub resumed_files: u64,
 }
 
 /// One thing found on the workstation.
@@ -131,20 +139,30 @@ pub fn scan(
     profile: &Profile,
     progress: &Progress,
 ) -> crate::Result<Report> {
-    scan_into(catalog, profile, None, progress)
+    scan_into(catalog, profile, None, None, progress)
 }
 
 /// Takes a snapshot like [`scan`], and copies each file it reads into
 /// `stage` (a disk's `tmp/`) on the same read, as far as the stage has room.
+/// What it learns goes into `journal` (or a journal of its own).
 pub fn scan_into(
     catalog: &mut Catalog,
     profile: &Profile,
     stage: Option<&Stage>,
+    journal: Option<&Journal>,
     progress: &Progress,
 ) -> crate::Result<Report> {
     if profile.sources.is_empty() {
         return Err(Error::NoSources.into());
     }
+    let own_journal = match journal {
+        Some(_) => None,
+        None => Some(Journal::start(catalog.path())?),
+    };
+    let journal = match (journal, &own_journal) {
+        (Some(j), _) | (None, Some(j)) => j,
+        (None, None) => return Err(Error::NoSources.into()),
+    };
     let started_at = crate::now();
     // Coffer's own catalog must never be backed up while it is being written.
     let own_dir = catalog.path().parent().map(Path::to_path_buf);
@@ -159,14 +177,21 @@ pub fn scan_into(
                 Some(s) => catalog.versions_alive(s.id)?,
                 None => Vec::new(),
             };
-            Ok((snap, versions))
+            Ok((snap, versions, catalog.scan_cache()?))
         });
         let walked = walker
             .join()
             .unwrap_or_else(|_| Err(crate::Error::Panic("the folder walk panicked".into())));
         (walked, prev)
     });
-    let (prev_snap, prev) = prev?;
+    let (prev_snap, prev, cache) = prev?;
+    // A hash an interrupted scan took of a file still exactly as it was.
+    let cached = |f: &Found| {
+        cache
+            .get(f.path.as_os_str().as_bytes())
+            .filter(|c| (c.size, c.mtime_ns, c.inode) == (f.size, f.mtime_ns, f.inode))
+            .map(|c| c.hash)
+    };
     let Walked { found, unreadable } = walked?;
     let mut by_path: FxHashMap<&[u8], usize> =
         FxHashMap::with_capacity_and_hasher(prev.len(), Default::default());
@@ -203,7 +228,16 @@ pub fn scan_into(
             }
             Some(_) => {
                 report.changed += 1;
-                to_hash.push(f);
+                match cached(&f) {
+                    Some(h) => {
+                        report.resumed_files += 1;
+                        if let Some(s) = stage {
+                            s.note_path(&h, &f.path);
+                        }
+                        added.push(f.version(Some(h)));
+                    }
+                    None => to_hash.push(f),
+                }
             }
             None if f.kind != Kind::File => {
                 report.added += u64::from(f.kind == Kind::Symlink);
@@ -223,7 +257,16 @@ pub fn scan_into(
                     }
                     None => {
                         report.added += 1;
-                        to_hash.push(f);
+                        match cached(&f) {
+                            Some(h) => {
+                                report.resumed_files += 1;
+                                if let Some(s) = stage {
+                                    s.note_path(&h, &f.path);
+                                }
+                                added.push(f.version(Some(h)));
+                            }
+                            None => to_hash.push(f),
+                        }
                     }
                 }
             }
@@ -231,6 +274,9 @@ pub fn scan_into(
     }
 
     let hash_bytes: u64 = to_hash.iter().map(|f| f.size).sum();
+    if let Some(s) = stage {
+        s.expect(to_hash.iter().map(|f| f.size));
+    }
     progress.phase(Phase::Hashing, to_hash.len() as u64, hash_bytes);
     // Largest first, so no core is left alone with a big file at the end.
     to_hash.sort_unstable_by_key(|f| std::cmp::Reverse(f.size));
@@ -240,12 +286,17 @@ pub fn scan_into(
         .with_max_len(1)
         .map(|mut f| {
             progress.current(&f.path);
-            let r = hash_settled(&mut f, stage, progress);
+            let r = hash_settled(&mut f, stage, journal, progress);
             progress.advance(1, 0);
             (f, r)
         })
         .collect();
     progress.check()?;
+    // Everything learned is in the catalog before the snapshot is.
+    journal.flush();
+    if let Some(j) = own_journal {
+        j.finish()?;
+    }
     for (f, r) in hashed {
         match r {
             Ok(h) => {
@@ -291,6 +342,7 @@ pub fn scan_into(
         && added.is_empty()
         && ended.is_empty()
     {
+        catalog.clear_scan_cache()?;
         report.snapshot = p.id;
         return Ok(report);
     }
@@ -466,6 +518,7 @@ impl Walk<'_> {
 fn hash_settled(
     f: &mut Found,
     stage: Option<&Stage>,
+    journal: &Journal,
     progress: &Progress,
 ) -> Result<ObjectId, String> {
     const TRIES: usize = 3;
@@ -487,19 +540,39 @@ fn hash_settled(
             progress.check()
         };
         let (hash, n, staged) = match stage.filter(|s| s.reserve(before.len())) {
-            Some(stage) => match stage.disk().stage(&mut file, each) {
-                Ok(p) => (p.hash, p.size, Some((stage, p))),
-                Err(CopyInError::Read(e)) => return Err(format!("cannot be read ({e})")),
-                Err(CopyInError::Other(crate::Error::Cancelled)) => {
-                    return Err("cancelled".into());
+            Some(stage) => {
+                // Journaled first: a copy a kill interrupts can be resumed.
+                let tag = crate::disk::new_tag();
+                journal.note(Note::Staging {
+                    disk: stage.disk().id(),
+                    staging: Staging {
+                        name: tag.clone(),
+                        path: f.path.clone(),
+                        size: before.len(),
+                        mtime_ns: before.mtime() * 1_000_000_000 + before.mtime_nsec(),
+                        inode: before.ino(),
+                    },
+                });
+                match stage.disk().stage_as(&tag, &mut file, each) {
+                    Ok(p) => (p.hash, p.size, Some((stage, p))),
+                    Err(e) => {
+                        stage.unreserve(before.len());
+                        match e {
+                            CopyInError::Read(e) => return Err(format!("cannot be read ({e})")),
+                            CopyInError::Other(crate::Error::Cancelled) => {
+                                return Err("cancelled".into());
+                            }
+                            CopyInError::Other(_) => {
+                                // The disk failed: stop staging and just
+                                // hash. The sync that follows meets the
+                                // disk's trouble and reports it.
+                                stage.stop();
+                                continue;
+                            }
+                        }
+                    }
                 }
-                Err(CopyInError::Other(_)) => {
-                    // The disk failed: stop staging and just hash. The sync
-                    // that follows meets the disk's trouble and reports it.
-                    stage.stop();
-                    continue;
-                }
-            },
+            }
             None => {
                 let (hash, n) = object::hash_reader(&mut file, |n| {
                     each(n).map_err(|_| std::io::Error::other("cancelled"))
@@ -520,14 +593,24 @@ fn hash_settled(
         });
         if let Some((stage, p)) = staged {
             if settled {
-                stage.keep(p);
+                stage.keep(p, Some(&f.path));
             } else {
+                stage.unreserve(p.size);
                 stage.disk().discard_pending(p);
             }
         }
         let after = after?;
         if settled {
             *f = Found::from_meta(f.path.clone(), &after, Kind::File, None);
+            journal.note(Note::Hashed {
+                path: f.path.clone(),
+                cached: Cached {
+                    size: f.size,
+                    mtime_ns: f.mtime_ns,
+                    inode: f.inode,
+                    hash,
+                },
+            });
             return Ok(hash);
         }
     }

@@ -34,6 +34,8 @@ pub enum Phase {
     Restoring,
     Archiving,
     Reading,
+    /// Checking what an interrupted sync left on the disk.
+    Resuming,
 }
 
 impl Phase {
@@ -49,6 +51,7 @@ impl Phase {
             Phase::Restoring => "Restoring",
             Phase::Archiving => "Archiving",
             Phase::Reading => "Reading",
+            Phase::Resuming => "Resuming",
         }
     }
 }

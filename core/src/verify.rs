@@ -43,8 +43,7 @@ pub fn verify(
 ) -> crate::Result<Report> {
     disk.claim(set)?;
     let on_disk = disk.objects()?;
-    crate::sync::register(
-        catalog,
+    catalog.register(
         disk,
         Some(on_disk.values().filter(|s| **s != u64::MAX).sum()),
     )?;

@@ -167,11 +167,12 @@ fn the_scan_stages_each_new_content_once_and_the_sync_commits_it() {
     let d = b.disk("a", None);
     let disk = Disk::open(&d, io::real()).unwrap();
     disk.claim(b.profile.set_id).unwrap();
-    let stage = sync::Stage::new(&disk, u64::MAX);
+    let stage = coffer_core::disk::Stage::new(&disk, u64::MAX);
     let scanned = coffer_core::scan::scan_into(
         &mut b.catalog,
         &b.profile,
         Some(&stage),
+        None,
         &Progress::silent(),
     )
     .unwrap();
@@ -268,7 +269,7 @@ fn a_disk_too_small_reports_the_shortfall_and_keeps_what_fits() {
     assert!(r.copied_files >= 1 && r.plan.short_files >= 1, "{r:?}");
     let msg = r.shortfall_message().unwrap();
     assert!(
-        msg.contains("small") && msg.contains("more bytes needed"),
+        msg.contains("small") && msg.contains("more needed"),
         "{msg}"
     );
     let used: u64 = assert_store_consistent(&d).values().sum();

@@ -220,7 +220,7 @@ fn disk_init(ctx: &Ctx, a: super::DiskInit) -> anyhow::Result<Done> {
         d.release();
     }
     let cat = ctx.catalog()?;
-    sync::register(&cat, &d, Some(0))?;
+    cat.register(&d, Some(0))?;
     let text = format!(
         "Disk \"{}\" is ready at {}{}\nSync it with: coffer sync {}\n",
         human::escape(d.label()),

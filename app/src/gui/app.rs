@@ -530,7 +530,7 @@ impl CofferApp {
                     // A disk of this set the catalog has not seen (or not
                     // here) gets its card; its contents are counted at sync.
                     let disk = Disk::open(root, io::real())?;
-                    sync::register(&catalog, &disk, None)?;
+                    catalog.register(&disk, None)?;
                 }
                 drop(catalog);
                 Model::load(&paths, &profile, &present)

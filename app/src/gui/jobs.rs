@@ -265,7 +265,7 @@ impl CofferApp {
             move |_| {
                 let disk = Disk::init(&root, &label, set_id, quota, io::real())?;
                 let cat = Catalog::open(&paths.catalog_file())?;
-                sync::register(&cat, &disk, Some(0))?;
+                cat.register(&disk, Some(0))?;
                 Ok(format!(
                     "Disk \"{}\" is ready at {}",
                     disk.label(),

@@ -7,6 +7,28 @@ use super::{Catalog, CopyRow, DiskRow, Error, bytes_path, parse_hash, parse_uuid
 use crate::object::ObjectId;
 
 impl Catalog {
+    /// Records a connected disk (or refreshes what is known of it): label,
+    /// quota, where it was seen, its room, and Coffer's use when known.
+    pub fn register(&self, disk: &crate::Disk, used: Option<u64>) -> Result<DiskRow, Error> {
+        let space = disk.space(used.unwrap_or(0)).ok();
+        let mut row = self
+            .disk(disk.id())?
+            .unwrap_or_else(|| DiskRow::new(disk.id(), disk.label(), disk.identity.created_at));
+        row.label = disk.label().to_string();
+        row.quota = disk.identity.quota;
+        row.last_seen = Some(crate::now());
+        row.last_mount = Some(disk.root().to_path_buf());
+        if let Some(s) = space {
+            row.capacity = Some(s.quota.map_or(s.total, |q| q.min(s.total)));
+            row.free = Some(s.room());
+        }
+        if used.is_some() {
+            row.used = used;
+        }
+        self.upsert_disk(&row)?;
+        Ok(row)
+    }
+
     pub fn disks(&self) -> Result<Vec<DiskRow>, Error> {
         let mut st = self
             .conn

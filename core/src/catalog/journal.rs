@@ -57,9 +57,15 @@ pub enum Note {
 /// How long notes may wait before they are committed.
 const COMMIT_EVERY: Duration = Duration::from_millis(50);
 
+enum Msg {
+    Note(Note),
+    /// Commit everything before, then say so.
+    Flush(mpsc::SyncSender<()>),
+}
+
 /// The writer thread's handle.
 pub struct Journal {
-    tx: Option<mpsc::Sender<Note>>,
+    tx: Option<mpsc::Sender<Msg>>,
     thread: Option<std::thread::JoinHandle<Result<(), Error>>>,
 }
 
@@ -67,7 +73,7 @@ impl Journal {
     /// Starts a journal writing into the catalog at `path`.
     pub fn start(path: &Path) -> Result<Journal, Error> {
         let mut cat = Catalog::open(path)?;
-        let (tx, rx) = mpsc::channel::<Note>();
+        let (tx, rx) = mpsc::channel::<Msg>();
         let thread = std::thread::Builder::new()
             .name("coffer-journal".into())
             .spawn(move || cat.write_notes(&rx))
@@ -85,7 +91,17 @@ impl Journal {
     pub fn note(&self, n: Note) {
         if let Some(tx) = &self.tx {
             // A writer that stopped already reported why in `finish`.
-            let _ = tx.send(n);
+            let _ = tx.send(Msg::Note(n));
+        }
+    }
+
+    /// Waits until every note handed over so far is committed.
+    pub fn flush(&self) {
+        let (ack, done) = mpsc::sync_channel(1);
+        if let Some(tx) = &self.tx
+            && tx.send(Msg::Flush(ack)).is_ok()
+        {
+            let _ = done.recv();
         }
     }
 
@@ -114,21 +130,31 @@ impl Drop for Journal {
     }
 }
 
+fn sort(m: Msg, batch: &mut Vec<Note>, acks: &mut Vec<mpsc::SyncSender<()>>) {
+    match m {
+        Msg::Note(n) => batch.push(n),
+        Msg::Flush(a) => acks.push(a),
+    }
+}
+
 impl Catalog {
     /// The writer thread's loop: batches of notes, one transaction each.
-    fn write_notes(&mut self, rx: &mpsc::Receiver<Note>) -> Result<(), Error> {
+    fn write_notes(&mut self, rx: &mpsc::Receiver<Msg>) -> Result<(), Error> {
         let mut open = true;
+        let mut result = Ok(());
         while open {
             let first = match rx.recv() {
                 Ok(n) => n,
                 Err(_) => break,
             };
-            let mut batch = vec![first];
+            let mut batch = Vec::new();
+            let mut acks = Vec::new();
+            sort(first, &mut batch, &mut acks);
             let until = Instant::now() + COMMIT_EVERY;
-            while batch.len() < 4096 {
+            while acks.is_empty() {
                 let left = until.saturating_duration_since(Instant::now());
                 match rx.recv_timeout(left) {
-                    Ok(n) => batch.push(n),
+                    Ok(m) => sort(m, &mut batch, &mut acks),
                     Err(mpsc::RecvTimeoutError::Timeout) => break,
                     Err(mpsc::RecvTimeoutError::Disconnected) => {
                         open = false;
@@ -136,9 +162,55 @@ impl Catalog {
                     }
                 }
             }
-            self.commit_notes(&batch)?;
+            // A failed commit loses only what a later run reads again; the
+            // first failure is reported when the journal finishes.
+            if !batch.is_empty()
+                && let Err(e) = self.commit_notes(&batch)
+                && result.is_ok()
+            {
+                result = Err(e);
+            }
+            for a in acks {
+                let _ = a.send(());
+            }
         }
-        Ok(())
+        result
+    }
+
+    /// Writes notes at once, on this connection (what a sync learned while
+    /// settling a disk's `tmp/`, before its scan reads the cache).
+    pub fn write_notes_now(&mut self, notes: &[Note]) -> Result<(), Error> {
+        self.commit_notes(notes)
+    }
+
+    /// Content that has at least one copy on some disk.
+    pub fn copied_hashes(&self) -> Result<rustc_hash::FxHashSet<ObjectId>, Error> {
+        let mut st = self
+            .conn
+            .prepare("SELECT DISTINCT hash FROM copies")
+            .map_err(self.err())?;
+        let rows = st
+            .query_map([], |r| r.get::<_, String>(0))
+            .map_err(self.err())?;
+        let mut out = rustc_hash::FxHashSet::default();
+        for r in rows {
+            if let Ok(h) = r.map_err(self.err())?.parse() {
+                out.insert(h);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Bytes of the catalog's objects that have no copy on any disk.
+    pub fn uncopied_bytes(&self) -> Result<u64, Error> {
+        self.conn
+            .query_row(
+                "SELECT coalesce(sum(size), 0) FROM objects WHERE hash NOT IN (SELECT hash FROM copies)",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n.max(0) as u64)
+            .map_err(self.err())
     }
 
     fn commit_notes(&mut self, notes: &[Note]) -> Result<(), Error> {

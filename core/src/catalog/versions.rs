@@ -175,6 +175,8 @@ impl Catalog {
                 .map_err(e)?;
             }
         }
+        // What an unfinished scan learned is in the snapshot now.
+        tx.execute("DELETE FROM scan_cache", []).map_err(e)?;
         tx.execute(BUMP, []).map_err(e)?;
         tx.commit().map_err(e)?;
         Ok(new_id)

@@ -27,9 +27,11 @@
 //! objects and catalog copies are created 0600 in 0700 folders.
 
 mod identity;
+mod leftovers;
 pub mod root;
 mod slots;
 mod space;
+mod stage;
 mod store;
 
 use std::fs::File;
@@ -38,10 +40,12 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub use identity::{FORMAT, IDENTITY_FILE, Identity, MIN_PART_SIZE, read_identity};
+pub use leftovers::Leftover;
 pub use root::Root;
 pub use slots::{CopiedSlot, MAX_GENERATION, Slot, SlotMeta};
 pub use space::{FAT32_MAX_FILE, Space};
-pub use store::{CopyInError, Pending};
+pub use stage::Stage;
+pub use store::{CopyInError, Pending, new_tag};
 
 use crate::io::DiskIo;
 use crate::object::ObjectId;
@@ -156,6 +160,8 @@ pub struct Disk {
     pub identity: Identity,
     io: Arc<dyn DiskIo>,
     claim: Mutex<Option<Claim>>,
+    /// The file system's block size, read once.
+    block: std::sync::OnceLock<u64>,
 }
 
 fn open_root(root: &Path) -> Result<Root, Error> {
@@ -229,6 +235,7 @@ impl Disk {
             identity,
             io,
             claim: Mutex::default(),
+            block: std::sync::OnceLock::new(),
         };
         // The same gate as every other write, minus the identity that is
         // about to be written: the lock, then Coffer's folders.
@@ -252,6 +259,7 @@ impl Disk {
             identity,
             io,
             claim: Mutex::default(),
+            block: std::sync::OnceLock::new(),
         };
         if let Some(m) = disk.identity.max_file_size
             && m > disk.fs_max_file()

@@ -52,6 +52,16 @@ impl Disk {
         }
     }
 
+    /// The file system's allocation unit (what one small file takes).
+    pub fn block_size(&self) -> u64 {
+        *self.block.get_or_init(|| {
+            self.root
+                .statvfs()
+                .map(|s| s.f_frsize.max(s.f_bsize).clamp(512, 1 << 20))
+                .unwrap_or(4096)
+        })
+    }
+
     /// Free space and Coffer's use of it.
     pub fn space(&self, used: u64) -> Result<Space, Error> {
         let st = self

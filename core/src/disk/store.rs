@@ -19,6 +19,22 @@ use crate::object::{Hasher, ObjectId, with_buffer};
 
 /// Most parts one object may have (64 TiB at the smallest part size).
 const MAX_PARTS: usize = 1 << 20;
+/// How the scan's temp copies are named: `staged.TAG.p001`, …
+pub(super) const STAGED: &str = "staged";
+
+/// A fresh tag for a temp copy's name.
+pub fn new_tag() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Where a copy into `tmp/` starts: from nothing, or from the parts an
+/// interrupted copy left (already hashed, `written` bytes in all).
+#[derive(Default)]
+pub(super) struct Resume {
+    pub hasher: Hasher,
+    pub parts: Vec<PathBuf>,
+    pub written: u64,
+}
 
 /// An object written to `coffer/tmp/`, hashed and waiting to be flushed and
 /// renamed into place.
@@ -234,7 +250,12 @@ impl Disk {
         each: impl FnMut(u64) -> Result<(), crate::Error>,
     ) -> Result<Pending, crate::Error> {
         let p = self
-            .copy_in(&expected.to_hex(), src, each)
+            .copy_in(
+                &format!("{}.{}", expected.to_hex(), new_tag()),
+                src,
+                Resume::default(),
+                each,
+            )
             .map_err(|e| match e {
                 CopyInError::Read(e) => {
                     Error::io("cannot read the source for", &self.object_path(expected), e).into()
@@ -261,7 +282,18 @@ impl Disk {
         src: &mut dyn Read,
         each: impl FnMut(u64) -> Result<(), crate::Error>,
     ) -> Result<Pending, CopyInError> {
-        self.copy_in("staged", src, each)
+        self.stage_as(&new_tag(), src, each)
+    }
+
+    /// Like [`stage`](Self::stage), under the temp name `staged.TAG`, which
+    /// the caller chose (and may have journaled) beforehand.
+    pub fn stage_as(
+        &self,
+        tag: &str,
+        src: &mut dyn Read,
+        each: impl FnMut(u64) -> Result<(), crate::Error>,
+    ) -> Result<Pending, CopyInError> {
+        self.copy_in(&format!("{STAGED}.{tag}"), src, Resume::default(), each)
     }
 
     /// Drops a temp copy that will not be committed.
@@ -272,21 +304,33 @@ impl Disk {
     /// The copy behind [`write_tmp`](Self::write_tmp) and
     /// [`stage`](Self::stage): into temp files named after `name`, in parts
     /// above the file system's size limit, hashing on the way.
-    fn copy_in(
+    pub(super) fn copy_in(
         &self,
         name: &str,
         src: &mut dyn Read,
+        resume: Resume,
         mut each: impl FnMut(u64) -> Result<(), crate::Error>,
     ) -> Result<Pending, CopyInError> {
         let io = self.gate()?;
         let limit = self.max_file_size();
-        let mut hasher = Hasher::default();
-        let mut parts: Vec<PathBuf> = Vec::new();
-        let mut cur: Option<(Box<dyn IoFile>, u64)> = None;
-        let mut total = 0u64;
-        let tag = uuid::Uuid::new_v4().simple().to_string();
+        let Resume {
+            mut hasher,
+            mut parts,
+            written,
+        } = resume;
+        let mut total = written;
+        let mut cur: Option<(Box<dyn IoFile>, u64)> = match parts.last() {
+            Some(last) => Some((
+                io.append(&self.root, last).map_err(|e| {
+                    CopyInError::from(Error::io("cannot reopen", &self.root.show(last), e))
+                })?,
+                // Every part before the last one is full.
+                written.saturating_sub((parts.len() as u64 - 1).saturating_mul(limit)),
+            )),
+            None => None,
+        };
         let new_part = |parts: &mut Vec<PathBuf>| -> Result<Box<dyn IoFile>, CopyInError> {
-            let p = Path::new(TMP).join(format!("{name}.{tag}.p{:03}", parts.len() + 1));
+            let p = Path::new(TMP).join(format!("{name}.p{:03}", parts.len() + 1));
             let f = io.create_new(&self.root, &p).map_err(|e| {
                 CopyInError::from(Error::io("cannot create", &self.root.show(&p), e))
             })?;
