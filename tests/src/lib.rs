@@ -9,6 +9,8 @@ use std::process::{Command, Output};
 
 use coffer_core::ObjectId;
 
+pub mod mount;
+
 /// A temp world for one test. Nothing in it touches the user's real files.
 pub struct World {
     pub dir: tempfile::TempDir,
@@ -297,5 +299,95 @@ pub fn profile_over(
         }],
         excludes: vec![],
         dumps: vec![],
+    }
+}
+
+/// A [`DiskIo`](coffer_core::io::DiskIo) that counts the bytes written
+/// through it, by whether they went into `coffer/tmp/` (objects) or
+/// elsewhere (catalog copies, the identity).
+#[derive(Debug, Default, Clone)]
+pub struct CountingIo {
+    pub tmp: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    pub other: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl CountingIo {
+    pub fn tmp_bytes(&self) -> u64 {
+        self.tmp.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+struct CountingFile {
+    inner: Box<dyn coffer_core::io::IoFile>,
+    counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl coffer_core::io::IoFile for CountingFile {
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.counter
+            .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.inner.write_all(buf)
+    }
+    fn sync_all(&mut self) -> std::io::Result<()> {
+        self.inner.sync_all()
+    }
+    fn start_flush(&mut self) {
+        self.inner.start_flush();
+    }
+}
+
+impl CountingIo {
+    fn wrap(
+        &self,
+        rel: &Path,
+        inner: Box<dyn coffer_core::io::IoFile>,
+    ) -> Box<dyn coffer_core::io::IoFile> {
+        let counter = if rel.starts_with("coffer/tmp") {
+            self.tmp.clone()
+        } else {
+            self.other.clone()
+        };
+        Box::new(CountingFile { inner, counter })
+    }
+}
+
+impl coffer_core::io::DiskIo for CountingIo {
+    fn create_dir_all(&self, root: &coffer_core::disk::Root, rel: &Path) -> std::io::Result<()> {
+        coffer_core::io::RealIo.create_dir_all(root, rel)
+    }
+    fn create_new(
+        &self,
+        root: &coffer_core::disk::Root,
+        rel: &Path,
+    ) -> std::io::Result<Box<dyn coffer_core::io::IoFile>> {
+        Ok(self.wrap(rel, coffer_core::io::RealIo.create_new(root, rel)?))
+    }
+    fn rewrite(
+        &self,
+        root: &coffer_core::disk::Root,
+        rel: &Path,
+    ) -> std::io::Result<Box<dyn coffer_core::io::IoFile>> {
+        Ok(self.wrap(rel, coffer_core::io::RealIo.rewrite(root, rel)?))
+    }
+    fn append(
+        &self,
+        root: &coffer_core::disk::Root,
+        rel: &Path,
+    ) -> std::io::Result<Box<dyn coffer_core::io::IoFile>> {
+        Ok(self.wrap(rel, coffer_core::io::RealIo.append(root, rel)?))
+    }
+    fn rename(
+        &self,
+        root: &coffer_core::disk::Root,
+        from: &Path,
+        to: &Path,
+    ) -> std::io::Result<()> {
+        coffer_core::io::RealIo.rename(root, from, to)
+    }
+    fn remove_file(&self, root: &coffer_core::disk::Root, rel: &Path) -> std::io::Result<()> {
+        coffer_core::io::RealIo.remove_file(root, rel)
+    }
+    fn sync_fs(&self, root: &coffer_core::disk::Root) -> std::io::Result<()> {
+        coffer_core::io::RealIo.sync_fs(root)
     }
 }

@@ -20,7 +20,7 @@
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::catalog::{Cached, Catalog, Journal, Note};
 use crate::config::Profile;
@@ -127,9 +127,11 @@ pub(super) fn settle(
     Ok(())
 }
 
-/// How often staged copies are committed while the scan runs.
-const COMMIT_EVERY: Duration = Duration::from_millis(500);
-const COMMIT_FILES: usize = 2000;
+/// How often the committer looks for staged copies while the scan runs:
+/// it commits whatever gathered while it flushed the batch before, so the
+/// batches grow as large as the disk is slow.
+const COMMIT_EVERY: Duration = Duration::from_millis(100);
+const COMMIT_FILES: usize = 5000;
 
 /// Scans into `stage`, committing staged copies as the scan goes when the
 /// stage is eager. Returns the scan's report and what was committed (files,
@@ -175,24 +177,29 @@ pub(super) fn scan_committing(
             }
         }
     };
+    let pass = crate::scan::Pass::begin(catalog, profile, Some(stage), Some(journal), progress)?;
+    // What an interrupted sync left and this one adopted is committed
+    // before new copies start filling the disk's cache: the flush is short,
+    // and each run keeps the work of the run before even if killed soon.
+    if stage.eager() {
+        commit_now(true);
+    }
     let scanned = std::thread::scope(|s| {
         let committer = std::thread::Builder::new()
             .name("commit-early".into())
             .spawn_scoped(s, move || {
-                let mut last = Instant::now();
                 while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(Duration::from_millis(50))
+                    stopped.recv_timeout(COMMIT_EVERY)
                 {
-                    if stage.eager() && last.elapsed() >= COMMIT_EVERY {
+                    if stage.eager() {
                         commit_now(false);
-                        last = Instant::now();
                     }
                 }
                 if stage.eager() {
                     commit_now(true);
                 }
             });
-        let r = crate::scan::scan_into(catalog, profile, Some(stage), Some(journal), progress);
+        let r = pass.finish(catalog);
         drop(done);
         if let Ok(c) = committer {
             let _ = c.join();

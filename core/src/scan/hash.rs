@@ -1,0 +1,118 @@
+//! Hashing one file: read until it holds still, copied into a disk's stage
+//! on the same read when there is room, journaled as it goes.
+//!
+//! Invariant: a hash is only given for bytes read while the file's size,
+//! mtime and inode stayed as they were.
+
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+
+use super::{Found, Kind};
+use crate::catalog::{Cached, Journal, Note, Staging};
+use crate::disk::{CopyInError, Stage};
+use crate::object::{self, ObjectId};
+use crate::task::Progress;
+
+/// Hashes a file, reading it again if it changes while read. Updates `f`
+/// with the metadata the hash belongs to. With a stage that has room, the
+/// same read also copies the file there.
+pub(super) fn hash_settled(
+    f: &mut Found,
+    stage: Option<&Stage>,
+    journal: &Journal,
+    progress: &Progress,
+) -> Result<ObjectId, String> {
+    const TRIES: usize = 3;
+    let mut tries = 0;
+    while tries < TRIES {
+        let mut file = std::fs::File::options()
+            .read(true)
+            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+            .open(&f.path)
+            .map_err(|e| format!("cannot be read ({e})"))?;
+        let before = file
+            .metadata()
+            .map_err(|e| format!("cannot be read ({e})"))?;
+        if !before.is_file() {
+            return Err("is no longer a regular file".into());
+        }
+        let each = |n: u64| {
+            progress.advance(0, n);
+            progress.check()
+        };
+        let (hash, n, staged) = match stage.filter(|s| s.reserve(before.len())) {
+            Some(stage) => {
+                // Journaled first: a copy a kill interrupts can be resumed.
+                let tag = crate::disk::new_tag();
+                journal.note(Note::Staging {
+                    disk: stage.disk().id(),
+                    staging: Staging {
+                        name: tag.clone(),
+                        path: f.path.clone(),
+                        size: before.len(),
+                        mtime_ns: before.mtime() * 1_000_000_000 + before.mtime_nsec(),
+                        inode: before.ino(),
+                    },
+                });
+                match stage.disk().stage_as(&tag, &mut file, each) {
+                    Ok(p) => (p.hash, p.size, Some((stage, p))),
+                    Err(e) => {
+                        stage.unreserve(before.len());
+                        match e {
+                            CopyInError::Read(e) => return Err(format!("cannot be read ({e})")),
+                            CopyInError::Other(crate::Error::Cancelled) => {
+                                return Err("cancelled".into());
+                            }
+                            CopyInError::Other(_) => {
+                                // The disk failed: stop staging and just
+                                // hash. The sync that follows meets the
+                                // disk's trouble and reports it.
+                                stage.stop();
+                                continue;
+                            }
+                        }
+                    }
+                }
+            }
+            None => {
+                let (hash, n) = object::hash_reader(&mut file, |n| {
+                    each(n).map_err(|_| std::io::Error::other("cancelled"))
+                })
+                .map_err(|e| format!("cannot be read ({e})"))?;
+                (hash, n, None)
+            }
+        };
+        tries += 1;
+        let after =
+            std::fs::symlink_metadata(&f.path).map_err(|e| format!("vanished while read ({e})"));
+        let settled = after.as_ref().is_ok_and(|after| {
+            after.len() == n
+                && before.len() == n
+                && after.mtime() == before.mtime()
+                && after.mtime_nsec() == before.mtime_nsec()
+                && after.ino() == before.ino()
+        });
+        if let Some((stage, p)) = staged {
+            if settled {
+                stage.keep(p, Some(&f.path));
+            } else {
+                stage.unreserve(p.size);
+                stage.disk().discard_pending(p);
+            }
+        }
+        let after = after?;
+        if settled {
+            *f = Found::from_meta(f.path.clone(), &after, Kind::File, None);
+            journal.note(Note::Hashed {
+                path: f.path.clone(),
+                cached: Cached {
+                    size: f.size,
+                    mtime_ns: f.mtime_ns,
+                    inode: f.inode,
+                    hash,
+                },
+            });
+            return Ok(hash);
+        }
+    }
+    Err(format!("kept changing while it was read ({TRIES} tries)"))
+}

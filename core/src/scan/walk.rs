@@ -1,0 +1,165 @@
+//! Walking the sources: parallel `read_dir`, entries stat'ed relative to
+//! their folder, exclusions applied, symlinks recorded and never followed.
+//!
+//! Invariant: what cannot be read is listed as unreadable (and warned
+//! about), never left out as if it were gone.
+
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use super::{Found, matcher};
+use crate::catalog::Kind;
+use crate::config::Profile;
+use crate::task::Progress;
+
+/// What walking the sources found.
+#[derive(Default)]
+pub(super) struct Walked {
+    pub(super) found: Vec<Found>,
+    /// Folders whose contents could not be listed: what they held stays as it was.
+    pub(super) unreadable: Vec<PathBuf>,
+}
+
+impl Walked {
+    fn merge(&mut self, other: Walked) {
+        self.found.extend(other.found);
+        self.unreadable.extend(other.unreadable);
+    }
+}
+
+/// Walks every source (symlinks are recorded, never followed), applying
+/// the exclusions. Only a cancel is an error: what cannot be read is
+/// warned about and listed as unreadable.
+pub(super) fn walk_sources(
+    profile: &Profile,
+    own_dir: Option<&Path>,
+    progress: &Progress,
+) -> crate::Result<Walked> {
+    let mut all = Walked::default();
+    for source in &profile.sources {
+        progress.check()?;
+        let root = &source.path;
+        let meta = match std::fs::symlink_metadata(root) {
+            Ok(m) if m.is_dir() => m,
+            Ok(_) => {
+                progress.warn(
+                    Some(root),
+                    "source is no longer a folder; its files are kept as they were",
+                );
+                all.unreadable.push(root.clone());
+                continue;
+            }
+            Err(e) => {
+                progress.warn(
+                    Some(root),
+                    format!("source folder cannot be read ({e}); its files are kept as they were"),
+                );
+                all.unreadable.push(root.clone());
+                continue;
+            }
+        };
+        let rules = matcher(profile, root, &source.excludes)?;
+        all.found
+            .push(Found::from_meta(root.clone(), &meta, Kind::Dir, None));
+        progress.advance(1, 0);
+        let walk = Walk {
+            rules: &rules,
+            own_dir,
+            progress,
+        };
+        all.merge(walk.dir(root)?);
+    }
+    Ok(all)
+}
+
+struct Walk<'a> {
+    rules: &'a ignore::gitignore::Gitignore,
+    own_dir: Option<&'a Path>,
+    progress: &'a Progress,
+}
+
+impl Walk<'_> {
+    /// Everything under `dir`, its subfolders walked in parallel. Entries
+    /// are stat'ed relative to their folder (no path lookups).
+    fn dir(&self, dir: &Path) -> crate::Result<Walked> {
+        let mut w = Walked::default();
+        let entries = match std::fs::read_dir(dir) {
+            Ok(r) => r,
+            Err(e) => {
+                self.progress
+                    .warn(Some(dir), format!("cannot be read ({e}); kept as it was"));
+                w.unreadable.push(dir.to_path_buf());
+                return Ok(w);
+            }
+        };
+        let mut subdirs = Vec::new();
+        for entry in entries {
+            self.progress.check()?;
+            let entry = match entry {
+                Ok(e) => e,
+                Err(e) => {
+                    self.progress
+                        .warn(Some(dir), format!("cannot be read ({e}); kept as it was"));
+                    w.unreadable.push(dir.to_path_buf());
+                    break;
+                }
+            };
+            let path = entry.path();
+            let ft = match entry.file_type() {
+                Ok(t) => t,
+                Err(e) => {
+                    self.progress
+                        .warn(Some(&path), format!("cannot be read ({e}); kept as it was"));
+                    w.unreadable.push(path);
+                    continue;
+                }
+            };
+            if self.own_dir == Some(path.as_path())
+                || self.rules.matched(&path, ft.is_dir()).is_ignore()
+            {
+                continue;
+            }
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                Err(e) => {
+                    self.progress
+                        .warn(Some(&path), format!("cannot be read ({e}); kept as it was"));
+                    w.unreadable.push(path);
+                    continue;
+                }
+            };
+            let f = if ft.is_dir() {
+                subdirs.push(path.clone());
+                Found::from_meta(path, &meta, Kind::Dir, None)
+            } else if ft.is_symlink() {
+                match std::fs::read_link(&path) {
+                    Ok(t) => Found::from_meta(path, &meta, Kind::Symlink, Some(t)),
+                    Err(e) => {
+                        self.progress.warn(
+                            Some(&path),
+                            format!("cannot read the link ({e}); kept as it was"),
+                        );
+                        w.unreadable.push(path);
+                        continue;
+                    }
+                }
+            } else if ft.is_file() {
+                Found::from_meta(path, &meta, Kind::File, None)
+            } else {
+                self.progress.warn(
+                    Some(&path),
+                    "not a regular file, folder or symlink; skipped",
+                );
+                continue;
+            };
+            self.progress.advance(1, f.size);
+            w.found.push(f);
+        }
+        let below: Vec<crate::Result<Walked>> = subdirs.par_iter().map(|d| self.dir(d)).collect();
+        for b in below {
+            w.merge(b?);
+        }
+        Ok(w)
+    }
+}
