@@ -606,3 +606,44 @@ fn a_restore_of_many_folders_spans_several_batches_and_round_trips() {
     let got = tree(&b.out().join("docs"));
     assert_eq!(want, got);
 }
+
+#[test]
+fn special_bits_come_back_from_this_computers_catalog_only() {
+    let mut b = Bench::new(1);
+    fs::create_dir_all(b.src.join("shared")).unwrap();
+    fs::write(b.src.join("tool"), b"#!/bin/sh\n").unwrap();
+    fs::write(b.src.join("shared/x"), b"x").unwrap();
+    fs::set_permissions(b.src.join("tool"), fs::Permissions::from_mode(0o4755)).unwrap();
+    fs::set_permissions(b.src.join("shared"), fs::Permissions::from_mode(0o1777)).unwrap();
+    b.scan();
+    let a = b.disk("A", None);
+    b.sync(&a);
+    let mode = |p: &Path| fs::symlink_metadata(p).unwrap().mode() & 0o7777;
+
+    // This computer's own catalog: the bits are its own, and kept.
+    b.restore(&[&a], &b.to_out()).unwrap();
+    let out = b.out().join("docs");
+    assert_eq!(
+        (mode(&out.join("tool")), mode(&out.join("shared"))),
+        (0o4755, 0o1777)
+    );
+
+    // A catalog read from a disk: dropped, unless asked for.
+    for (keep, want) in [(false, (0o755, 0o777)), (true, (0o4755, 0o1777))] {
+        let to = b.root.join(format!("from-disk-{keep}"));
+        let disk = Disk::open(&a, io::real()).unwrap();
+        let (mut cat, _tmp) = restore::open_disk_catalog(&disk).unwrap();
+        let opts = Options {
+            dest: Some(to.clone()),
+            keep_special_bits: keep,
+            ..Options::default()
+        };
+        restore::restore(&mut cat, false, &[disk], &opts, &Progress::silent()).unwrap();
+        let out = to.join("docs");
+        assert_eq!(
+            (mode(&out.join("tool")), mode(&out.join("shared"))),
+            want,
+            "keep_special_bits: {keep}"
+        );
+    }
+}

@@ -477,6 +477,7 @@ pub(super) fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
         within,
         case_insensitive: a.case_insensitive,
         rename_collisions: a.rename_collisions,
+        keep_special_bits: a.keep_special_bits,
     };
     let mut text = String::new();
     loop {

@@ -308,6 +308,7 @@ impl CofferApp {
             existing: r.existing,
             case_insensitive: false,
             rename_collisions: r.rename_collisions,
+            keep_special_bits: false,
         };
         let roots: Vec<PathBuf> = self.present().into_iter().map(|p| p.1).collect();
         self.begin_live(Kind::Restore, title);

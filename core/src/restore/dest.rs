@@ -1,0 +1,474 @@
+//! The destination writer: every file, folder and symlink a restore makes,
+//! from disks or from archives, is written here, beneath one root opened
+//! once as a directory descriptor.
+//!
+//! Folders are opened beneath the root with `openat2(RESOLVE_BENEATH |
+//! RESOLVE_NO_SYMLINKS)`, or one component at a time with `O_NOFOLLOW`
+//! where the kernel lacks it, so no parent can be a symlink, whether it was
+//! there before or appeared during the restore. Missing folders are made
+//! 0700; callers give them their recorded mode at the end. Files are created
+//! `O_EXCL | O_NOFOLLOW`, 0600, under a temp name, flushed by the caller (one
+//! `syncfs` per batch), and put in place with `RENAME_NOREPLACE` (link +
+//! unlink where the file system lacks it). The only name ever replaced is an
+//! existing regular file that the caller chose to replace. Modes and times
+//! are set through descriptors, and setuid, setgid and sticky bits only when
+//! the caller keeps them.
+//!
+//! Invariant: nothing is written outside the destination; no existing file
+//! is replaced without the user's choice.
+
+use std::ffi::{OsStr, OsString};
+use std::fs::File;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
+use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rustix::fs::{
+    AtFlags, FileType, Mode, OFlags, RenameFlags, ResolveFlags, Stat, Timespec, Timestamps,
+};
+use rustix::io::Errno;
+
+use super::{Error, errno_err};
+use crate::object::ObjectId;
+
+pub(crate) const DIR_FLAGS: OFlags = OFlags::DIRECTORY
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::RDONLY)
+    .union(OFlags::CLOEXEC);
+
+const NEW_FILE: OFlags = OFlags::WRONLY
+    .union(OFlags::CREATE)
+    .union(OFlags::EXCL)
+    .union(OFlags::NOFOLLOW)
+    .union(OFlags::CLOEXEC);
+
+const BENEATH: ResolveFlags = ResolveFlags::BENEATH
+    .union(ResolveFlags::NO_SYMLINKS)
+    .union(ResolveFlags::NO_MAGICLINKS);
+
+/// Set once `openat2` proved unavailable (an old kernel, or a sandbox that
+/// filters it); every folder is then opened one component at a time.
+static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
+
+static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// A name no restore has used yet, hidden and recognisable as Coffer's.
+pub(crate) fn tmp_name(suffix: &str) -> OsString {
+    OsString::from(format!(
+        ".coffer-restore-{}-{}.{suffix}",
+        std::process::id(),
+        TMP_SEQ.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// The permission bits to give a restored file or folder: setuid, setgid
+/// and sticky only when kept, as GNU tar does for ordinary users.
+pub(crate) fn mode_bits(mode: u32, keep_special: bool) -> Mode {
+    let mask = if keep_special { 0o7777 } else { 0o777 };
+    Mode::from_raw_mode(mode & mask)
+}
+
+pub(crate) fn timestamps(mtime_ns: i64) -> Timestamps {
+    let t = Timespec {
+        tv_sec: mtime_ns.div_euclid(1_000_000_000),
+        tv_nsec: mtime_ns.rem_euclid(1_000_000_000) as _,
+    };
+    Timestamps {
+        last_access: t,
+        last_modification: t,
+    }
+}
+
+pub(crate) fn file_type(st: &Stat) -> FileType {
+    FileType::from_raw_mode(st.st_mode)
+}
+
+/// A destination root, opened once.
+pub(crate) struct Dest {
+    root: PathBuf,
+    fd: OwnedFd,
+}
+
+impl Dest {
+    /// Creates `path` if it is missing (returning the folders made, outermost
+    /// first, so a failed restore can take them away again), resolves it
+    /// once (a symlink the user named is followed here, and never below) and
+    /// opens it.
+    pub(crate) fn create(path: &Path) -> Result<(Dest, Vec<PathBuf>), Error> {
+        let mut missing = Vec::new();
+        let mut p = path;
+        while std::fs::symlink_metadata(p).is_err() {
+            missing.push(p.to_path_buf());
+            match p.parent() {
+                Some(q) if !q.as_os_str().is_empty() => p = q,
+                _ => break,
+            }
+        }
+        missing.reverse();
+        let mut made = Vec::new();
+        for m in missing {
+            match std::fs::create_dir(&m) {
+                Ok(()) => made.push(m),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(source) => {
+                    return Err(Error::Io {
+                        op: "cannot create folder",
+                        path: m,
+                        source,
+                    });
+                }
+            }
+        }
+        let root = std::fs::canonicalize(path).map_err(|source| Error::Io {
+            op: "cannot open",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let fd = rustix::fs::open(&root, DIR_FLAGS, Mode::empty())
+            .map_err(errno_err("cannot open folder", &root))?;
+        Ok((Dest { root, fd }, made))
+    }
+
+    pub(crate) fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Flushes the destination's file system: the one `syncfs` of a batch.
+    pub(crate) fn flush(&self) -> Result<(), Error> {
+        rustix::fs::syncfs(&self.fd).map_err(errno_err("cannot flush", &self.root))
+    }
+
+    /// Opens the folder `rel` beneath the root, never through a symlink;
+    /// creates missing folders (0700) when `create`. `None` when a folder is
+    /// missing and `create` is false.
+    pub(crate) fn dir(&self, rel: &Path, create: bool) -> Result<Option<Dir>, Error> {
+        let path = self.root.join(rel);
+        plain(rel, &path)?;
+        if rel.as_os_str().is_empty() {
+            let fd = rustix::io::dup(&self.fd).map_err(errno_err("cannot open", &self.root))?;
+            return Ok(Some(Dir { fd, path }));
+        }
+        if !NO_OPENAT2.load(Ordering::Relaxed) {
+            match rustix::fs::openat2(&self.fd, rel, DIR_FLAGS, Mode::empty(), BENEATH) {
+                Ok(fd) => return Ok(Some(Dir { fd, path })),
+                Err(Errno::NOENT) if !create => return Ok(None),
+                Err(Errno::NOSYS | Errno::PERM) => NO_OPENAT2.store(true, Ordering::Relaxed),
+                // A folder to make, or a symlink or file to name exactly:
+                // the walk below does both.
+                Err(_) => {}
+            }
+        }
+        self.walk(rel, create, path)
+    }
+
+    /// Opens `rel` one component at a time with `O_NOFOLLOW`.
+    fn walk(&self, rel: &Path, create: bool, path: PathBuf) -> Result<Option<Dir>, Error> {
+        let mut fd = rustix::io::dup(&self.fd).map_err(errno_err("cannot open", &self.root))?;
+        let mut here = self.root.clone();
+        for c in rel.components() {
+            let name = c.as_os_str();
+            here.push(name);
+            let next = match rustix::fs::openat(&fd, name, DIR_FLAGS, Mode::empty()) {
+                Ok(f) => f,
+                Err(Errno::NOENT) if create => {
+                    match rustix::fs::mkdirat(&fd, name, Mode::from_raw_mode(0o700)) {
+                        Ok(()) | Err(Errno::EXIST) => {}
+                        Err(e) => return Err(errno_err("cannot create folder", &here)(e)),
+                    }
+                    rustix::fs::openat(&fd, name, DIR_FLAGS, Mode::empty())
+                        .map_err(|e| dir_error(&here, e))?
+                }
+                Err(Errno::NOENT) => return Ok(None),
+                Err(e) => return Err(dir_error(&here, e)),
+            };
+            fd = next;
+        }
+        Ok(Some(Dir { fd, path }))
+    }
+}
+
+/// Refuses anything in `rel` but plain names: callers check names before,
+/// and the writer does not rely on it.
+fn plain(rel: &Path, path: &Path) -> Result<(), Error> {
+    for c in rel.components() {
+        match c {
+            Component::Normal(n) if !n.as_bytes().contains(&0) => {}
+            other => {
+                return Err(Error::Unsafe {
+                    path: path.to_path_buf(),
+                    reason: format!(
+                        "its name holds `{}`, which would lead outside the destination",
+                        other.as_os_str().to_string_lossy()
+                    ),
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+fn dir_error(here: &Path, e: Errno) -> Error {
+    match e {
+        Errno::LOOP | Errno::NOTDIR => Error::Unsafe {
+            path: here.to_path_buf(),
+            reason: if e == Errno::LOOP
+                || std::fs::symlink_metadata(here).is_ok_and(|m| m.is_symlink())
+            {
+                "it is a symlink, and nothing is ever written through one".into()
+            } else {
+                "it is not a folder".into()
+            },
+        },
+        e => errno_err("cannot open folder", here)(e),
+    }
+}
+
+/// A folder beneath the destination root, open.
+pub(crate) struct Dir {
+    fd: OwnedFd,
+    /// Where it is, for messages.
+    path: PathBuf,
+}
+
+impl AsFd for Dir {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_fd()
+    }
+}
+
+impl Dir {
+    /// What is at `name` now (not following symlinks).
+    pub(crate) fn stat(&self, name: &OsStr) -> Option<Stat> {
+        rustix::fs::statat(&self.fd, name, AtFlags::SYMLINK_NOFOLLOW).ok()
+    }
+
+    /// The target of the symlink at `name`, if it is one.
+    pub(crate) fn link_target(&self, name: &OsStr) -> Option<PathBuf> {
+        rustix::fs::readlinkat(&self.fd, name, Vec::new())
+            .ok()
+            .map(|t| PathBuf::from(OsString::from_vec(t.into_bytes())))
+    }
+
+    /// Whether `name` is a regular file holding `size` bytes of `hash`.
+    pub(crate) fn holds(&self, name: &OsStr, size: u64, hash: Option<ObjectId>) -> bool {
+        let Ok(fd) = rustix::fs::openat(
+            &self.fd,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        ) else {
+            return false;
+        };
+        let mut f = File::from(fd);
+        match crate::object::hash_reader(&mut f, |_| Ok(())) {
+            Ok((h, n)) => n == size && Some(h) == hash.or(Some(ObjectId::of(b""))),
+            Err(_) => false,
+        }
+    }
+
+    /// Creates a new empty file (0600) under a temp name; `shown` names it
+    /// in errors.
+    pub(crate) fn create_tmp(&self, shown: &Path) -> Result<(OsString, File), Error> {
+        let tmp = tmp_name("tmp");
+        let fd = rustix::fs::openat(&self.fd, &tmp, NEW_FILE, Mode::from_raw_mode(0o600))
+            .map_err(errno_err("cannot create", shown))?;
+        Ok((tmp, File::from(fd)))
+    }
+
+    /// Removes a temp name of this restore; what cannot be removed is left.
+    pub(crate) fn remove(&self, name: &OsStr) {
+        let _ = rustix::fs::unlinkat(&self.fd, name, AtFlags::empty());
+    }
+
+    /// Makes the folder `name` (0700). True when it was made, false when a
+    /// folder was already there (anything else there is refused).
+    pub(crate) fn make_dir(&self, name: &OsStr, shown: &Path) -> Result<bool, Error> {
+        match rustix::fs::mkdirat(&self.fd, name, Mode::from_raw_mode(0o700)) {
+            Ok(()) => Ok(true),
+            Err(Errno::EXIST) => match rustix::fs::openat(&self.fd, name, DIR_FLAGS, Mode::empty())
+            {
+                Ok(_) => Ok(false),
+                Err(e) => Err(dir_error(shown, e)),
+            },
+            Err(e) => Err(errno_err("cannot create folder", shown)(e)),
+        }
+    }
+
+    /// Makes the symlink `name` → `target` with `mtime_ns`: under a temp
+    /// name, then put in place like a file.
+    pub(crate) fn make_symlink(
+        &self,
+        target: &OsStr,
+        name: &OsStr,
+        mtime_ns: i64,
+        replace: bool,
+        shown: &Path,
+    ) -> Result<(), Error> {
+        let tmp = tmp_name("tmp");
+        rustix::fs::symlinkat(target, &self.fd, &tmp)
+            .map_err(errno_err("cannot create symlink", shown))?;
+        let _ = rustix::fs::utimensat(
+            &self.fd,
+            &tmp,
+            &timestamps(mtime_ns),
+            AtFlags::SYMLINK_NOFOLLOW,
+        );
+        put_in_place(self, &tmp, self, name, replace, shown).inspect_err(|_| self.remove(&tmp))
+    }
+
+    /// Gives this folder its recorded mode and mtime.
+    pub(crate) fn set_meta(
+        &self,
+        mode: u32,
+        mtime_ns: i64,
+        keep_special: bool,
+    ) -> Result<(), Error> {
+        rustix::fs::futimens(&self.fd, &timestamps(mtime_ns))
+            .map_err(errno_err("cannot set the time of", &self.path))?;
+        rustix::fs::fchmod(&self.fd, mode_bits(mode, keep_special))
+            .map_err(errno_err("cannot set the mode of", &self.path))
+    }
+
+    /// Lets the owner write into a folder that an earlier restore finished
+    /// (and perhaps made read-only); callers set its mode again at the end.
+    pub(crate) fn make_writable(&self) {
+        if let Ok(st) = rustix::fs::fstat(&self.fd)
+            && st.st_mode & 0o700 != 0o700
+        {
+            let _ =
+                rustix::fs::fchmod(&self.fd, Mode::from_raw_mode((st.st_mode & 0o7777) | 0o700));
+        }
+    }
+}
+
+/// Gives a restored file its mode and (when known) mtime, through its
+/// descriptor.
+pub(crate) fn set_file_meta(
+    f: &File,
+    mode: u32,
+    mtime_ns: Option<i64>,
+    keep_special: bool,
+    shown: &Path,
+) -> Result<(), Error> {
+    rustix::fs::fchmod(f.as_fd(), mode_bits(mode, keep_special))
+        .map_err(errno_err("cannot set the mode of", shown))?;
+    if let Some(t) = mtime_ns {
+        rustix::fs::futimens(f.as_fd(), &timestamps(t))
+            .map_err(errno_err("cannot set the time of", shown))?;
+    }
+    Ok(())
+}
+
+/// Renames `from_name` in `from` to `to_name` in `to` without replacing
+/// anything: `RENAME_NOREPLACE`, or link + unlink where unsupported. With
+/// `replace`, an existing regular file (and nothing else) is replaced.
+pub(crate) fn put_in_place(
+    from: &Dir,
+    from_name: &OsStr,
+    to: &Dir,
+    to_name: &OsStr,
+    replace: bool,
+    shown: &Path,
+) -> Result<(), Error> {
+    let appeared = || Error::Unsafe {
+        path: shown.to_path_buf(),
+        reason: "something appeared under this name during the restore; it was left alone".into(),
+    };
+    if replace {
+        match to.stat(to_name) {
+            Some(st) if file_type(&st) == FileType::RegularFile => {
+                return rustix::fs::renameat(&from.fd, from_name, &to.fd, to_name)
+                    .map_err(errno_err("cannot rename", shown));
+            }
+            Some(_) => {
+                return Err(Error::Unsafe {
+                    path: shown.to_path_buf(),
+                    reason: "it is no longer a regular file; it was left alone".into(),
+                });
+            }
+            // Gone meanwhile: nothing to replace.
+            None => {}
+        }
+    }
+    match rustix::fs::renameat_with(&from.fd, from_name, &to.fd, to_name, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(()),
+        Err(Errno::EXIST) => Err(appeared()),
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
+            match rustix::fs::linkat(&from.fd, from_name, &to.fd, to_name, AtFlags::empty()) {
+                Ok(()) => rustix::fs::unlinkat(&from.fd, from_name, AtFlags::empty())
+                    .map_err(errno_err("cannot remove", shown)),
+                Err(Errno::EXIST) => Err(appeared()),
+                Err(e) => Err(errno_err("cannot rename", shown)(e)),
+            }
+        }
+        Err(e) => Err(errno_err("cannot rename", shown)(e)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn special_bits_are_kept_only_when_asked() {
+        assert_eq!(mode_bits(0o4755, false).as_raw_mode(), 0o755);
+        assert_eq!(mode_bits(0o4755, true).as_raw_mode(), 0o4755);
+        assert_eq!(mode_bits(0o3777, false).as_raw_mode(), 0o777);
+        assert_eq!(mode_bits(0o170644, true).as_raw_mode(), 0o644);
+    }
+
+    #[test]
+    fn folders_are_never_opened_through_a_symlink() {
+        let t = tempfile::tempdir().unwrap();
+        let outside = t.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        let (dest, made) = Dest::create(&t.path().join("d/e")).unwrap();
+        assert_eq!(made.len(), 2);
+        std::os::unix::fs::symlink(&outside, dest.root().join("s")).unwrap();
+        std::fs::write(dest.root().join("f"), b"").unwrap();
+        for (rel, why) in [
+            ("s", "symlink"),
+            ("s/x", "symlink"),
+            ("f/x", "not a folder"),
+        ] {
+            for create in [false, true] {
+                let err = dest.dir(Path::new(rel), create).err().unwrap();
+                assert!(err.to_string().contains(why), "{rel}: {err}");
+            }
+        }
+        for bad in ["../d", "a/../../x", "/etc"] {
+            assert!(dest.dir(Path::new(bad), true).is_err(), "{bad}");
+        }
+        assert!(dest.dir(Path::new("new/deeper"), false).unwrap().is_none());
+        assert!(dest.dir(Path::new("new/deeper"), true).unwrap().is_some());
+        assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0);
+        let mode = std::fs::metadata(dest.root().join("new/deeper")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(mode.permissions().mode() & 0o777, 0o700);
+    }
+
+    #[test]
+    fn only_a_regular_file_is_replaced_and_only_when_asked() {
+        let t = tempfile::tempdir().unwrap();
+        let (dest, _) = Dest::create(t.path()).unwrap();
+        let root = dest.dir(Path::new(""), false).unwrap().unwrap();
+        std::fs::write(t.path().join("old"), b"mine").unwrap();
+        std::os::unix::fs::symlink("/etc/passwd", t.path().join("link")).unwrap();
+        let shown = t.path().join("x");
+        let (tmp, f) = root.create_tmp(&shown).unwrap();
+        drop(f);
+        let err = put_in_place(&root, &tmp, &root, OsStr::new("old"), false, &shown).unwrap_err();
+        assert!(err.to_string().contains("left alone"), "{err}");
+        assert_eq!(std::fs::read(t.path().join("old")).unwrap(), b"mine");
+        let err = put_in_place(&root, &tmp, &root, OsStr::new("link"), true, &shown).unwrap_err();
+        assert!(err.to_string().contains("regular file"), "{err}");
+        assert!(
+            std::fs::symlink_metadata(t.path().join("link"))
+                .unwrap()
+                .is_symlink()
+        );
+        put_in_place(&root, &tmp, &root, OsStr::new("old"), true, &shown).unwrap();
+        assert_eq!(std::fs::read(t.path().join("old")).unwrap(), b"");
+    }
+}
