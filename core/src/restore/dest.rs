@@ -139,6 +139,18 @@ impl Dest {
         rustix::fs::syncfs(&self.fd).map_err(errno_err("cannot flush", &self.root))
     }
 
+    /// Bytes free for this user on the destination's file system (root may
+    /// use the blocks kept for it).
+    pub(crate) fn free_bytes(&self) -> Option<u64> {
+        let s = rustix::fs::fstatvfs(&self.fd).ok()?;
+        let blocks = if rustix::process::geteuid().is_root() {
+            s.f_bfree
+        } else {
+            s.f_bavail
+        };
+        Some(blocks.saturating_mul(s.f_frsize))
+    }
+
     /// Opens the folder `rel` beneath the root, never through a symlink;
     /// creates missing folders (0700) when `create`. `None` when a folder is
     /// missing and `create` is false.
@@ -185,6 +197,27 @@ impl Dest {
             fd = next;
         }
         Ok(Some(Dir { fd, path }))
+    }
+
+    /// Makes a private folder (0700) in the root for files that must not
+    /// take their names before everything was read and checked. It is
+    /// emptied and removed when dropped.
+    pub(crate) fn staging(&self) -> Result<Staging<'_>, Error> {
+        let name = tmp_name("staging");
+        let path = self.root.join(&name);
+        rustix::fs::mkdirat(&self.fd, &name, Mode::from_raw_mode(0o700))
+            .map_err(errno_err("cannot create folder", &path))?;
+        match rustix::fs::openat(&self.fd, &name, DIR_FLAGS, Mode::empty()) {
+            Ok(fd) => Ok(Staging {
+                dest: self,
+                name,
+                dir: Dir { fd, path },
+            }),
+            Err(e) => {
+                let _ = rustix::fs::unlinkat(&self.fd, &name, AtFlags::REMOVEDIR);
+                Err(dir_error(&path, e))
+            }
+        }
     }
 }
 
@@ -274,6 +307,18 @@ impl Dir {
         let fd = rustix::fs::openat(&self.fd, &tmp, NEW_FILE, Mode::from_raw_mode(0o600))
             .map_err(errno_err("cannot create", shown))?;
         Ok((tmp, File::from(fd)))
+    }
+
+    /// Opens a file this restore made (a temp name) to read it.
+    pub(crate) fn open_tmp(&self, name: &OsStr, shown: &Path) -> Result<File, Error> {
+        let fd = rustix::fs::openat(
+            &self.fd,
+            name,
+            OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(errno_err("cannot open", shown))?;
+        Ok(File::from(fd))
     }
 
     /// Removes a temp name of this restore; what cannot be removed is left.
@@ -406,6 +451,39 @@ pub(crate) fn put_in_place(
     }
 }
 
+/// A private folder in the destination root for files read before they
+/// may take their names; emptied and removed when dropped.
+pub(crate) struct Staging<'d> {
+    dest: &'d Dest,
+    name: OsString,
+    dir: Dir,
+}
+
+impl Staging<'_> {
+    pub(crate) fn dir(&self) -> &Dir {
+        &self.dir
+    }
+}
+
+impl Drop for Staging<'_> {
+    fn drop(&mut self) {
+        // Only this restore writes here (0700, a fresh name), and only files.
+        if let Ok(mut list) = rustix::fs::Dir::read_from(&self.dir.fd) {
+            let mut names = Vec::new();
+            while let Some(Ok(e)) = list.read() {
+                let n = e.file_name().to_bytes();
+                if n != b"." && n != b".." {
+                    names.push(OsStr::from_bytes(n).to_os_string());
+                }
+            }
+            for n in names {
+                self.dir.remove(&n);
+            }
+        }
+        let _ = rustix::fs::unlinkat(&self.dest.fd, &self.name, AtFlags::REMOVEDIR);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -470,5 +548,12 @@ mod tests {
         );
         put_in_place(&root, &tmp, &root, OsStr::new("old"), true, &shown).unwrap();
         assert_eq!(std::fs::read(t.path().join("old")).unwrap(), b"");
+        {
+            let staging = dest.staging().unwrap();
+            let (tmp, _f) = staging.dir().create_tmp(&shown).unwrap();
+            assert!(staging.dir().stat(&tmp).is_some());
+        }
+        let left: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();
+        assert_eq!(left.len(), 2, "the staging folder is gone: {left:?}");
     }
 }
