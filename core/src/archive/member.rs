@@ -1,15 +1,16 @@
 //! The tar member reader: every volume is read through here, by `archive
 //! verify`, by restore and by the writer's read-back, with the same checks.
 //!
-//! Members are iterated raw, so GNU long names, long links and PAX headers
-//! are read here, each checked against a small cap before its data is read
-//! (the tar crate would read them whole into memory). Every name is
-//! normalised (`./a`, `a/`, `a/.` are `a`) and must be relative and free of
-//! `..`. The first member is `manifest.json`; every other member must be
-//! listed by the manifest for this volume, once, with the type and the size
-//! the manifest gives (compared before a byte of it is read), and its data
-//! is read through `take(size)`, hashed and checked against the manifest.
-//! What the manifest lists and the volume lacks is an error too.
+//! Members are iterated raw (`entries` reads GNU long names, long links
+//! and PAX headers under a cap, and normalises every name: `./a`, `a/`,
+//! `a/.` are `a`; absolute names and `..` are refused). The first member
+//! is `manifest.json`; every other member must be listed by the manifest
+//! for this volume, once, with the type and the size the manifest gives
+//! (compared before a byte of it is read), and its data is read through
+//! `take(size)`, hashed and checked against the manifest (by restore, only
+//! what it writes: see [`Reading`]). A delta nobody applies has its
+//! commands checked. What the manifest lists and the volume lacks is an
+//! error too.
 //!
 //! Invariant: a volume is accepted only if it holds exactly what its
 //! manifest says, nothing more and nothing else.
@@ -19,248 +20,13 @@ use std::io::{self, Read};
 use std::path::Path;
 
 use super::Error;
+use super::entries::{Hashing, bad_member, kind_name, next_member};
+pub(crate) use super::entries::{PER_MEMBER, damaged, read_manifest_member};
 use super::manifest::{self, EntryKind, How, MANIFEST_NAME, Manifest};
-use super::open::{self, Grant, SLACK};
+use super::open::{self, SLACK};
+use super::pipe::Pipe;
 use crate::object::{Hasher, ObjectId};
 use crate::task::Progress;
-
-/// Most bytes of extension data (GNU long name and long link, PAX
-/// records) one member may carry: a path or link target is at most 4 KiB.
-const EXTENSION_CAP: u64 = 16 << 10;
-
-/// Bytes a member may take beyond its data: its header, up to three
-/// extension headers and their data.
-pub(crate) const PER_MEMBER: u64 = 512 + 3 * 512 + EXTENSION_CAP;
-
-/// A member's header as read, with its name normalised.
-pub(crate) struct Header {
-    pub(crate) name: String,
-    pub(crate) kind: tar::EntryType,
-    pub(crate) size: u64,
-    pub(crate) link: Option<Vec<u8>>,
-}
-
-/// What a kind of member is called in messages.
-fn kind_name(t: tar::EntryType) -> String {
-    use tar::EntryType as T;
-    match t {
-        T::Regular | T::Continuous => "file".into(),
-        T::Directory => "folder".into(),
-        T::Symlink => "symlink".into(),
-        T::Link => "hard link".into(),
-        T::Char => "character device".into(),
-        T::Block => "block device".into(),
-        T::Fifo => "FIFO".into(),
-        T::GNUSparse => "sparse file".into(),
-        T::XGlobalHeader => "global PAX header".into(),
-        other => format!("member of type {:?}", char::from(other.as_byte())),
-    }
-}
-
-/// A damaged stream: the tar or gzip layer failed, or the budget ran out.
-pub(crate) fn damaged(shown: &Path, e: &io::Error, files: Vec<String>) -> Error {
-    let message = match open::exceeded(e) {
-        Some(x) => x.to_string(),
-        None => e.to_string(),
-    };
-    Error::Corrupt {
-        path: shown.to_path_buf(),
-        message,
-        files,
-    }
-}
-
-fn bad_member(shown: &Path, member: &str, reason: impl std::fmt::Display) -> Error {
-    Error::Corrupt {
-        path: shown.to_path_buf(),
-        message: format!("member `{member}` {reason}"),
-        files: vec![member.to_string()],
-    }
-}
-
-fn unsafe_member(shown: &Path, raw: &[u8], reason: &str) -> Error {
-    Error::Unsafe {
-        path: shown.to_path_buf(),
-        member: String::from_utf8_lossy(raw).into_owned(),
-        reason: reason.to_string(),
-    }
-}
-
-/// Reads the small data of an extension header, refusing more than `left`.
-fn small<R: Read>(
-    entry: &mut tar::Entry<'_, R>,
-    left: &mut u64,
-    shown: &Path,
-    what: &str,
-) -> Result<Vec<u8>, Error> {
-    let size = entry.size();
-    if size > *left {
-        return Err(unsafe_member(
-            shown,
-            &entry.path_bytes(),
-            &format!("its {what} of {size} bytes is longer than any path Coffer writes"),
-        ));
-    }
-    *left -= size;
-    let mut out = Vec::new();
-    entry
-        .take(size)
-        .read_to_end(&mut out)
-        .map_err(|e| damaged(shown, &e, Vec::new()))?;
-    while out.last() == Some(&0) {
-        out.pop();
-    }
-    Ok(out)
-}
-
-/// The next member of a raw tar stream, with any GNU long name, long link
-/// or PAX header it comes with applied to it.
-pub(crate) fn next_member<'a, R: Read>(
-    entries: &mut tar::Entries<'a, R>,
-    shown: &Path,
-) -> Result<Option<(Header, tar::Entry<'a, R>)>, Error> {
-    let mut long_name: Option<Vec<u8>> = None;
-    let mut long_link: Option<Vec<u8>> = None;
-    let mut pax_size: Option<u64> = None;
-    let mut pax = false;
-    let mut left = EXTENSION_CAP;
-    loop {
-        let mut entry = match entries.next() {
-            None if long_name.is_some() || long_link.is_some() || pax => {
-                return Err(Error::Corrupt {
-                    path: shown.to_path_buf(),
-                    message: "it ends with an extension header and no member after it".into(),
-                    files: Vec::new(),
-                });
-            }
-            None => return Ok(None),
-            Some(Err(e)) => return Err(damaged(shown, &e, Vec::new())),
-            Some(Ok(e)) => e,
-        };
-        use tar::EntryType as T;
-        let kind = entry.header().entry_type();
-        let twice = || Error::Corrupt {
-            path: shown.to_path_buf(),
-            message: "two extension headers of the same kind describe one member".into(),
-            files: Vec::new(),
-        };
-        match kind {
-            T::GNULongName => {
-                if long_name.is_some() {
-                    return Err(twice());
-                }
-                long_name = Some(small(&mut entry, &mut left, shown, "GNU long name")?);
-                continue;
-            }
-            T::GNULongLink => {
-                if long_link.is_some() {
-                    return Err(twice());
-                }
-                long_link = Some(small(&mut entry, &mut left, shown, "GNU long link")?);
-                continue;
-            }
-            T::XHeader => {
-                if pax {
-                    return Err(twice());
-                }
-                pax = true;
-                let data = small(&mut entry, &mut left, shown, "PAX header")?;
-                // Only the records that change what the member is are used.
-                for rec in tar::PaxExtensions::new(&data) {
-                    let rec = rec.map_err(|e| damaged(shown, &e, Vec::new()))?;
-                    match rec.key_bytes() {
-                        b"path" => long_name = Some(rec.value_bytes().to_vec()),
-                        b"linkpath" => long_link = Some(rec.value_bytes().to_vec()),
-                        b"size" => {
-                            let s = std::str::from_utf8(rec.value_bytes())
-                                .ok()
-                                .and_then(|s| s.parse::<u64>().ok());
-                            let Some(s) = s else {
-                                return Err(unsafe_member(
-                                    shown,
-                                    &entry.path_bytes(),
-                                    "its PAX size is not a number",
-                                ));
-                            };
-                            pax_size = Some(s);
-                        }
-                        _ => {}
-                    }
-                }
-                continue;
-            }
-            _ => {}
-        }
-        let raw = long_name.unwrap_or_else(|| entry.path_bytes().into_owned());
-        let name = manifest::normalize(&raw).map_err(|why| unsafe_member(shown, &raw, why))?;
-        let size = entry.size();
-        // The reader steps over the header's size; a PAX size that says
-        // otherwise would make two readers see two archives.
-        if let Some(p) = pax_size.filter(|p| *p != size) {
-            return Err(bad_member(
-                shown,
-                &name,
-                format!("has a PAX size of {p} bytes, but its header says {size}"),
-            ));
-        }
-        let link = long_link.or_else(|| entry.link_name_bytes().map(|l| l.into_owned()));
-        return Ok(Some((
-            Header {
-                name,
-                kind,
-                size,
-                link,
-            },
-            entry,
-        )));
-    }
-}
-
-/// Reads the first member, which must be `manifest.json` of at most the
-/// manifest cap, granting its size to the stream's budget first. Returns
-/// its SHA-256, and its bytes when `keep` (else they are only hashed: a
-/// manifest can be large, and every volume repeats it).
-pub(crate) fn read_manifest_member<R: Read>(
-    entries: &mut tar::Entries<'_, R>,
-    shown: &Path,
-    grant: &Grant,
-    keep: bool,
-) -> Result<(Vec<u8>, ObjectId), Error> {
-    let not = |message: String| Error::NotAnArchive {
-        path: shown.to_path_buf(),
-        message,
-    };
-    let Some((h, entry)) = next_member(entries, shown)? else {
-        return Err(not("it is empty".into()));
-    };
-    if h.name != MANIFEST_NAME || !matches!(h.kind, tar::EntryType::Regular) {
-        return Err(not("its first member is not manifest.json".into()));
-    }
-    if h.size > manifest::MANIFEST_CAP {
-        return Err(not(format!(
-            "its manifest.json declares {} bytes, more than the {} a manifest may have",
-            h.size,
-            manifest::MANIFEST_CAP
-        )));
-    }
-    grant.add(h.size.div_ceil(512) * 512);
-    let mut data = Hashing {
-        inner: entry.take(h.size),
-        hasher: Hasher::default(),
-        n: 0,
-    };
-    let mut bytes = Vec::new();
-    let read = if keep {
-        data.read_to_end(&mut bytes).map(|_| ())
-    } else {
-        io::copy(&mut data, &mut io::sink()).map(|_| ())
-    };
-    read.map_err(|e| damaged(shown, &e, Vec::new()))?;
-    if data.n != h.size {
-        return Err(not("its manifest.json is cut short".into()));
-    }
-    Ok((bytes, data.hasher.finish()))
-}
 
 /// What the manifest says one member of a volume is.
 pub(crate) struct Expect<'m> {
@@ -378,26 +144,24 @@ pub(crate) struct Checked {
     pub(crate) bytes: u64,
 }
 
-/// Hashes and counts what passes through it.
-struct Hashing<R> {
-    inner: R,
-    hasher: Hasher,
-    n: u64,
-}
-
-impl<R: Read> Read for Hashing<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(buf.get(..n).unwrap_or_default());
-        self.n += n as u64;
-        Ok(n)
-    }
+/// How a volume is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// Every member hashed, every byte counted as progress (`archive
+    /// verify`, the writer's read-back, [`check_stream`]).
+    Verify,
+    /// A member the sink does not take is checked like any other (listed,
+    /// once, of its type and size, read to its end under the gzip CRC), but
+    /// not hashed: its bytes go nowhere, and hashing them would make
+    /// restoring one file cost a hash of its whole volume. The sink counts
+    /// what it writes.
+    Restore,
 }
 
 /// Reads volume `v` of an archive (a gzip stream) to its very end and
 /// checks every member; file members pass through `sink`. Errors name
-/// `shown`. With `advance_all`, every byte read counts as progress (verify);
-/// otherwise the sink counts what it writes.
+/// `shown`.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn read_volume<R: Read>(
     file: R,
     shown: &Path,
@@ -405,7 +169,7 @@ pub(crate) fn read_volume<R: Read>(
     v: u32,
     sink: &mut dyn Sink,
     progress: &Progress,
-    advance_all: bool,
+    reading: Reading,
 ) -> crate::Result<Checked> {
     let (stream, grant) = open::stream(file, PER_MEMBER + SLACK);
     let mut ar = tar::Archive::new(stream);
@@ -445,6 +209,7 @@ pub(crate) fn read_volume<R: Read>(
     let mut left = expect.len();
     let (mut members, mut bytes) = (0u64, 0u64);
     let mut buf = vec![0u8; 1 << 16];
+    let mut pipe = Pipe::default();
     while let Some((h, entry)) = next_member(&mut entries, shown)? {
         progress.check()?;
         let Some(x) = expect.get_mut(&h.name) else {
@@ -518,18 +283,19 @@ pub(crate) fn read_volume<R: Read>(
                 if let (false, Some(makes)) = (taken, x.makes) {
                     check_delta(shown, &h.name, &mut data, makes)?;
                 }
-                loop {
-                    progress.check()?;
-                    let k = match data.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(k) => k,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => return Err(damaged(shown, &e, vec![h.name.clone()]).into()),
-                    };
-                    if advance_all {
-                        progress.advance(0, k as u64);
-                    }
-                }
+                let verify = reading == Reading::Verify;
+                let digest = finish_member(
+                    &mut data,
+                    x.size,
+                    (&mut pipe, &mut buf),
+                    progress,
+                    verify,
+                    verify || taken,
+                )
+                .map_err(|e| match e {
+                    Drained::Io(e) => damaged(shown, &e, vec![h.name.clone()]).into(),
+                    Drained::Stop(e) => e,
+                })?;
                 if data.n != x.size {
                     return Err(bad_member(
                         shown,
@@ -538,7 +304,9 @@ pub(crate) fn read_volume<R: Read>(
                     )
                     .into());
                 }
-                if x.check != Some(data.hasher.finish().to_hex().as_str()) {
+                if let Some(d) = digest
+                    && x.check != Some(d.to_hex().as_str())
+                {
                     return Err(bad_member(shown, &h.name, "does not match its SHA-256").into());
                 }
                 sink.checked(&h.name)?;
@@ -569,6 +337,72 @@ pub(crate) fn read_volume<R: Read>(
         members,
         bytes,
     })
+}
+
+/// Members with at least this much left to read are hashed on the helper
+/// thread; for smaller ones the round trip costs more than it saves.
+const PIPE_MIN: u64 = 1 << 20;
+
+/// Why reading the rest of a member stopped.
+enum Drained {
+    Io(io::Error),
+    Stop(crate::Error),
+}
+
+/// Reads what is left of a member of `size` bytes. With `hash`, returns
+/// the SHA-256 of all of it: hashed here, or on the helper thread when much
+/// is left. With `count`, every byte read counts as progress.
+fn finish_member<R: Read>(
+    data: &mut Hashing<R>,
+    size: u64,
+    (pipe, buf): (&mut Pipe, &mut [u8]),
+    progress: &Progress,
+    count: bool,
+    hash: bool,
+) -> Result<Option<ObjectId>, Drained> {
+    let stop = Drained::Stop;
+    let piped =
+        hash && size.saturating_sub(data.n) >= PIPE_MIN && pipe.begin(&data.hasher).is_some();
+    loop {
+        progress.check().map_err(stop)?;
+        let mut chunk = if piped { pipe.buffer() } else { Vec::new() };
+        let into: &mut [u8] = if piped { &mut chunk } else { &mut *buf };
+        let read = data.inner.read(into);
+        let k = match read {
+            Ok(k) if k > 0 => k,
+            other => {
+                if piped {
+                    pipe.keep(chunk);
+                }
+                match other {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Drained::Io(e)),
+                    _ => break,
+                }
+            }
+        };
+        data.n += k as u64;
+        if count {
+            progress.advance(0, k as u64);
+        }
+        if piped {
+            if !pipe.send(chunk, k) {
+                return Err(stop(crate::Error::Panic(
+                    "the hashing thread stopped".into(),
+                )));
+            }
+        } else if hash {
+            data.hasher.update(buf.get(..k).unwrap_or_default());
+        }
+    }
+    match (hash, piped) {
+        (false, _) => Ok(None),
+        (true, false) => Ok(Some(data.hasher.clone().finish())),
+        (true, true) => pipe
+            .end()
+            .map(Some)
+            .ok_or_else(|| stop(crate::Error::Panic("the hashing thread stopped".into()))),
+    }
 }
 
 /// Checks the commands of a delta member nobody applies here: well formed,
@@ -630,7 +464,7 @@ pub fn check_stream<R: Read>(
         volume,
         &mut Discard,
         &Progress::silent(),
-        false,
+        Reading::Verify,
     )?;
     Ok((c.members, c.bytes))
 }

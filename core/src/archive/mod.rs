@@ -12,12 +12,14 @@
 //!
 //! Archives are hostile input when read. The pieces: `open` (opening an
 //! archive file, bounding what it decompresses to), `manifest` (the format
-//! and [`manifest::parse`], which checks it whole), `member` (the tar member
-//! reader every read goes through, fuzzable as [`member::check_stream`]),
-//! `delta` (applying block deltas as they stream, [`delta::apply`]),
-//! `verify`, `restore` (through the destination writer of
-//! `crate::restore`) and `stage` (what a restore reads before anything takes
-//! its name), `write`, `source` (reading the sources) and `gz` (writing).
+//! and [`manifest::parse`], which checks it whole), `entries` (raw tar
+//! entries, extension headers under a cap, names normalised), `member` (the
+//! member reader every read goes through, fuzzable as
+//! [`member::check_stream`]), `pipe` (hashing on a second core), `delta`
+//! (block deltas applied as they stream, [`delta::apply`]), `verify`,
+//! `restore` (through the destination writer of `crate::restore`) and
+//! `stage` (what a restore reads before anything takes its name); for
+//! writing, `write`, `source` (reading the sources) and `gz`.
 //!
 //! Invariant: an archive appears under its final name only after it was read
 //! back to the end and every member matched the manifest; extraction never
@@ -25,10 +27,12 @@
 //! it needs was read and checked.
 
 pub mod delta;
+mod entries;
 pub mod gz;
 pub mod manifest;
 pub mod member;
 mod open;
+mod pipe;
 mod restore;
 mod source;
 mod stage;

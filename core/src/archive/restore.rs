@@ -20,7 +20,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use super::manifest::{DumpEntry, Entry, EntryKind, How, Manifest};
-use super::member::{self, Want};
+use super::member::{self, Reading, Want};
 use super::open;
 use super::stage::{Staged, Stager, Step};
 use super::verify::manifest_of;
@@ -318,7 +318,7 @@ pub fn restore(
                 v,
                 &mut sink,
                 progress,
-                false,
+                Reading::Restore,
             );
             if let Err(crate::Error::Archive(Error::ManifestDiffers { .. })) = &read
                 && let Ok((other, _)) = manifest_of(&path)

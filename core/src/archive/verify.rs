@@ -2,12 +2,17 @@
 //! very end through the member reader, every member checked.
 //!
 //! Invariant: verify and restore make the same checks through the same
-//! reader; what one calls bad the other refuses.
+//! reader, so what verify calls bad in a volume, a restore reading that
+//! volume refuses, with two exceptions that cannot be otherwise: a member
+//! restore does not write is not hashed by it (nothing of it is written),
+//! and a delta's COPY past its base is found only when the delta is
+//! applied (the base lies in another archive file; verify checks the
+//! delta's commands and the size it makes).
 
 use std::path::{Path, PathBuf};
 
 use super::manifest::{self, Manifest};
-use super::member::{self, Discard, Want};
+use super::member::{self, Discard, Reading, Want};
 use super::open::{self, SLACK};
 use super::{Error, Name};
 use crate::object::ObjectId;
@@ -56,7 +61,15 @@ pub fn verify(path: &Path, progress: &Progress) -> crate::Result<VerifyReport> {
         .and_then(|n| n.volume)
         .unwrap_or(1);
     let file = open::open_file(path)?;
-    let c = member::read_volume(file, path, Want::Own, volume, &mut Discard, progress, true)?;
+    let c = member::read_volume(
+        file,
+        path,
+        Want::Own,
+        volume,
+        &mut Discard,
+        progress,
+        Reading::Verify,
+    )?;
     let m = c
         .manifest
         .ok_or_else(|| crate::Error::Panic("verify parsed no manifest".into()))?;
@@ -91,7 +104,7 @@ pub(crate) fn verify_volume(
         v,
         &mut Discard,
         progress,
-        true,
+        Reading::Verify,
     )?;
     Ok((c.members, c.bytes))
 }

@@ -5,8 +5,8 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::super::member::{self, Sink, Want};
-use super::super::verify;
+use super::super::member::{self, Reading, Sink, Want};
+use super::super::{RestoreOptions, restore, verify};
 use super::*;
 use crate::task::Progress;
 
@@ -221,7 +221,7 @@ fn a_gzip_bomb_stops_at_the_size_the_manifest_declares() {
         1,
         &mut sink,
         &Progress::silent(),
-        false,
+        Reading::Restore,
     )
     .err()
     .unwrap();
@@ -248,7 +248,7 @@ fn a_gzip_bomb_stops_at_the_size_the_manifest_declares() {
         1,
         &mut sink,
         &Progress::silent(),
-        false,
+        Reading::Restore,
     )
     .err()
     .unwrap()
@@ -292,4 +292,37 @@ fn damaged_gzip_and_special_files_are_refused() {
     std::fs::remove_file(&f).unwrap();
     std::os::unix::fs::symlink("/dev/zero", &f).unwrap();
     w.refused("symlink to a device", &f, 1, &["a symlink"]);
+}
+
+#[test]
+fn large_members_are_hashed_on_a_second_core_and_checked() {
+    use tar::EntryType as T;
+    let w = world();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i % 253) as u8).collect();
+    let mut lying = big.clone();
+    lying[2_500_000] ^= 1;
+    let m = manifest(vec![file("big", &big), file("ok.txt", b"ok")]);
+    let good = archive_bytes(&m, &[raw("big", T::Regular, &big), ok_member()]);
+    let f = w.put("t-1.tar.gz", &good);
+    let r = verify(&f, &Progress::silent()).unwrap();
+    assert_eq!((r.members, r.bytes), (2, big.len() as u64 + 2));
+    let bad = archive_bytes(&m, &[raw("big", T::Regular, &lying), ok_member()]);
+    let f = w.put("t-1.tar.gz", &bad);
+    w.refused(
+        "lying content",
+        &f,
+        1,
+        &["`big` does not match its SHA-256"],
+    );
+    // Restoring another file reads `big` through, checked but not hashed:
+    // its bytes go nowhere (the gzip CRC still guards them).
+    let opts = RestoreOptions {
+        at: 1,
+        prefix: Some("t".into()),
+        paths: vec!["ok.txt".into()],
+        ..RestoreOptions::default()
+    };
+    let to = w.dest.with_file_name("one");
+    restore(&w.nas, &to, &opts, &Progress::silent()).unwrap();
+    assert_eq!(std::fs::read(to.join("ok.txt")).unwrap(), b"ok");
 }
