@@ -26,7 +26,7 @@ use super::stage::{Staged, Stager, Step};
 use super::verify::manifest_of;
 use super::{Error, Found};
 use crate::object::ObjectId;
-use crate::restore::dest::{Dest, Dir, Staging, file_type, put_in_place};
+use crate::restore::dest::{Dest, Dir, Staging, file_type, move_in};
 use crate::task::{Phase, Progress};
 
 #[derive(Clone, Debug, Default)]
@@ -510,7 +510,7 @@ fn place(
                 let st = staged
                     .remove(p)
                     .ok_or_else(|| crate::Error::Panic(format!("{p} was not staged")))?;
-                put_in_place(
+                move_in(
                     staging.dir(),
                     &st.name,
                     &dir,

@@ -451,6 +451,58 @@ pub(crate) fn put_in_place(
     }
 }
 
+/// Moves a file this restore made from `from` to `to_name` in `to`, like
+/// [`put_in_place`]. Where `to` lies on another file system than `from`
+/// (a mount inside the destination), the file is copied under a temp name
+/// in `to` (mode and mtime kept), flushed, and put in place from there.
+pub(crate) fn move_in(
+    from: &Dir,
+    from_name: &OsStr,
+    to: &Dir,
+    to_name: &OsStr,
+    replace: bool,
+    shown: &Path,
+) -> Result<(), Error> {
+    match put_in_place(from, from_name, to, to_name, replace, shown) {
+        Err(Error::Io { source, .. })
+            if source.raw_os_error() == Some(Errno::XDEV.raw_os_error()) => {}
+        other => return other,
+    }
+    let mut src = from.open_tmp(from_name, shown)?;
+    let st = rustix::fs::fstat(&src).map_err(errno_err("cannot read", shown))?;
+    let (tmp, mut out) = to.create_tmp(shown)?;
+    let copied = (|| -> Result<(), Error> {
+        std::io::copy(&mut src, &mut out).map_err(|source| Error::Io {
+            op: "cannot write",
+            path: shown.to_path_buf(),
+            source,
+        })?;
+        rustix::fs::fchmod(&out, Mode::from_raw_mode(st.st_mode & 0o7777))
+            .map_err(errno_err("cannot set the mode of", shown))?;
+        let t = Timespec {
+            tv_sec: st.st_mtime,
+            tv_nsec: st.st_mtime_nsec as _,
+        };
+        let ts = Timestamps {
+            last_access: t,
+            last_modification: t,
+        };
+        rustix::fs::futimens(&out, &ts).map_err(errno_err("cannot set the time of", shown))?;
+        out.sync_all().map_err(|source| Error::Io {
+            op: "cannot flush",
+            path: shown.to_path_buf(),
+            source,
+        })
+    })();
+    drop(out);
+    if let Err(e) = copied.and_then(|()| put_in_place(to, &tmp, to, to_name, replace, shown)) {
+        to.remove(&tmp);
+        return Err(e);
+    }
+    from.remove(from_name);
+    Ok(())
+}
+
 /// A private folder in the destination root for files read before they
 /// may take their names; emptied and removed when dropped.
 pub(crate) struct Staging<'d> {
@@ -513,6 +565,10 @@ mod tests {
             for create in [false, true] {
                 let err = dest.dir(Path::new(rel), create).err().unwrap();
                 assert!(err.to_string().contains(why), "{rel}: {err}");
+                // The same without openat2, one component at a time.
+                let path = dest.root().join(rel);
+                let err = dest.walk(Path::new(rel), create, path).err().unwrap();
+                assert!(err.to_string().contains(why), "{rel}: {err}");
             }
         }
         for bad in ["../d", "a/../../x", "/etc"] {
@@ -555,5 +611,57 @@ mod tests {
         }
         let left: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();
         assert_eq!(left.len(), 2, "the staging folder is gone: {left:?}");
+    }
+
+    #[test]
+    fn a_file_moves_into_a_mount_inside_the_destination() {
+        // Needs a second file system inside the destination: a tmpfs
+        // mounted there, which only root may do.
+        let t = tempfile::tempdir().unwrap();
+        let m = t.path().join("m");
+        std::fs::create_dir(&m).unwrap();
+        let mounted = rustix::process::geteuid().is_root()
+            && std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "coffer-test"])
+                .arg(&m)
+                .status()
+                .is_ok_and(|s| s.success());
+        if !mounted {
+            eprintln!("skipped: cannot mount a tmpfs here");
+            return;
+        }
+        struct Unmount<'a>(&'a Path);
+        impl Drop for Unmount<'_> {
+            fn drop(&mut self) {
+                let _ = std::process::Command::new("umount").arg(self.0).status();
+            }
+        }
+        let _u = Unmount(&m);
+        let (dest, _) = Dest::create(t.path()).unwrap();
+        let staging = dest.staging().unwrap();
+        let shown = m.join("f");
+        let (tmp, mut f) = staging.dir().create_tmp(&shown).unwrap();
+        std::io::Write::write_all(&mut f, b"across").unwrap();
+        set_file_meta(&f, 0o640, Some(1_000_000_000_123), false, &shown).unwrap();
+        drop(f);
+        let into = dest.dir(Path::new("m"), false).unwrap().unwrap();
+        move_in(staging.dir(), &tmp, &into, OsStr::new("f"), false, &shown).unwrap();
+        assert_eq!(std::fs::read(&shown).unwrap(), b"across");
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&shown).unwrap();
+        assert_eq!(
+            (meta.mode() & 0o7777, meta.mtime(), meta.mtime_nsec()),
+            (0o640, 1000, 123)
+        );
+        assert!(staging.dir().stat(&tmp).is_none());
+        // And never over what is there.
+        let (tmp, _) = staging.dir().create_tmp(&shown).unwrap();
+        let err = move_in(staging.dir(), &tmp, &into, OsStr::new("f"), false, &shown).unwrap_err();
+        assert!(err.to_string().contains("left alone"), "{err}");
+        assert_eq!(
+            std::fs::read_dir(&m).unwrap().count(),
+            1,
+            "no temp file is left"
+        );
     }
 }
