@@ -280,3 +280,28 @@ fn restoring_more_files_than_open_descriptors_allowed_works() {
     }
     assert_eq!(files_under(&dest), 300);
 }
+
+#[test]
+fn special_bits_are_dropped_unless_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let tool = w.write("docs/tool", "#!/bin/sh\n");
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let nas = w.dir.path().join("nas");
+    std::fs::create_dir_all(&nas).unwrap();
+    let nas_s = nas.to_str().unwrap();
+    ok(
+        &w,
+        &["source", "add", w.home().join("docs").to_str().unwrap()],
+    );
+    ok(&w, &["archive", "full", "--to", nas_s]);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    for (flag, want) in [(None, 0o755), (Some("--keep-special-bits"), 0o4755)] {
+        let to = w.dir.path().join(format!("out-{}", flag.is_some()));
+        let mut args = vec!["archive", "restore", nas_s, "--at", "1", "--to"];
+        args.push(to.to_str().unwrap());
+        args.extend(flag);
+        ok(&w, &args);
+        assert_eq!(mode(&to.join("docs/tool")), want, "{flag:?}");
+    }
+}

@@ -254,3 +254,34 @@ fn wait_continues_when_the_next_disk_is_plugged_in() {
     assert!(both(&o).contains("waiting for \"B\""), "{}", both(&o));
     assert_eq!(files(&docs), files(&out.join("docs")));
 }
+
+#[test]
+fn a_catalog_read_from_a_disk_drops_special_bits_unless_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    let tool = w.write("docs/tool", "#!/bin/sh\n");
+    std::fs::set_permissions(&tool, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    ok(
+        &w,
+        &["source", "add", w.home().join("docs").to_str().unwrap()],
+    );
+    let a = w.plug("A");
+    ok(&w, &["disk", "init", a.to_str().unwrap(), "--label", "A"]);
+    ok(&w, &["sync", "A"]);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let out = w.dir.path().join("own");
+    ok(&w, &["restore", "--to", out.to_str().unwrap()]);
+    assert_eq!(
+        mode(&out.join("docs/tool")),
+        0o4755,
+        "this computer's catalog"
+    );
+    for (flag, want) in [(None, 0o755), (Some("--keep-special-bits"), 0o4755)] {
+        let to = w.dir.path().join(format!("from-disk-{}", flag.is_some()));
+        let mut args = vec!["restore", "--from-disk", a.to_str().unwrap(), "--to"];
+        args.push(to.to_str().unwrap());
+        args.extend(flag);
+        ok(&w, &args);
+        assert_eq!(mode(&to.join("docs/tool")), want, "{flag:?}");
+    }
+}

@@ -438,17 +438,20 @@ fn hostile_members_are_refused_and_nothing_escapes() {
             prefix: Some(name.into()),
             ..RestoreOptions::default()
         };
-        let res = archive::restore(&nas, &dest, &opts, &Progress::silent());
-        if name == "link" {
-            // Members the manifest does not list are never written, and a
-            // symlink is made only from the manifest, after the files.
-            assert_eq!(res.unwrap().files, 1);
-            assert!(!dest.join("out").exists());
+        // Restore makes verify's checks before it writes anything: a member
+        // the manifest does not list fails it like an unsafe name does.
+        let err = archive::restore(&nas, &dest, &opts, &Progress::silent()).unwrap_err();
+        let want = if name == "link" {
+            "unexpected member"
         } else {
-            let err = res.unwrap_err();
-            assert!(err.to_string().contains("unsafe member"), "{name}: {err}");
-            assert!(!dest.join("ok.txt").exists(), "{name}");
-        }
+            "unsafe member"
+        };
+        assert!(err.to_string().contains(want), "{name}: {err}");
+        assert!(!dest.join("ok.txt").exists(), "{name}");
+        assert!(
+            std::fs::symlink_metadata(dest.join("out")).is_err(),
+            "{name}"
+        );
     }
     assert!(!dir.path().join("escaped").exists());
     assert!(!Path::new("/tmp/coffer-escaped").exists());
@@ -539,4 +542,17 @@ fn empty_sources_are_refused() {
     let err = b.archive(Mode::Full, &Options::default()).unwrap_err();
     assert!(err.to_string().contains("nothing to archive"), "{err}");
     assert_eq!(std::fs::read_dir(&b.out).unwrap().count(), 0);
+}
+
+#[test]
+fn long_names_and_link_targets_round_trip() {
+    // Past the 100 bytes of a tar header: GNU long names and long links.
+    let b = Bench::new();
+    let deep = b.src.join("d".repeat(120)).join("e".repeat(200));
+    std::fs::create_dir_all(&deep).unwrap();
+    std::fs::write(deep.join(format!("{}.txt", "f".repeat(200))), b"long").unwrap();
+    std::os::unix::fs::symlink("t".repeat(300), b.src.join("long-link")).unwrap();
+    let r = b.archive(Mode::Full, &Options::default()).unwrap();
+    archive::verify(&r.files[0], &Progress::silent()).unwrap();
+    assert_eq!(restored(&b.restore(1, &[], "r").unwrap()), expected(&b));
 }

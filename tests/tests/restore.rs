@@ -256,7 +256,7 @@ fn disaster_recovery_from_one_disk_alone() {
 
     let out = root.join("rescued");
     let disk_a = Disk::open(&a, io::real()).unwrap();
-    let (mut cat, _tmp) = restore::open_disk_catalog(&disk_a).unwrap();
+    let (mut cat, _tmp, _) = restore::open_disk_catalog(&disk_a).unwrap();
     let opts = Options {
         dest: Some(out.clone()),
         ..Options::default()
@@ -269,7 +269,7 @@ fn disaster_recovery_from_one_disk_alone() {
 
     // Then B, again from its own catalog copy (older, but it has every file B holds).
     let disk_b = Disk::open(&bb, io::real()).unwrap();
-    let (mut cat, _tmp) = restore::open_disk_catalog(&disk_b).unwrap();
+    let (mut cat, _tmp, _) = restore::open_disk_catalog(&disk_b).unwrap();
     let r = restore::restore(&mut cat, None, &[disk_b], &opts, &Progress::silent()).unwrap();
     assert!(r.complete(), "{r:?}");
     assert_eq!(want, tree(&out.join("docs")));
@@ -610,4 +610,45 @@ fn a_restore_of_many_folders_spans_several_batches_and_round_trips() {
     let want = tree(&b.src);
     let got = tree(&b.out().join("docs"));
     assert_eq!(want, got);
+}
+
+#[test]
+fn special_bits_come_back_from_this_computers_catalog_only() {
+    let mut b = Bench::new(1);
+    fs::create_dir_all(b.src.join("shared")).unwrap();
+    fs::write(b.src.join("tool"), b"#!/bin/sh\n").unwrap();
+    fs::write(b.src.join("shared/x"), b"x").unwrap();
+    fs::set_permissions(b.src.join("tool"), fs::Permissions::from_mode(0o4755)).unwrap();
+    fs::set_permissions(b.src.join("shared"), fs::Permissions::from_mode(0o1777)).unwrap();
+    b.scan();
+    let a = b.disk("A", None);
+    b.sync(&a);
+    let mode = |p: &Path| fs::symlink_metadata(p).unwrap().mode() & 0o7777;
+
+    // This computer's own catalog: the bits are its own, and kept.
+    b.restore(&[&a], &b.to_out()).unwrap();
+    let out = b.out().join("docs");
+    assert_eq!(
+        (mode(&out.join("tool")), mode(&out.join("shared"))),
+        (0o4755, 0o1777)
+    );
+
+    // A catalog read from a disk: dropped, unless asked for.
+    for (keep, want) in [(false, (0o755, 0o777)), (true, (0o4755, 0o1777))] {
+        let to = b.root.join(format!("from-disk-{keep}"));
+        let disk = Disk::open(&a, io::real()).unwrap();
+        let (mut cat, _tmp, _) = restore::open_disk_catalog(&disk).unwrap();
+        let opts = Options {
+            dest: Some(to.clone()),
+            keep_special_bits: keep,
+            ..Options::default()
+        };
+        restore::restore(&mut cat, None, &[disk], &opts, &Progress::silent()).unwrap();
+        let out = to.join("docs");
+        assert_eq!(
+            (mode(&out.join("tool")), mode(&out.join("shared"))),
+            want,
+            "keep_special_bits: {keep}"
+        );
+    }
 }

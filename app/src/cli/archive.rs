@@ -75,6 +75,9 @@ pub struct RestoreArgs {
     /// Replace existing files in the destination.
     #[arg(long)]
     pub overwrite: bool,
+    /// Keep setuid, setgid and sticky bits (dropped by default for archives and catalogs read from a disk).
+    #[arg(long)]
+    pub keep_special_bits: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -270,6 +273,7 @@ fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
         prefix: a.prefix,
         paths: a.paths,
         overwrite: a.overwrite,
+        keep_special_bits: a.keep_special_bits,
     };
     let (dir, dest) = (a.dir, a.to);
     let outcome = progress::run("restore", ctx.json, move |p| {

@@ -143,6 +143,9 @@ pub struct RestoreArgs {
     /// Rename colliding or invalid names ("name (2).ext") instead of refusing.
     #[arg(long)]
     pub rename_collisions: bool,
+    /// Keep setuid, setgid and sticky bits (dropped by default for archives and catalogs read from a disk).
+    #[arg(long)]
+    pub keep_special_bits: bool,
 }
 
 #[derive(Args, Debug)]

@@ -365,8 +365,11 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
     let outcome = progress::run("restore", ctx.json, move |p| match &from_disk {
         Some(root) => {
             let disk = Disk::open(root, io::real())?;
-            let (mut cat, _tmp) = restore::open_disk_catalog(&disk)?;
+            let (mut cat, _tmp, problems) = restore::open_disk_catalog(&disk)?;
             drop(disk);
+            for problem in problems {
+                p.notice(format!("{problem}; the disk's other catalog copy was used"));
+            }
             let disks = connected(&cat, Some(root))
                 .map_err(|e| coffer_core::Error::Panic(format!("{e:#}")))?;
             restore::restore(&mut cat, None, &disks, &opts, p)
@@ -495,6 +498,7 @@ pub(super) fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
         within,
         case_insensitive: a.case_insensitive,
         rename_collisions: a.rename_collisions,
+        keep_special_bits: a.keep_special_bits,
     };
     let mut text = String::new();
     loop {

@@ -417,6 +417,7 @@ impl CofferApp {
             prefix: Some(row.prefix.clone()),
             paths: a.ticked.iter().cloned().collect(),
             overwrite: a.replace,
+            keep_special_bits: false,
         };
         self.archives.job = format!("Restore from {name}");
         self.begin_live(

@@ -129,7 +129,8 @@ fn load(origin: &Origin, workstation: &Path, want: Option<i64>) -> coffer_core::
         }
         Origin::Disk { root, .. } => {
             let disk = Disk::open(root, io::real())?;
-            let (cat, dir) = restore::open_disk_catalog(&disk)?;
+            // A damaged slot is no news here: the other one was read.
+            let (cat, dir, _problems) = restore::open_disk_catalog(&disk)?;
             let file = CatalogFile::Copy {
                 path: cat.path().to_path_buf(),
                 _dir: Arc::new(dir),
@@ -310,6 +311,7 @@ impl CofferApp {
             existing: r.existing,
             case_insensitive: false,
             rename_collisions: r.rename_collisions,
+            keep_special_bits: false,
         };
         let roots: Vec<PathBuf> = self.present().into_iter().map(|p| p.1).collect();
         self.begin_live(Kind::Restore, title);

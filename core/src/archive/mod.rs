@@ -10,21 +10,40 @@
 //! id. Names: `PREFIX-N.tar.gz` (full), `PREFIX-B-to-N.tar.gz`
 //! (incremental), with `.volNNN` before `.tar.gz` when split.
 //!
+//! Archives are hostile input when read. The pieces: `open` (opening an
+//! archive file, bounding what it decompresses to), `manifest` (the format
+//! and [`manifest::parse`], which checks it whole), `entries` (raw tar
+//! entries, extension headers under a cap, names normalised), `member` (the
+//! member reader every read goes through, fuzzable as
+//! [`member::check_stream`]), `pipe` (hashing on a second core), `delta`
+//! (block deltas applied as they stream, [`delta::apply`]), `verify`,
+//! `restore` (through the destination writer of `crate::restore`) and
+//! `stage` (what a restore reads before anything takes its name); for
+//! writing, `write`, `source` (reading the sources) and `gz`.
+//!
 //! Invariant: an archive appears under its final name only after it was read
 //! back to the end and every member matched the manifest; extraction never
-//! writes outside the destination.
+//! writes outside the destination, and nothing at all before every volume
+//! it needs was read and checked.
 
+pub mod delta;
+mod entries;
 pub mod gz;
 pub mod manifest;
-mod read;
+pub mod member;
+mod open;
+mod pipe;
+mod restore;
+mod source;
+mod stage;
+mod verify;
 mod write;
 
 use std::path::{Path, PathBuf};
 
 pub use manifest::{Entry, EntryKind, How, Kind, Manifest};
-pub use read::{
-    RestoreOptions, RestoreReport, RestoredDump, VerifyReport, read_manifest, restore, verify,
-};
+pub use restore::{RestoreOptions, RestoreReport, RestoredDump, restore};
+pub use verify::{VerifyReport, read_manifest, verify};
 pub use write::{Mode, Options, Report, create};
 
 #[derive(Debug, thiserror::Error)]
@@ -44,6 +63,8 @@ pub enum Error {
         message: String,
         files: Vec<String>,
     },
+    #[error("{path} is damaged: its manifest.json differs from the archive's manifest")]
+    ManifestDiffers { path: PathBuf },
     #[error("{path} holds an unsafe member `{member}`: {reason}; nothing was extracted")]
     Unsafe {
         path: PathBuf,
@@ -52,8 +73,16 @@ pub enum Error {
     },
     #[error("{} already exist(s) in the destination{}; pass --overwrite to replace them", .paths.len(), list(paths))]
     Exists { paths: Vec<PathBuf> },
-    #[error("{path} would be written through the symlink {link}; refused")]
-    ThroughSymlink { path: PathBuf, link: PathBuf },
+    #[error(
+        "{dest} has {} free, and the restore needs {}; nothing was written",
+        crate::human::bytes(*free),
+        crate::human::bytes(*needed)
+    )]
+    NoRoom {
+        dest: PathBuf,
+        needed: u64,
+        free: u64,
+    },
     #[error("nothing to archive: the sources hold no files or folders and there are no dumps")]
     NothingToArchive,
     #[error("nothing changed since archive {base}; no incremental written")]
@@ -288,7 +317,10 @@ pub fn find(dir: &Path, prefix: Option<&str>) -> Result<Vec<Found>, Error> {
 }
 
 #[cfg(test)]
-mod tests {
+mod tests;
+
+#[cfg(test)]
+mod name_tests {
     use super::*;
 
     #[test]

@@ -1,9 +1,20 @@
 //! `manifest.json`, the first member of every archive: what the archive is,
 //! where it sits in its chain, and the whole tree at its point in time.
+//! [`parse`] (in `parse.rs`) is the one way to read one: it checks
+//! everything restore relies on.
+//!
+//! Invariant: a parsed manifest lists only canonical relative paths, once
+//! each, none under a symlink or a file of its tree, with sizes, modes,
+//! volumes and targets within bounds.
+
+mod parse;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+
+pub(crate) use parse::parse_in;
+pub use parse::{Invalid, MANIFEST_CAP, normalize, parse};
 
 /// The manifest format this code writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
@@ -168,7 +179,9 @@ impl Manifest {
     }
 
     pub fn total_bytes(&self) -> u64 {
-        self.entries.iter().map(|e| e.size).sum()
+        self.entries
+            .iter()
+            .fold(0u64, |acc, e| acc.saturating_add(e.size))
     }
 }
 
@@ -195,7 +208,10 @@ pub fn from_hex(s: &str) -> Option<Vec<u8>> {
         return None;
     }
     b.chunks(2)
-        .map(|p| Some(digit(p[0])? << 4 | digit(p[1])?))
+        .map(|p| match p {
+            [hi, lo] => Some(digit(*hi)? << 4 | digit(*lo)?),
+            _ => None,
+        })
         .collect()
 }
 
