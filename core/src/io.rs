@@ -23,6 +23,8 @@ use crate::disk::{DIR_MODE, FILE_MODE};
 pub trait IoFile: Send {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
     fn sync_all(&mut self) -> io::Result<()>;
+    /// Cuts the file to `len` bytes (what was written past a limit).
+    fn set_len(&mut self, len: u64) -> io::Result<()>;
     /// Starts writing what was written out to the device, without waiting,
     /// so the flush that makes a batch durable finds most of it done.
     /// Advisory: the file system may ignore it.
@@ -59,6 +61,9 @@ impl IoFile for RealFile {
     }
     fn sync_all(&mut self) -> io::Result<()> {
         self.0.sync_all()
+    }
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.0.set_len(len)
     }
     fn start_flush(&mut self) {
         // On Linux this starts writeback of the file's dirty pages and does
@@ -223,6 +228,10 @@ impl IoFile for FaultyFile {
         self.inner.sync_all()?;
         self.io.lock().unsynced.retain(|p| p != &self.at);
         Ok(())
+    }
+    fn set_len(&mut self, len: u64) -> io::Result<()> {
+        self.io.step()?;
+        self.inner.set_len(len)
     }
     fn start_flush(&mut self) {
         // Advisory, not a write: never a fault, and nothing becomes durable.

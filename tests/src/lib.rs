@@ -331,6 +331,9 @@ impl coffer_core::io::IoFile for CountingFile {
     fn sync_all(&mut self) -> std::io::Result<()> {
         self.inner.sync_all()
     }
+    fn set_len(&mut self, len: u64) -> std::io::Result<()> {
+        self.inner.set_len(len)
+    }
     fn start_flush(&mut self) {
         self.inner.start_flush();
     }

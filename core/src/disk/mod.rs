@@ -26,6 +26,7 @@
 //! a `Disk`; no write happens on a disk that was not claimed for this set;
 //! objects and catalog copies are created 0600 in 0700 folders.
 
+pub mod fs;
 mod identity;
 mod leftovers;
 pub mod root;
@@ -162,6 +163,10 @@ pub struct Disk {
     claim: Mutex<Option<Claim>>,
     /// The file system's block size, read once.
     block: std::sync::OnceLock<u64>,
+    /// The file system's kind, read once.
+    kind: std::sync::OnceLock<fs::Kind>,
+    /// The largest file a write found the file system to hold.
+    learned: std::sync::atomic::AtomicU64,
 }
 
 fn open_root(root: &Path) -> Result<Root, Error> {
@@ -236,6 +241,8 @@ impl Disk {
             io,
             claim: Mutex::default(),
             block: std::sync::OnceLock::new(),
+            kind: std::sync::OnceLock::new(),
+            learned: std::sync::atomic::AtomicU64::new(u64::MAX),
         };
         // The same gate as every other write, minus the identity that is
         // about to be written: the lock, then Coffer's folders.
@@ -260,6 +267,8 @@ impl Disk {
             io,
             claim: Mutex::default(),
             block: std::sync::OnceLock::new(),
+            kind: std::sync::OnceLock::new(),
+            learned: std::sync::atomic::AtomicU64::new(u64::MAX),
         };
         if let Some(m) = disk.identity.max_file_size
             && m > disk.fs_max_file()

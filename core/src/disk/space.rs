@@ -13,7 +13,6 @@ use crate::object::ObjectId;
 
 /// The largest file FAT32 can hold.
 pub const FAT32_MAX_FILE: u64 = 4 * 1024 * 1024 * 1024 - 1;
-const MSDOS_SUPER_MAGIC: i64 = 0x4d44;
 
 /// Space on a disk, as Coffer may use it.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
@@ -44,12 +43,26 @@ impl Disk {
         self.root.statfs().ok().map(|s| s.f_type as i64)
     }
 
-    /// The largest file the disk's file system can hold.
+    /// The disk's file system, as far as its limits go (read once).
+    pub fn fs_kind(&self) -> super::fs::Kind {
+        *self.kind.get_or_init(|| {
+            super::fs::kind_of(self.root.path(), self.fs_magic().unwrap_or(0))
+        })
+    }
+
+    /// The largest file the disk's file system can hold (or was found to
+    /// hold, when a write met its limit).
     pub fn fs_max_file(&self) -> u64 {
-        match self.fs_magic() {
-            Some(MSDOS_SUPER_MAGIC) => FAT32_MAX_FILE,
-            _ => u64::MAX,
-        }
+        self.fs_kind()
+            .max_file()
+            .min(self.learned.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// A write was refused at `size` bytes for its size: the file system
+    /// holds no more in one file, and later objects are cut before that.
+    pub(super) fn learn_max_file(&self, size: u64) {
+        self.learned
+            .fetch_min(size, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The file system's allocation unit (what one small file takes).

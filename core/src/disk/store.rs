@@ -66,6 +66,13 @@ fn is_hex64(s: &str) -> bool {
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
+/// Whether a write failed because the file grew past what the file
+/// system holds in one file (EFBIG; FUSE drivers also say EPERM, EINVAL or
+/// EOVERFLOW).
+fn size_refused(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(27 | 1 | 22 | 75))
+}
+
 fn is_file(st: &rustix::fs::Stat) -> bool {
     FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
 }
@@ -312,7 +319,7 @@ impl Disk {
         mut each: impl FnMut(u64) -> Result<(), crate::Error>,
     ) -> Result<Pending, CopyInError> {
         let io = self.gate()?;
-        let limit = self.max_file_size();
+        let mut limit = self.max_file_size();
         let Resume {
             mut hasher,
             mut parts,
@@ -360,8 +367,21 @@ impl Disk {
                         break;
                     };
                     let take = (limit - *written).min(chunk.len() as u64) as usize;
-                    f.write_all(&chunk[..take])
-                        .map_err(|e| Error::io("cannot write", &shown(&parts), e))?;
+                    match f.write_all(&chunk[..take]) {
+                        Ok(()) => {}
+                        // A file system that refuses a file this big (FAT
+                        // through a FUSE driver that is not recognised):
+                        // what it holds so far is a part, the rest goes on
+                        // in the next one, and later objects are cut sooner.
+                        Err(e) if size_refused(&e) && *written >= 1 << 31 => {
+                            f.set_len(*written)
+                                .map_err(|e| Error::io("cannot write", &shown(&parts), e))?;
+                            limit = *written;
+                            self.learn_max_file(limit);
+                            continue;
+                        }
+                        Err(e) => return Err(Error::io("cannot write", &shown(&parts), e).into()),
+                    }
                     *written += take as u64;
                     chunk = &chunk[take..];
                 }

@@ -98,9 +98,10 @@ pub fn is_case_insensitive_fs(dest: &Path) -> bool {
     let mut p = dest;
     loop {
         if let Ok(s) = rustix::fs::statfs(p) {
+            // FAT and exFAT, also through FUSE.
             #[allow(clippy::unnecessary_cast)]
-            let t = s.f_type as i64;
-            return t == 0x4d44 || t == 0x2011_BAB0;
+            let magic = s.f_type as i64;
+            return crate::disk::fs::kind_of(p, magic).case_insensitive();
         }
         match p.parent() {
             Some(q) => p = q,
