@@ -1,0 +1,18 @@
+//! Hostile corpora: helpers for the suites that treat a backup disk and an
+//! archive as hostile input (issue 14). Every case runs the real binary
+//! under a timeout and an address-space cap ([`run`]), hashes the folders it
+//! must not touch before and after ([`tree`]), and is judged by a table
+//! ([`cases`]) that lists every failing case at the end.
+//!
+//! - [`disk`]: a synced disk to tamper with, and the tampering tools.
+//! - [`tarball`]: archives crafted byte by byte.
+
+pub mod cases;
+pub mod disk;
+pub mod run;
+pub mod tarball;
+pub mod tree;
+
+pub use cases::{Expect, Findings, fails, judge, names, ok_or_fails};
+pub use run::{MEM_CAP_KIB, Run, Runner, THREADS, TIMEOUT, visible};
+pub use tree::{Tree, Watched};
