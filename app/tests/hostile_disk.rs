@@ -369,12 +369,13 @@ fn special_cases() -> Vec<Case> {
 fn run_table(group: &str, cases: Vec<Case>) {
     let f = Findings::new(group);
     let root = disk::is_root();
-    // Hung commands use no CPU, so more workers than cores keep the table
+    // Hung commands use no CPU, so one worker per case keeps the table
     // short even when several cases hang until the timeout.
+    let workers = cases.len();
     f.run_cases(
         &cases,
         |c| c.name.to_string(),
-        6,
+        workers,
         |c| {
             if c.root_only && !root {
                 f.note(format!("skipped (needs root): {}", c.name));
@@ -396,4 +397,25 @@ fn symlinks_inside_the_coffer_folder_are_never_followed() {
 #[test]
 fn special_files_where_coffer_expects_its_own_never_hang_or_exhaust_memory() {
     run_table("hostile disk: special files", special_cases());
+}
+
+/// The harness itself: an untampered disk passes every check under the
+/// same cap and timeout, or the cases above prove nothing.
+#[test]
+fn an_untampered_disk_passes_every_check() {
+    let f = Findings::new("hostile disk: control");
+    f.case();
+    let dw = DiskWorld::new(exe());
+    dw.both_slots();
+    dw.add_file("docs/new.txt", b"new content for the next sync");
+    let steps = vec![
+        (Cmd::Restore, Expect::Ok),
+        (Cmd::Disks, Expect::Ok),
+        (Cmd::Status, Expect::Ok),
+        (Cmd::Verify, Expect::Ok),
+        (Cmd::Sync, Expect::Ok),
+        (Cmd::SyncAll, Expect::Ok),
+    ];
+    dw.play(&f, "an untampered disk", steps, &[&dw.outside]);
+    f.finish();
 }

@@ -255,6 +255,9 @@ fn damaged_or_foreign_catalog_slots_fall_back_or_fail_naming_the_slot() {
                 Damage::Both => Expect::FailsAll(vec![slot_a.clone(), slot_b.clone()]),
             };
             f.check(name, &run, &want);
+            if !run.ok() {
+                f.fail_all(name, "restore --from-disk", disk::kept(&dest));
+            }
             if run.ok() {
                 f.fail_all(
                     name,
@@ -279,11 +282,12 @@ fn damaged_or_foreign_catalog_slots_fall_back_or_fail_naming_the_slot() {
                 );
             }
             // A sync onto the disk: works, or fails naming a slot.
-            let runs = dw.play(
+            let runs = dw.play_after(
                 &f,
                 name,
                 vec![(Cmd::Sync, Expect::OkOrFails(vec![slot_a, slot_b]))],
                 &[&dw.outside],
+                run.hung,
             );
             if runs.first().is_some_and(|r| r.ok()) {
                 let (run, dest) = dw.restore_elsewhere();

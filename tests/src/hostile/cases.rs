@@ -65,6 +65,11 @@ pub fn judge(run: &Run, expect: &Expect) -> Vec<String> {
     if let Some(c) = run.control_chars() {
         out.push(format!("{c}; {}", run.describe()));
     }
+    // The hostile names and labels carry a newline and then `fake line`:
+    // printed raw, that starts a line no real message starts with.
+    if let Some(l) = run.line_starting_with("fake line") {
+        out.push(format!("output forges the line {l:?}; {}", run.describe()));
+    }
     let code = run.code.unwrap_or(-1);
     let text = run.output();
     let bad = match expect {
@@ -104,6 +109,8 @@ pub struct Findings {
     notes: Mutex<Vec<String>>,
     started: Instant,
     cases: AtomicUsize,
+    /// The slowest command that finished, to keep an eye on the budget.
+    slowest: Mutex<Option<(f64, String)>>,
 }
 
 impl Findings {
@@ -114,6 +121,7 @@ impl Findings {
             notes: Mutex::new(Vec::new()),
             started: Instant::now(),
             cases: AtomicUsize::new(0),
+            slowest: Mutex::new(None),
         }
     }
 
@@ -135,9 +143,22 @@ impl Findings {
 
     /// Runs a command's judgement and records what is wrong with it.
     pub fn check(&self, case: &str, run: &Run, expect: &Expect) {
+        if !run.hung {
+            let mut s = self.slowest.lock().unwrap_or_else(|e| e.into_inner());
+            if s.as_ref()
+                .is_none_or(|(t, _)| run.elapsed.as_secs_f64() > *t)
+            {
+                *s = Some((run.elapsed.as_secs_f64(), format!("{case}: `{}`", run.line)));
+            }
+        }
         for p in judge(run, expect) {
             self.fail(case, p);
         }
+    }
+
+    /// Counts a case run outside [`Findings::run_cases`].
+    pub fn case(&self) {
+        self.cases.fetch_add(1, Ordering::SeqCst);
     }
 
     /// A line printed with the summary (a skipped case, a measurement).
@@ -217,6 +238,12 @@ impl Findings {
             self.started.elapsed().as_secs_f64(),
             failing.len()
         );
+        if let Some((t, what)) = self.slowest.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            eprintln!(
+                "[{}] slowest command that finished: {t:.1} s, {what}",
+                self.group
+            );
+        }
         for l in &notes {
             eprintln!("[{}] note: {l}", self.group);
         }

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::cases::{Expect, Findings};
-use super::run::{Run, Runner};
+use super::run::{AFTER_HANG, Run, Runner, TIMEOUT};
 use super::tree::Watched;
 use crate::{World, both, bytes, code};
 
@@ -125,6 +125,26 @@ pub fn make_sentinel(dir: &Path) {
 }
 
 static DESTS: AtomicUsize = AtomicUsize::new(0);
+
+/// A file every restore destination holds before the restore: it must come
+/// out unchanged.
+pub const KEEP: &str = "before-restore.txt";
+const KEEP_CONTENT: &str = "mine, there before the restore\n";
+
+/// What happened to [`KEEP`] in `dest`, if anything.
+pub fn kept(dest: &Path) -> Vec<String> {
+    match std::fs::read(dest.join(KEEP)) {
+        Ok(b) if b == KEEP_CONTENT.as_bytes() => Vec::new(),
+        Ok(_) => vec![format!(
+            "the pre-existing {KEEP} in {} was changed",
+            dest.display()
+        )],
+        Err(e) => vec![format!(
+            "the pre-existing {KEEP} in {} is gone ({e})",
+            dest.display()
+        )],
+    }
+}
 
 /// A world whose source was synced to one disk: what every disk case starts
 /// from.
@@ -257,10 +277,13 @@ impl DiskWorld {
         self.w.write(rel, content);
     }
 
-    /// A fresh destination folder (not yet created) under the world.
+    /// A fresh destination folder under the world, holding [`KEEP`].
     pub fn new_dest(&self) -> PathBuf {
         let n = DESTS.fetch_add(1, Ordering::SeqCst);
-        self.w.dir.path().join(format!("dest-{n}"))
+        let d = self.w.dir.path().join(format!("dest-{n}"));
+        std::fs::create_dir_all(&d).expect("create destination");
+        std::fs::write(d.join(KEEP), KEEP_CONTENT).expect("write the pre-existing file");
+        d
     }
 
     /// The arguments of `cmd` against this disk.
@@ -315,11 +338,31 @@ impl DiskWorld {
         steps: Vec<(Cmd, Expect)>,
         watch: &[&Path],
     ) -> Vec<Run> {
+        self.play_after(f, case, steps, watch, false)
+    }
+
+    /// [`DiskWorld::play`] for a case whose earlier command hung: every
+    /// step gets the shorter timeout.
+    pub fn play_after(
+        &self,
+        f: &Findings,
+        case: &str,
+        steps: Vec<(Cmd, Expect)>,
+        watch: &[&Path],
+        hung_before: bool,
+    ) -> Vec<Run> {
         let mut watched = Watched::of(watch);
-        let mut runs = Vec::new();
+        let mut runs: Vec<Run> = Vec::new();
         for (cmd, expect) in steps {
             let dest = self.new_dest();
-            let run = Runner::new(&self.w, &self.exe).run(&self.args(cmd, &dest));
+            let timeout = if hung_before || runs.iter().any(|r| r.hung) {
+                AFTER_HANG
+            } else {
+                TIMEOUT
+            };
+            let run = Runner::new(&self.w, &self.exe)
+                .timeout(timeout)
+                .run(&self.args(cmd, &dest));
             f.check(case, &run, &expect);
             f.fail_all(
                 case,
@@ -330,6 +373,9 @@ impl DiskWorld {
                 && let Err(e) = catalog_intact(&self.catalog())
             {
                 f.fail(case, format!("after `{}`: {e}", run.line));
+            }
+            if cmd == Cmd::Restore && !run.ok() {
+                f.fail_all(case, &run.line, kept(&dest));
             }
             if cmd == Cmd::Restore && run.ok() {
                 f.fail_all(
@@ -350,9 +396,10 @@ impl DiskWorld {
 }
 
 /// What is wrong with `dest` as a restore of `files` (relative path →
-/// content): missing files, other content, and files nobody asked for.
+/// content): missing files, other content, files nobody asked for, and a
+/// changed [`KEEP`].
 pub fn restored_wrong(files: &BTreeMap<String, Vec<u8>>, dest: &Path) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut out = kept(dest);
     for (rel, want) in files {
         match std::fs::read(dest.join(rel)) {
             Ok(got) if got == *want => {}
@@ -370,7 +417,7 @@ pub fn restored_wrong(files: &BTreeMap<String, Vec<u8>>, dest: &Path) -> Vec<Str
         }
         let rel = e.path().strip_prefix(dest).unwrap_or(e.path());
         let rel_s = rel.to_string_lossy();
-        if !files.contains_key(rel_s.as_ref()) {
+        if !files.contains_key(rel_s.as_ref()) && rel != Path::new(KEEP) {
             out.push(format!("{} appeared in the destination", rel.display()));
         }
     }

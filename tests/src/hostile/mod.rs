@@ -6,7 +6,9 @@
 //!
 //! - [`disk`]: a synced disk to tamper with, and the tampering tools.
 //! - [`tarball`]: archives crafted byte by byte.
+//! - [`archive`]: real archives to start from, a scene per case, the play.
 
+pub mod archive;
 pub mod cases;
 pub mod disk;
 pub mod run;
@@ -14,5 +16,5 @@ pub mod tarball;
 pub mod tree;
 
 pub use cases::{Expect, Findings, fails, judge, names, ok_or_fails};
-pub use run::{MEM_CAP_KIB, Run, Runner, THREADS, TIMEOUT, visible};
+pub use run::{AFTER_HANG, MEM_CAP_KIB, Run, Runner, THREADS, TIMEOUT, visible};
 pub use tree::{Tree, Watched};

@@ -22,6 +22,11 @@ pub const MEM_CAP_KIB: u64 = 512 * 1024;
 /// the debug binary.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The timeout of the later commands of a case once one of them hung:
+/// still far above what a normal command takes, and it keeps a case whose
+/// every command hangs from costing a full timeout each.
+pub const AFTER_HANG: Duration = Duration::from_secs(3);
+
 /// Rayon threads of the binary under test. Each thread reserves a stack and
 /// may get a malloc arena, so the address space a command needs grows with
 /// the core count; fixing it keeps the cap meaningful on any CI machine.

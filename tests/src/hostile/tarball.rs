@@ -10,6 +10,9 @@ use std::path::Path;
 use flate2::Compression;
 use flate2::write::GzEncoder;
 
+/// Member types, for the suites (which do not depend on `tar` themselves).
+pub use tar::EntryType;
+
 const BLOCK: usize = 512;
 const MIB: u64 = 1 << 20;
 
@@ -185,12 +188,7 @@ pub struct Tarball {
 impl Tarball {
     /// Reads a `.tar.gz` that Coffer wrote.
     pub fn read(path: &Path) -> Tarball {
-        let f = std::fs::File::open(path).expect("open archive");
-        let mut raw = Vec::new();
-        flate2::read::MultiGzDecoder::new(f)
-            .read_to_end(&mut raw)
-            .expect("gunzip archive");
-        Tarball::parse(&raw)
+        Tarball::parse(&gunzip(&std::fs::read(path).expect("read archive")))
     }
 
     /// Splits a plain tar stream into its members.
@@ -224,6 +222,49 @@ impl Tarball {
         self.members
             .iter()
             .position(|m| m.name() == name.as_bytes())
+    }
+
+    /// Inserts `m` right after the member named `after`.
+    pub fn insert_after(&mut self, after: &str, m: Member) {
+        let i = self
+            .find(after)
+            .unwrap_or_else(|| panic!("no member {after} in the archive"));
+        self.members.insert(i + 1, m);
+    }
+
+    /// Removes the member named `name`.
+    pub fn remove(&mut self, name: &str) -> Member {
+        let i = self
+            .find(name)
+            .unwrap_or_else(|| panic!("no member {name} in the archive"));
+        self.members.remove(i)
+    }
+
+    /// Edits the manifest in place.
+    pub fn edit_manifest(&mut self, f: impl FnOnce(&mut serde_json::Value)) {
+        let mut m = self.manifest();
+        f(&mut m);
+        self.set_manifest(&m);
+    }
+
+    /// Adds an entry to the manifest, keeping entries sorted by path.
+    pub fn add_entry(&mut self, e: serde_json::Value) {
+        self.edit_manifest(|m| {
+            let es = m["entries"].as_array_mut().expect("entries");
+            es.push(e);
+            es.sort_by(|a, b| a["path"].as_str().cmp(&b["path"].as_str()));
+        });
+    }
+
+    /// Edits the manifest entry whose path is `path`.
+    pub fn edit_entry(&mut self, path: &str, f: impl FnOnce(&mut serde_json::Value)) {
+        self.edit_manifest(|m| {
+            let e = m["entries"]
+                .as_array_mut()
+                .and_then(|es| es.iter_mut().find(|e| e["path"] == path))
+                .unwrap_or_else(|| panic!("no entry {path} in the manifest"));
+            f(e);
+        });
     }
 
     pub fn member_mut(&mut self, name: &str) -> &mut Member {
@@ -303,6 +344,42 @@ impl Tarball {
 enum Chunk<'a> {
     Bytes(&'a [u8]),
     Zeros(u64),
+}
+
+/// A manifest entry for a file stored whole in volume 1.
+pub fn file_entry(path: &str, data: &[u8], mode: u32) -> serde_json::Value {
+    serde_json::json!({
+        "path": path,
+        "kind": "file",
+        "size": data.len(),
+        "mtime_ns": 1_800_000_000_000_000_000i64,
+        "mode": mode,
+        "sha256": sha(data),
+        "how": "new",
+        "volume": 1,
+    })
+}
+
+/// The whole content of a gzip stream (all members).
+pub fn gunzip(gz: &[u8]) -> Vec<u8> {
+    let mut raw = Vec::new();
+    flate2::read::MultiGzDecoder::new(gz)
+        .read_to_end(&mut raw)
+        .expect("gunzip");
+    raw
+}
+
+/// A `.tar.gz` holding one regular member, compressed at the fastest
+/// level straight from `data` (for members of hundreds of MB).
+pub fn gz_one_member(name: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut e = GzEncoder::new(Vec::new(), Compression::fast());
+    let h = header(name, tar::EntryType::Regular, data.len() as u64, 0o644);
+    e.write_all(h.as_bytes()).expect("gzip in memory");
+    e.write_all(data).expect("gzip in memory");
+    let pad = (BLOCK - data.len() % BLOCK) % BLOCK;
+    e.write_all(&vec![0u8; pad + 2 * BLOCK])
+        .expect("gzip in memory");
+    e.finish().expect("gzip in memory")
 }
 
 /// One complete gzip member holding `data`.

@@ -17,9 +17,11 @@ pub enum Node {
     Dir {
         mode: u32,
     },
+    /// `links`: a hard link made to the file elsewhere shows here.
     File {
         mode: u32,
         size: u64,
+        links: u64,
         digest: String,
     },
     Symlink {
@@ -84,6 +86,7 @@ impl Node {
             Node::File {
                 mode,
                 size: m.len(),
+                links: m.nlink(),
                 digest,
             }
         }
@@ -92,12 +95,15 @@ impl Node {
     fn short(&self) -> String {
         match self {
             Node::Dir { mode } => format!("folder {mode:o}"),
-            Node::File { mode, size, digest } => {
-                format!(
-                    "file {mode:o}, {size} bytes, {}",
-                    &digest[..digest.len().min(16)]
-                )
-            }
+            Node::File {
+                mode,
+                size,
+                links,
+                digest,
+            } => format!(
+                "file {mode:o}, {size} bytes, {links} link(s), {}",
+                &digest[..digest.len().min(16)]
+            ),
             Node::Symlink { target } => format!("symlink → {}", target.display()),
             Node::Fifo { mode } => format!("FIFO {mode:o}"),
             Node::Socket { mode } => format!("socket {mode:o}"),
@@ -123,6 +129,36 @@ impl Tree {
             root: root.to_path_buf(),
             nodes,
         }
+    }
+
+    /// The same tree without the names under any of `paths` (absolute).
+    pub fn without(mut self, paths: &[PathBuf]) -> Tree {
+        let root = self.root.clone();
+        self.nodes
+            .retain(|rel, _| !paths.iter().any(|p| root.join(rel).starts_with(p)));
+        self
+    }
+
+    /// Names (relative) of files with more than one hard link.
+    pub fn hard_linked(&self) -> Vec<PathBuf> {
+        self.nodes
+            .iter()
+            .filter(|(_, n)| matches!(n, Node::File { links, .. } if *links > 1))
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
+    /// Names (relative) whose mode carries setuid, setgid or sticky.
+    pub fn special_bits(&self) -> Vec<(PathBuf, u32)> {
+        self.nodes
+            .iter()
+            .filter_map(|(p, n)| match n {
+                Node::Dir { mode } | Node::File { mode, .. } if mode & 0o7000 != 0 => {
+                    Some((p.clone(), *mode))
+                }
+                _ => None,
+            })
+            .collect()
     }
 
     /// What differs from `before`, one line per name, empty when equal.
@@ -192,13 +228,24 @@ fn walk(root: &Path, rel: &Path, out: &mut BTreeMap<PathBuf, Node>) {
 #[derive(Default)]
 pub struct Watched {
     trees: Vec<Tree>,
+    except: Vec<PathBuf>,
 }
 
 impl Watched {
     pub fn of(roots: &[&Path]) -> Watched {
         Watched {
             trees: roots.iter().map(|r| Tree::of(r)).collect(),
+            except: Vec::new(),
         }
+    }
+
+    /// Leaves out the names under `paths` (absolute): the destination a
+    /// command may write, the log folder.
+    pub fn except(mut self, paths: &[&Path]) -> Watched {
+        self.except = paths.iter().map(|p| p.to_path_buf()).collect();
+        let except = self.except.clone();
+        self.trees = self.trees.into_iter().map(|t| t.without(&except)).collect();
+        self
     }
 
     /// What changed since the last call (or since `of`), and takes the
@@ -206,7 +253,7 @@ impl Watched {
     pub fn changes(&mut self) -> Vec<String> {
         let mut out = Vec::new();
         for t in &mut self.trees {
-            let now = Tree::of(&t.root);
+            let now = Tree::of(&t.root).without(&self.except);
             out.extend(now.changes_since(t));
             *t = now;
         }
