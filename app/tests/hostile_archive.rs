@@ -19,7 +19,7 @@ use coffer_tests::hostile::{Expect, Findings, ok_or_fails};
 use serde_json::json;
 
 fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_coffer"))
+    coffer_tests::hostile::binary(env!("CARGO_BIN_EXE_coffer"))
 }
 
 const FULL: &str = "home-1.tar.gz";

@@ -15,7 +15,7 @@ use coffer_tests::hostile::disk::{self, Cmd, DiskWorld};
 use coffer_tests::hostile::{Expect, Findings, fails, ok_or_fails};
 
 fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_coffer"))
+    coffer_tests::hostile::binary(env!("CARGO_BIN_EXE_coffer"))
 }
 
 /// Needles that mean "the message names the `coffer` folder itself" (not

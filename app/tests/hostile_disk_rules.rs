@@ -14,7 +14,7 @@ use coffer_tests::hostile::{Expect, Findings, Runner, Tree, Watched, fails, ok_o
 use coffer_tests::{World, bytes};
 
 fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_coffer"))
+    coffer_tests::hostile::binary(env!("CARGO_BIN_EXE_coffer"))
 }
 
 fn os(args: &[&str]) -> Vec<OsString> {

@@ -17,7 +17,7 @@ use coffer_tests::hostile::{Expect, Findings, Tree, fails};
 use serde_json::{Value, json};
 
 fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_coffer"))
+    coffer_tests::hostile::binary(env!("CARGO_BIN_EXE_coffer"))
 }
 
 /// What to put at `coffer-disk.json`.

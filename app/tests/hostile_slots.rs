@@ -19,7 +19,7 @@ use coffer_tests::hostile::{Expect, Findings, Tree, Watched};
 use serde_json::{Value, json};
 
 fn exe() -> &'static Path {
-    Path::new(env!("CARGO_BIN_EXE_coffer"))
+    coffer_tests::hostile::binary(env!("CARGO_BIN_EXE_coffer"))
 }
 
 /// How many slots a case leaves unusable.
