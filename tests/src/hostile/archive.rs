@@ -258,12 +258,14 @@ impl Plan {
 pub fn play(f: &Findings, case: &str, exe: &Path, s: &Scene, plan: &Plan) -> Vec<Run> {
     let root = s.w.dir.path();
     // Everything in the world but the destination, the data folder (the
-    // log) and the config folder must stay as it is; so must extra paths.
+    // log), the config folder and the commands' temp folder must stay as it
+    // is; so must extra paths.
     let mut roots: Vec<&Path> = vec![root];
     roots.extend(plan.also_watch.iter().map(PathBuf::as_path));
     let logs = s.w.data_dir();
     let config = s.w.config_dir();
-    let mut watched = Watched::of(&roots).except(&[&s.dest, &logs, &config]);
+    let tmp = root.join("tmp");
+    let mut watched = Watched::of(&roots).except(&[&s.dest, &logs, &config, &tmp]);
     let dest_before = Tree::of(&s.dest);
     let mut runs: Vec<Run> = Vec::new();
     // Once a command hung, the later ones get a shorter timeout.

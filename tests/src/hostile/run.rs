@@ -219,7 +219,12 @@ impl<'a> Runner<'a> {
             .arg(self.exe)
             .args(&args);
         self.world.env(&mut cmd);
-        cmd.env("MALLOC_ARENA_MAX", "2")
+        // Temp files of a command that is killed at the timeout stay
+        // behind: keep them inside the world, which goes when it does.
+        let tmp = self.world.dir.path().join("tmp");
+        std::fs::create_dir_all(&tmp).expect("create the world's temp folder");
+        cmd.env("TMPDIR", &tmp)
+            .env("MALLOC_ARENA_MAX", "2")
             .env("RAYON_NUM_THREADS", THREADS)
             .env("RUST_BACKTRACE", "0")
             .stdin(Stdio::null())
