@@ -2,6 +2,8 @@
 //! Coffer's config and data folders, and a mount root whose sub-folders act
 //! as plugged-in disks; declarative trees; and checks of on-disk invariants.
 
+pub mod hostile;
+
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::path::{Path, PathBuf};
