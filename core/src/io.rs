@@ -25,6 +25,8 @@ pub trait IoFile: Send {
     fn sync_all(&mut self) -> io::Result<()>;
     /// Cuts the file to `len` bytes (what was written past a limit).
     fn set_len(&mut self, len: u64) -> io::Result<()>;
+    /// The file's length now.
+    fn size(&mut self) -> io::Result<u64>;
     /// Starts writing what was written out to the device, without waiting,
     /// so the flush that makes a batch durable finds most of it done.
     /// Advisory: the file system may ignore it.
@@ -64,6 +66,9 @@ impl IoFile for RealFile {
     }
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.0.set_len(len)
+    }
+    fn size(&mut self) -> io::Result<u64> {
+        Ok(self.0.metadata()?.len())
     }
     fn start_flush(&mut self) {
         // On Linux this starts writeback of the file's dirty pages and does
@@ -232,6 +237,9 @@ impl IoFile for FaultyFile {
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.io.step()?;
         self.inner.set_len(len)
+    }
+    fn size(&mut self) -> io::Result<u64> {
+        self.inner.size()
     }
     fn start_flush(&mut self) {
         // Advisory, not a write: never a fault, and nothing becomes durable.

@@ -30,6 +30,9 @@ pub struct Report {
     pub bad: Vec<Bad>,
     /// Objects the catalog expected on the disk that were not there.
     pub missing: u64,
+    /// Things under objects' names that were no files (symlinks, FIFOs,
+    /// devices), moved to `bad-objects/` unread.
+    pub strays: Vec<PathBuf>,
 }
 
 /// Verifies up to `limit` objects (all when `None`) on `disk`, which must
@@ -42,6 +45,14 @@ pub fn verify(
     progress: &Progress,
 ) -> crate::Result<Report> {
     disk.claim(set)?;
+    let mut strays = Vec::new();
+    for (path, what) in disk.move_strays_aside()? {
+        progress.warn(
+            Some(&path),
+            format!("is {what} where an object belongs; moved to bad-objects unread"),
+        );
+        strays.push(path);
+    }
     let on_disk = disk.objects()?;
     catalog.register(
         disk,
@@ -69,7 +80,10 @@ pub fn verify(
         .filter(|s| **s != u64::MAX)
         .sum();
     progress.phase(Phase::Verifying, order.len() as u64, total_bytes);
-    let mut report = Report::default();
+    let mut report = Report {
+        strays,
+        ..Report::default()
+    };
     for hash in order {
         progress.check()?;
         let Some(&size) = on_disk.get(&hash) else {

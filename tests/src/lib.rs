@@ -336,6 +336,9 @@ impl coffer_core::io::IoFile for CountingFile {
     fn set_len(&mut self, len: u64) -> std::io::Result<()> {
         self.inner.set_len(len)
     }
+    fn size(&mut self) -> std::io::Result<u64> {
+        self.inner.size()
+    }
     fn start_flush(&mut self) {
         self.inner.start_flush();
     }

@@ -547,7 +547,7 @@ fn the_original_place_gets_a_deleted_file_back_and_nothing_outside_the_basepath(
 }
 
 #[test]
-fn an_object_that_is_not_a_file_is_missing_and_leaves_no_partial_file() {
+fn an_object_that_is_not_a_file_stops_the_restore_before_anything_is_written() {
     let mut b = Bench::new(1);
     b.files(9, 200_000);
     b.scan();
@@ -557,7 +557,7 @@ fn an_object_that_is_not_a_file_is_missing_and_leaves_no_partial_file() {
     fs::create_dir_all(mine.parent().unwrap()).unwrap();
     fs::write(&mine, "mine").unwrap();
     // One object in the middle is a folder on the disk: only regular files
-    // count as objects, so it is missing (and never read through).
+    // are objects, and the restore stops before writing anything, naming it.
     let d = Disk::open(&a, io::real()).unwrap();
     let f4 = ObjectId::of(&fs::read(b.src.join("d1/f4.bin")).unwrap());
     let p = d.object_path(&f4);
@@ -566,11 +566,10 @@ fn an_object_that_is_not_a_file_is_missing_and_leaves_no_partial_file() {
 
     let mut o = b.to_out();
     o.existing = Existing::Skip;
-    let r = b.restore(&[&a], &o).unwrap();
-    assert_eq!(r.missing_files, 1, "{r:?}");
+    let err = b.restore(&[&a], &o).unwrap_err().to_string();
     assert!(
-        r.unavailable.iter().any(|p| p.ends_with("d1/f4.bin")),
-        "names the file: {r:?}"
+        err.contains(&f4.to_hex()) && err.contains("folder"),
+        "names the object and what it is: {err}"
     );
     assert_eq!(fs::read(&mine).unwrap(), b"mine");
     let src = tree(&b.src);

@@ -593,7 +593,7 @@ fn verify_cmd(ctx: &Ctx, a: super::VerifyArgs) -> anyhow::Result<Done> {
             r.bad.len(),
             r.missing
         );
-        if !r.bad.is_empty() || r.missing > 0 {
+        if !r.bad.is_empty() || r.missing > 0 || !r.strays.is_empty() {
             exit = Exit::Failed;
             let _ = writeln!(
                 text,

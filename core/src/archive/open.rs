@@ -96,9 +96,17 @@ pub(crate) fn exceeded(e: &io::Error) -> Option<&Exceeded> {
 pub(crate) struct Grant {
     left: Rc<Cell<u64>>,
     total: Rc<Cell<u64>>,
+    /// Compressed bytes read from the file so far.
+    compressed: Rc<Cell<u64>>,
 }
 
 impl Grant {
+    /// Compressed bytes read from the archive file so far (a little ahead
+    /// of what was decompressed: reads are buffered).
+    pub(crate) fn compressed(&self) -> u64 {
+        self.compressed.get()
+    }
+
     pub(crate) fn add(&self, bytes: u64) {
         self.left.set(self.left.get().saturating_add(bytes));
         self.total.set(self.total.get().saturating_add(bytes));
@@ -120,6 +128,7 @@ impl<R: Read> Budget<R> {
         let grant = Grant {
             left: Rc::clone(&left),
             total: Rc::clone(&total),
+            compressed: Rc::new(Cell::new(0)),
         };
         (Budget { inner, left, total }, grant)
     }
@@ -150,13 +159,34 @@ impl<R: Read> Read for Budget<R> {
 
 /// The decompressed stream of an open archive file, within `budget` bytes
 /// (raised through the returned [`Grant`]).
-pub(crate) type Stream<R> = Budget<MultiGzDecoder<BufReader<R>>>;
+pub(crate) type Stream<R> = Budget<MultiGzDecoder<BufReader<Counted<R>>>>;
 
 pub(crate) fn stream<R: Read>(file: R, budget: u64) -> (Stream<R>, Grant) {
-    Budget::new(
-        MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file)),
+    let count = Rc::new(Cell::new(0));
+    let counted = Counted {
+        inner: file,
+        n: Rc::clone(&count),
+    };
+    let (s, mut grant) = Budget::new(
+        MultiGzDecoder::new(BufReader::with_capacity(1 << 20, counted)),
         budget,
-    )
+    );
+    grant.compressed = count;
+    (s, grant)
+}
+
+/// Counts the bytes read from the archive file.
+pub(crate) struct Counted<R> {
+    inner: R,
+    n: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.n.set(self.n.get().saturating_add(n as u64));
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

@@ -53,7 +53,7 @@ pub fn kind_of(path: &Path, magic: i64) -> Kind {
             let table = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
             let here = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
             match mount_of(&table, &here) {
-                Some((fstype, source)) => fuse_kind(&fstype, &source, |dev| boot_sector(dev)),
+                Some((fstype, source)) => fuse_kind(&fstype, &source, boot_sector),
                 None => Kind::Fat32,
             }
         }
@@ -174,7 +174,10 @@ mod tests {
     #[test]
     fn the_mount_holding_a_path_is_the_deepest_one() {
         let m = |p: &str| mount_of(TABLE, Path::new(p)).map(|(t, s)| format!("{t} {s}"));
-        assert_eq!(m("/media/me/STICK/coffer").as_deref(), Some("fuse.fusefat fusefat"));
+        assert_eq!(
+            m("/media/me/STICK/coffer").as_deref(),
+            Some("fuse.fusefat fusefat")
+        );
         assert_eq!(m("/media/me/My Disk").as_deref(), Some("fuseblk /dev/sdc1"));
         assert_eq!(m("/home/me").as_deref(), Some("ext4 /dev/sda1"));
     }
@@ -185,10 +188,16 @@ mod tests {
         assert_eq!(fuse_kind("fuse.fusefat", "fusefat", none), Kind::Fat32);
         assert_eq!(fuse_kind("fuse.exfat", "/dev/sdb1", none), Kind::Exfat);
         assert_eq!(fuse_kind("fuseblk", "/dev/sdb1", none), Kind::Fat32);
-        assert!(matches!(fuse_kind("fuse.sshfs", "me@host:", none), Kind::Other(_)));
+        assert!(matches!(
+            fuse_kind("fuse.sshfs", "me@host:", none),
+            Kind::Other(_)
+        ));
         let mut exfat = vec![0u8; 512];
         exfat[3..11].copy_from_slice(b"EXFAT   ");
-        assert_eq!(fuse_kind("fuseblk", "/dev/sdb1", |_| Some(exfat.clone())), Kind::Exfat);
+        assert_eq!(
+            fuse_kind("fuseblk", "/dev/sdb1", |_| Some(exfat.clone())),
+            Kind::Exfat
+        );
         let mut ntfs = vec![0u8; 512];
         ntfs[3..11].copy_from_slice(b"NTFS    ");
         assert_eq!(Kind::Other(NTFS3_SUPER_MAGIC).max_file(), u64::MAX);

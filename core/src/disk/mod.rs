@@ -110,6 +110,10 @@ pub enum Error {
     NoCatalog { root: PathBuf, details: String },
     #[error("{path}: {reason}")]
     BadSlot { path: PathBuf, reason: String },
+    #[error(
+        "{path} is {what} where Coffer keeps its own files; nothing was read or written through it: remove it from the disk (`coffer verify` moves such things out of the object store)"
+    )]
+    Stray { path: PathBuf, what: &'static str },
     #[error("object {hash} is not on the disk at {root}")]
     Missing { root: PathBuf, hash: ObjectId },
 }

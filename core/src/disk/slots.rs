@@ -191,6 +191,17 @@ impl Disk {
     /// workstation), checking it on the same read. A slot that fails is
     /// reported in `problems` and the other one tried.
     pub fn copy_catalog(&self, to: &Path) -> Result<CopiedSlot, Error> {
+        self.copy_catalog_checked(to, |_| Ok(()))
+    }
+
+    /// Like [`copy_catalog`](Self::copy_catalog), and a copy `accept`
+    /// refuses (it does not open as a catalog) counts as damaged too: the
+    /// other slot is tried.
+    pub fn copy_catalog_checked(
+        &self,
+        to: &Path,
+        accept: impl Fn(&Path) -> Result<(), String>,
+    ) -> Result<CopiedSlot, Error> {
         let mut candidates: Vec<(&str, SlotMeta)> = Vec::new();
         let mut problems = Vec::new();
         for (_, db, side) in &SLOTS {
@@ -205,11 +216,19 @@ impl Disk {
             match self.check_slot(db, &meta, Some(&mut f)) {
                 Ok(()) => {
                     f.sync_all().map_err(|e| Error::io("cannot flush", to, e))?;
-                    return Ok(CopiedSlot {
-                        path: self.root.show(db),
-                        meta,
-                        problems,
-                    });
+                    drop(f);
+                    match accept(to) {
+                        Ok(()) => {
+                            return Ok(CopiedSlot {
+                                path: self.root.show(db),
+                                meta,
+                                problems,
+                            });
+                        }
+                        Err(why) => {
+                            problems.push(format!("{}: {why}", self.root.show(db).display()))
+                        }
+                    }
                 }
                 Err(e) => problems.push(e),
             }
@@ -243,7 +262,7 @@ impl Disk {
         let generation = newest
             .checked_add(1)
             .filter(|g| *g <= MAX_GENERATION)
-            .ok_or_else(|| Error::BadIdentity {
+            .ok_or_else(|| Error::BadSlot {
                 path: self.root.show(SLOTS[1 - target].1),
                 reason: format!(
                     "its generation {newest} cannot be raised; move the disk's coffer/catalog-*.json aside and sync again"
@@ -253,6 +272,19 @@ impl Disk {
         let (db_rel, side_rel) = (Path::new(db), Path::new(side));
         let (db_shown, side_shown) = (self.root.show(db), self.root.show(side));
         self.check_identity()?;
+        // A damaged file is rewritten; anything that is not a file is a
+        // stranger's, and nothing is written through or over it.
+        for rel in [db_rel, side_rel] {
+            if let Ok(st) = self.root.stat(rel) {
+                let t = rustix::fs::FileType::from_raw_mode(st.st_mode);
+                if t != rustix::fs::FileType::RegularFile {
+                    return Err(Error::Stray {
+                        path: self.root.show(rel),
+                        what: super::root::describe(t),
+                    });
+                }
+            }
+        }
         match io.remove_file(&self.root, side_rel) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}

@@ -45,9 +45,9 @@ impl Disk {
 
     /// The disk's file system, as far as its limits go (read once).
     pub fn fs_kind(&self) -> super::fs::Kind {
-        *self.kind.get_or_init(|| {
-            super::fs::kind_of(self.root.path(), self.fs_magic().unwrap_or(0))
-        })
+        *self
+            .kind
+            .get_or_init(|| super::fs::kind_of(self.root.path(), self.fs_magic().unwrap_or(0)))
     }
 
     /// The largest file the disk's file system can hold (or was found to

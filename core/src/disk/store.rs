@@ -66,6 +66,22 @@ fn is_hex64(s: &str) -> bool {
             .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
+/// A fan-out folder's name: two lowercase hex digits.
+fn is_fan_out(name: &str) -> bool {
+    name.len() == 2
+        && name
+            .bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
+/// Whether a name is an object's or one of its parts'.
+fn object_name(name: &str) -> bool {
+    is_hex64(name)
+        || name
+            .split_once(".p")
+            .is_some_and(|(h, n)| is_hex64(h) && n.parse::<usize>().is_ok())
+}
+
 /// Whether a write failed because the file grew past what the file
 /// system holds in one file (EFBIG; FUSE drivers also say EPERM, EINVAL or
 /// EOVERFLOW).
@@ -109,8 +125,15 @@ impl Disk {
         let mut parts: BTreeMap<ObjectId, Vec<(usize, u64)>> = BTreeMap::new();
         for (name, st) in fan {
             let Some(name) = name.to_str() else { continue };
-            if name.len() != 2 || FileType::from_raw_mode(st.st_mode) != FileType::Directory {
+            if !is_fan_out(name) {
                 continue;
+            }
+            let t = FileType::from_raw_mode(st.st_mode);
+            if t != FileType::Directory {
+                return Err(Error::Stray {
+                    path: self.root.show(Path::new(OBJECTS).join(name)),
+                    what: super::root::describe(t),
+                });
             }
             let rel = Path::new(OBJECTS).join(name);
             let files = self
@@ -122,6 +145,12 @@ impl Disk {
                     continue;
                 };
                 if !is_file(&st) {
+                    if object_name(fname) {
+                        return Err(Error::Stray {
+                            path: self.root.show(rel.join(fname)),
+                            what: super::root::describe(FileType::from_raw_mode(st.st_mode)),
+                        });
+                    }
                     continue;
                 }
                 let size = st.st_size as u64;
@@ -207,6 +236,61 @@ impl Disk {
                 .map_err(|e| Error::io("cannot delete", &self.root.show(&p), e))?;
         }
         Ok(())
+    }
+
+    /// Moves aside, into `bad-objects/`, whatever lies under an object's or
+    /// a fan-out folder's name and is not a regular file or a folder
+    /// (a symlink, FIFO, device or socket): renaming never follows it.
+    /// Returns what was moved.
+    pub fn move_strays_aside(&self) -> Result<Vec<(PathBuf, &'static str)>, Error> {
+        let io = self.gate()?;
+        let mut strays = Vec::new();
+        let fan = match self.root.list_stat(Path::new(OBJECTS)) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(strays),
+            Err(e) => return Err(Error::io("cannot list", &self.root.show(OBJECTS), e)),
+        };
+        for (name, st) in fan {
+            let Some(name) = name.to_str() else { continue };
+            if !is_fan_out(name) {
+                continue;
+            }
+            let rel = Path::new(OBJECTS).join(name);
+            let t = FileType::from_raw_mode(st.st_mode);
+            if t != FileType::Directory {
+                strays.push((rel, super::root::describe(t)));
+                continue;
+            }
+            let files = self
+                .root
+                .list_stat(&rel)
+                .map_err(|e| Error::io("cannot list", &self.root.show(&rel), e))?;
+            for (fname, st) in files {
+                let t = FileType::from_raw_mode(st.st_mode);
+                if t != FileType::RegularFile && fname.to_str().is_some_and(object_name) {
+                    strays.push((rel.join(fname), super::root::describe(t)));
+                }
+            }
+        }
+        if strays.is_empty() {
+            return Ok(strays);
+        }
+        io.create_dir_all(&self.root, Path::new(BAD))
+            .map_err(|e| Error::io("cannot create", &self.root.show(BAD), e))?;
+        let mut moved = Vec::new();
+        for (rel, what) in strays {
+            let name = rel
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let dest = Path::new(BAD).join(format!("{name}.{}.stray", new_tag()));
+            io.rename(&self.root, &rel, &dest)
+                .map_err(|e| Error::io("cannot move aside", &self.root.show(&rel), e))?;
+            moved.push((self.root.show(&rel), what));
+        }
+        io.sync_fs(&self.root)
+            .map_err(|e| Error::io("cannot flush", self.root.path(), e))?;
+        Ok(moved)
     }
 
     /// Moves a bad object out of `objects/` so it is never served again.
@@ -374,8 +458,16 @@ impl Disk {
                         // what it holds so far is a part, the rest goes on
                         // in the next one, and later objects are cut sooner.
                         Err(e) if size_refused(&e) && *written >= 1 << 31 => {
-                            f.set_len(*written)
+                            // Whatever of the chunk got in goes (a file
+                            // system at its limit may not cut it back, but
+                            // then it took nothing).
+                            let got = f
+                                .size()
                                 .map_err(|e| Error::io("cannot write", &shown(&parts), e))?;
+                            if got != *written {
+                                f.set_len(*written)
+                                    .map_err(|e| Error::io("cannot write", &shown(&parts), e))?;
+                            }
                             limit = *written;
                             self.learn_max_file(limit);
                             continue;

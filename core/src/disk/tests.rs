@@ -145,9 +145,17 @@ fn only_regular_files_count_as_objects() {
     std::fs::write(outside.path().join("o"), &data).unwrap();
     std::fs::create_dir_all(d.object_path(&h).parent().unwrap()).unwrap();
     std::os::unix::fs::symlink(outside.path().join("o"), d.object_path(&h)).unwrap();
-    assert!(d.objects().unwrap().is_empty());
+    // Listing the store stops at it, naming it; nothing reads through it.
+    let err = d.objects().unwrap_err().to_string();
+    assert!(
+        err.contains("symlink") && err.contains(&h.to_hex()),
+        "{err}"
+    );
     assert!(d.open_object(&h).is_err());
-    // A real copy replaces the link itself, never its target.
+    // Moved aside (the link, not its target), the store lists again.
+    let moved = d.move_strays_aside().unwrap();
+    assert_eq!(moved.len(), 1);
+    assert!(d.objects().unwrap().is_empty());
     let p = d.write_tmp(&h, &mut &data[..], |_| Ok(())).unwrap();
     d.commit(vec![p]).unwrap();
     assert_eq!(d.objects().unwrap().get(&h), Some(&7));

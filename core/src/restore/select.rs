@@ -77,7 +77,12 @@ pub fn open_disk_catalog(disk: &Disk) -> crate::Result<(Catalog, tempfile::TempD
             source,
         })?;
     let copy = tmp.path().join("catalog.sqlite");
-    let copied = disk.copy_catalog(&copy)?;
+    // A slot whose checksum holds but that is no catalog this Coffer reads
+    // (foreign, newer, damaged inside) is passed over for the other one.
+    let copied = disk.copy_catalog_checked(&copy, |p| {
+        let cat = Catalog::open_copy(p).map_err(|e| reason(&e))?;
+        cat.snapshots().map(|_| ()).map_err(|e| reason(&e))
+    })?;
     let slot = copied.path.clone();
     let named = |e: crate::catalog::Error| match e {
         crate::catalog::Error::Foreign { .. } => {
@@ -103,6 +108,20 @@ pub fn open_disk_catalog(disk: &Disk) -> crate::Result<(Catalog, tempfile::TempD
     // A catalog that opens but cannot be queried is damaged too.
     cat.snapshots().map_err(named)?;
     Ok((cat, tmp, copied.problems))
+}
+
+/// An error's words without the private copy's path (the caller names the
+/// slot on the disk).
+fn reason(e: &crate::catalog::Error) -> String {
+    use crate::catalog::Error as E;
+    match e {
+        E::Foreign { .. } => "not a Coffer catalog".into(),
+        E::TooNew { found, known, .. } => {
+            format!("written by a newer Coffer (schema {found}, this one knows {known})")
+        }
+        E::Sqlite { source, .. } => format!("damaged ({source})"),
+        other => other.to_string(),
+    }
 }
 
 /// Where each version goes: the destination root, and each version's path
