@@ -12,37 +12,36 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "{path} is outside the storage basepath {basepath}; pass --outside-basepath if you really mean it"
-    )]
+        "{path_} is outside the storage basepath {basepath}; pass --outside-basepath if you really mean it", path_ = crate::human::path(.path))]
     OutsideBasepath { path: PathBuf, basepath: PathBuf },
-    #[error("{path} contains `..`; give the folder's plain path")]
+    #[error("{path_} contains `..`; give the folder's plain path", path_ = crate::human::path(.path))]
     DotDot { path: PathBuf },
-    #[error("{path} is not a folder")]
+    #[error("{path_} is not a folder", path_ = crate::human::path(.path))]
     NotAFolder { path: PathBuf },
-    #[error("cannot resolve {path}: {source}")]
+    #[error("cannot resolve {path_}: {source}", path_ = crate::human::path(.path))]
     Resolve {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is already a source")]
+    #[error("{path_} is already a source", path_ = crate::human::path(.path))]
     Duplicate { path: PathBuf },
-    #[error("{path} is not a source")]
+    #[error("{path_} is not a source", path_ = crate::human::path(.path))]
     NoSuchSource { path: PathBuf },
-    #[error("{path} overlaps the source {other}; sources must not contain each other")]
+    #[error("{path_} overlaps the source {other}; sources must not contain each other", path_ = crate::human::path(.path))]
     Overlap { path: PathBuf, other: PathBuf },
     #[error("bad exclusion rule `{rule}`: {message}")]
     BadRule { rule: String, message: String },
-    #[error("cannot read the config {path}: {source}")]
+    #[error("cannot read the config {path_}: {source}", path_ = crate::human::path(.path))]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("the config {path} is not valid: {source}")]
+    #[error("the config {path_} is not valid: {source}", path_ = crate::human::path(.path))]
     Parse {
         path: PathBuf,
         source: serde_json::Error,
     },
-    #[error("cannot write the config {path}: {source}")]
+    #[error("cannot write the config {path_}: {source}", path_ = crate::human::path(.path))]
     Write {
         path: PathBuf,
         source: std::io::Error,

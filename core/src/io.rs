@@ -137,6 +137,9 @@ pub enum Fault {
     /// The machine stops: files written but not flushed lose their data, and
     /// every later operation fails.
     Crash,
+    /// No file may grow past this many bytes: a write across it stores what
+    /// fits and fails with EFBIG, as on FAT32 (`at` is not used).
+    FileLimit(u64),
 }
 
 #[derive(Debug, Default)]
@@ -186,6 +189,7 @@ impl FaultyIo {
             Fault::Vanish => io::Error::from_raw_os_error(19),
             Fault::Crash => io::Error::other("simulated crash"),
             Fault::ErrorOnce | Fault::ErrorForever => io::Error::from_raw_os_error(5),
+            Fault::FileLimit(_) => io::Error::from_raw_os_error(27),
         }
     }
 
@@ -195,6 +199,7 @@ impl FaultyIo {
         st.ops += 1;
         let fire = match self.fault {
             Fault::ErrorOnce => st.ops == self.at,
+            Fault::FileLimit(_) => false,
             _ => st.ops >= self.at,
         };
         if !fire {
@@ -221,12 +226,24 @@ struct FaultyFile {
     io: FaultyIo,
     inner: Box<dyn IoFile>,
     at: (PathBuf, PathBuf),
+    written: u64,
 }
 
 impl IoFile for FaultyFile {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         self.io.step()?;
-        self.inner.write_all(buf)
+        if let Fault::FileLimit(max) = self.io.fault {
+            let room = max.saturating_sub(self.written).min(buf.len() as u64) as usize;
+            self.inner.write_all(&buf[..room])?;
+            self.written += room as u64;
+            if room < buf.len() {
+                return Err(self.io.error());
+            }
+            return Ok(());
+        }
+        self.inner.write_all(buf)?;
+        self.written += buf.len() as u64;
+        Ok(())
     }
     fn sync_all(&mut self) -> io::Result<()> {
         self.io.step()?;
@@ -236,7 +253,9 @@ impl IoFile for FaultyFile {
     }
     fn set_len(&mut self, len: u64) -> io::Result<()> {
         self.io.step()?;
-        self.inner.set_len(len)
+        self.inner.set_len(len)?;
+        self.written = len;
+        Ok(())
     }
     fn size(&mut self) -> io::Result<u64> {
         self.inner.size()
@@ -255,6 +274,7 @@ impl FaultyIo {
             io: self.clone(),
             inner,
             at,
+            written: 0,
         })
     }
 }

@@ -48,24 +48,24 @@ pub use write::{Mode, Options, Report, create};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{path}: {source}")]
+    #[error("{path_}: {source}", path_ = crate::human::path(.path))]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{path} is not a Coffer archive: {message}")]
+    #[error("{path_} is not a Coffer archive: {message}", path_ = crate::human::path(.path))]
     NotAnArchive { path: PathBuf, message: String },
-    #[error("{path} was written by a newer Coffer (format {found}); update Coffer to read it")]
+    #[error("{path_} was written by a newer Coffer (format {found}); update Coffer to read it", path_ = crate::human::path(.path))]
     NewerFormat { path: PathBuf, found: u32 },
-    #[error("{path} is damaged: {message}{}", affected(files))]
+    #[error("{path_} is damaged: {message}{}", affected(files), path_ = crate::human::path(.path))]
     Corrupt {
         path: PathBuf,
         message: String,
         files: Vec<String>,
     },
-    #[error("{path} is damaged: its manifest.json differs from the archive's manifest")]
+    #[error("{path_} is damaged: its manifest.json differs from the archive's manifest", path_ = crate::human::path(.path))]
     ManifestDiffers { path: PathBuf },
-    #[error("{path} holds an unsafe member `{member}`: {reason}; nothing was extracted")]
+    #[error("{path_} holds an unsafe member `{member}`: {reason}; nothing was extracted", path_ = crate::human::path(.path))]
     Unsafe {
         path: PathBuf,
         member: String,
@@ -74,10 +74,9 @@ pub enum Error {
     #[error("{} already exist(s) in the destination{}; pass --overwrite to replace them", .paths.len(), list(paths))]
     Exists { paths: Vec<PathBuf> },
     #[error(
-        "{dest} has {} free, and the restore needs {}; nothing was written",
+        "{dest_} has {} free, and the restore needs {}; nothing was written",
         crate::human::bytes(*free),
-        crate::human::bytes(*needed)
-    )]
+        crate::human::bytes(*needed), dest_ = crate::human::path(.dest))]
     NoRoom {
         dest: PathBuf,
         needed: u64,
@@ -85,36 +84,35 @@ pub enum Error {
     },
     #[error("nothing to archive: the sources hold no files or folders and there are no dumps")]
     NothingToArchive,
-    #[error("nothing changed since archive {base}; no incremental written")]
+    #[error("nothing changed since archive {base_}; no incremental written", base_ = crate::human::path(.base))]
     NothingChanged { base: PathBuf },
-    #[error("no archive with the prefix \"{prefix}\" in {dir}{}; write a full one first (coffer archive full)", if *.since { " older than the window" } else { "" })]
+    #[error("no archive with the prefix \"{prefix}\" in {dir_}{}; write a full one first (coffer archive full)", if *.since { " older than the window" } else { "" }, dir_ = crate::human::path(.dir))]
     NoBase {
         dir: PathBuf,
         prefix: String,
         since: bool,
     },
-    #[error("no archive number {sequence} in {dir}")]
+    #[error("no archive number {sequence} in {dir_}", dir_ = crate::human::path(.dir))]
     NotFound { dir: PathBuf, sequence: u64 },
-    #[error("volume {path} is missing{}", affected(files))]
+    #[error("volume {path_} is missing{}", affected(files), path_ = crate::human::path(.path))]
     MissingVolume { path: PathBuf, files: Vec<String> },
     #[error(
-        "{path} is an incremental against archive {sequence} {expected}, but the archive found under that number is {found}; refused"
-    )]
+        "{path_} is an incremental against archive {sequence} {expected}, but the archive found under that number is {found}; refused", path_ = crate::human::path(.path))]
     WrongBase {
         path: PathBuf,
         sequence: u64,
         expected: uuid::Uuid,
         found: uuid::Uuid,
     },
-    #[error("{path}: the delta for {file} does not reproduce its content: {message}")]
+    #[error("{path_}: the delta for {file} does not reproduce its content: {message}", path_ = crate::human::path(.path))]
     Delta {
         path: PathBuf,
         file: String,
         message: String,
     },
-    #[error("{path} changed while it was archived; run the archive again")]
+    #[error("{path_} changed while it was archived; run the archive again", path_ = crate::human::path(.path))]
     Changed { path: PathBuf },
-    #[error("{path} is not in archive {sequence}")]
+    #[error("{path_} is not in archive {sequence}", path_ = crate::human::escape(.path))]
     NotInArchive { path: String, sequence: u64 },
     #[error("dump \"{name}\" (`{command}`) failed: {message}")]
     Dump {
@@ -122,11 +120,10 @@ pub enum Error {
         command: String,
         message: String,
     },
-    #[error("cannot copy the SQLite database {path}: {message}")]
+    #[error("cannot copy the SQLite database {path_}: {message}", path_ = crate::human::path(.path))]
     Sqlite { path: PathBuf, message: String },
     #[error(
-        "{path} lies under a name reserved inside archives ({reserved}); exclude it or rename it"
-    )]
+        "{path_} lies under a name reserved inside archives ({reserved}); exclude it or rename it", path_ = crate::human::path(.path))]
     Reserved { path: PathBuf, reserved: String },
     #[error("bad archive prefix \"{prefix}\": use letters, digits, `.`, `_` or `-`")]
     BadPrefix { prefix: String },

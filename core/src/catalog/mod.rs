@@ -29,34 +29,32 @@ pub use journal::{Cached, Journal, Note, Staging};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("catalog {path}: {source}")]
+    #[error("catalog {path_}: {source}", path_ = crate::human::path(.path))]
     Sqlite {
         path: PathBuf,
         source: rusqlite::Error,
     },
-    #[error("cannot create the folder for the catalog {path}: {source}")]
+    #[error("cannot create the folder for the catalog {path_}: {source}", path_ = crate::human::path(.path))]
     CreateDir {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot create the catalog {path}: {source}")]
+    #[error("cannot create the catalog {path_}: {source}", path_ = crate::human::path(.path))]
     Create {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error(
-        "{path} is not a Coffer catalog (another program's database, or not a database at all)"
-    )]
+        "{path_} is not a Coffer catalog (another program's database, or not a database at all)", path_ = crate::human::path(.path))]
     Foreign { path: PathBuf },
     #[error(
-        "{path} was written by a newer Coffer (catalog schema {found}, this Coffer knows up to {known}); update Coffer to read it"
-    )]
+        "{path_} was written by a newer Coffer (catalog schema {found}, this Coffer knows up to {known}); update Coffer to read it", path_ = crate::human::path(.path))]
     TooNew {
         path: PathBuf,
         found: i64,
         known: i64,
     },
-    #[error("catalog {path} holds a bad value in {what}: {value}")]
+    #[error("catalog {path_} holds a bad value in {what}: {value}", path_ = crate::human::path(.path))]
     BadValue {
         path: PathBuf,
         what: &'static str,

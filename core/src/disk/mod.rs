@@ -66,55 +66,52 @@ pub(crate) const FILE_MODE: u32 = 0o600;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(
-        "{root} is not a Coffer disk (no {IDENTITY_FILE} at its root); set it up with `coffer disk init`"
-    )]
+        "{root_} is not a Coffer disk (no {IDENTITY_FILE} at its root); set it up with `coffer disk init`", root_ = crate::human::path(.root))]
     NotADisk { root: PathBuf },
-    #[error("{path}: {reason}")]
+    #[error("{path_}: {reason}", path_ = crate::human::path(.path))]
     BadIdentity { path: PathBuf, reason: String },
-    #[error("{root} is already a Coffer disk (\"{label}\")")]
+    #[error("{root_} is already a Coffer disk (\"{label}\")", root_ = crate::human::path(.root))]
     AlreadyInitialized { root: PathBuf, label: String },
-    #[error("{root} is not a folder")]
+    #[error("{root_} is not a folder", root_ = crate::human::path(.root))]
     NotAFolder { root: PathBuf },
     #[error(
-        "disk \"{label}\" at {root} is in use by another Coffer process; wait for it to finish"
-    )]
+        "disk \"{label}\" at {root_} is in use by another Coffer process; wait for it to finish", root_ = crate::human::path(.root))]
     InUse { root: PathBuf, label: String },
-    #[error("disk \"{label}\" at {root} belongs to another backup set; it was not changed")]
+    #[error("disk \"{label}\" at {root_} belongs to another backup set; it was not changed", root_ = crate::human::path(.root))]
     WrongSet { root: PathBuf, label: String },
-    #[error("disk \"{label}\" at {root} was opened for reading only; nothing was written")]
+    #[error("disk \"{label}\" at {root_} was opened for reading only; nothing was written", root_ = crate::human::path(.root))]
     NotClaimed { root: PathBuf, label: String },
-    #[error("disk \"{label}\" is no longer at {root} (unplugged?); nothing more was written there")]
+    #[error("disk \"{label}\" is no longer at {root_} (unplugged?); nothing more was written there", root_ = crate::human::path(.root))]
     Vanished { root: PathBuf, label: String },
-    #[error("disk \"{label}\" at {root} is full (no space left on device){}", full_detail(*needed, *available))]
+    #[error("disk \"{label}\" at {root_} is full (no space left on device){}", full_detail(*needed, *available), root_ = crate::human::path(.root))]
     Full {
         root: PathBuf,
         label: String,
         needed: u64,
         available: u64,
     },
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path_}: {source}", path_ = crate::human::path(.path))]
     Io {
         op: &'static str,
         path: PathBuf,
         source: io::Error,
     },
-    #[error("{path} does not hold the bytes its name says (read {actual}); it was moved aside")]
+    #[error("{path_} does not hold the bytes its name says (read {actual}); it was moved aside", path_ = crate::human::path(.path))]
     Mismatch { path: PathBuf, actual: ObjectId },
-    #[error("source changed while being copied to {root}: expected {expected}, read {actual}")]
+    #[error("source changed while being copied to {root_}: expected {expected}, read {actual}", root_ = crate::human::path(.root))]
     SourceChanged {
         root: PathBuf,
         expected: ObjectId,
         actual: ObjectId,
     },
-    #[error("no valid catalog copy on the disk at {root}: {details}")]
+    #[error("no valid catalog copy on the disk at {root_}: {details}", root_ = crate::human::path(.root))]
     NoCatalog { root: PathBuf, details: String },
-    #[error("{path}: {reason}")]
+    #[error("{path_}: {reason}", path_ = crate::human::path(.path))]
     BadSlot { path: PathBuf, reason: String },
     #[error(
-        "{path} is {what} where Coffer keeps its own files; nothing was read or written through it: remove it from the disk (`coffer verify` moves such things out of the object store)"
-    )]
+        "{path_} is {what} where Coffer keeps its own files; nothing was read or written through it: remove it from the disk (`coffer verify` moves such things out of the object store)", path_ = crate::human::path(.path))]
     Stray { path: PathBuf, what: &'static str },
-    #[error("object {hash} is not on the disk at {root}")]
+    #[error("object {hash} is not on the disk at {root_}", root_ = crate::human::path(.root))]
     Missing { root: PathBuf, hash: ObjectId },
 }
 

@@ -40,7 +40,16 @@ pub struct Stage<'d> {
     more: AtomicU64,
     stopped: AtomicBool,
     staged: Mutex<FxHashMap<ObjectId, Held>>,
+    /// Signalled when copies are taken out to be committed.
+    drained: std::sync::Condvar,
+    /// What the committer left after its last pass (copies it will not
+    /// commit early): staging may run `AHEAD` past it.
+    floor: AtomicU64,
 }
+
+/// How far staging may run ahead of early commits: what a kill may leave
+/// to read back, and what the next run's first flush must write out.
+const AHEAD: u64 = 128 << 20;
 
 impl<'d> Stage<'d> {
     /// A stage on `disk` that takes at most `room` bytes.
@@ -53,6 +62,8 @@ impl<'d> Stage<'d> {
             more: AtomicU64::new(0),
             stopped: AtomicBool::new(false),
             staged: Mutex::default(),
+            drained: std::sync::Condvar::new(),
+            floor: AtomicU64::new(0),
         }
     }
 
@@ -110,6 +121,7 @@ impl<'d> Stage<'d> {
     /// A write to the disk failed: nothing more is staged in this run.
     pub fn stop(&self) {
         self.stopped.store(true, Ordering::Relaxed);
+        self.drained.notify_all();
     }
 
     /// Keeps a copy whose source (`path`) proved steady while it was read.
@@ -161,6 +173,28 @@ impl<'d> Stage<'d> {
         }
     }
 
+    /// When the stage is eager, waits while it holds more than it may ahead
+    /// of the commits (a scan must not outrun the disk's flushes by much).
+    pub fn wait_for_room(&self) {
+        let mut staged = self.lock();
+        while self.eager() && self.held() > self.floor.load(Ordering::Relaxed) + AHEAD {
+            staged = match self
+                .drained
+                .wait_timeout(staged, std::time::Duration::from_millis(50))
+            {
+                Ok((g, _)) => g,
+                Err(p) => p.into_inner().0,
+            };
+        }
+    }
+
+    /// The committer went through the stage: what it left there stays
+    /// until the plan, and does not hold staging back.
+    pub fn passed(&self) {
+        self.floor.store(self.held(), Ordering::Relaxed);
+        self.drained.notify_all();
+    }
+
     /// Bytes held in `tmp/` now.
     pub fn held(&self) -> u64 {
         self.held.load(Ordering::Relaxed)
@@ -200,6 +234,7 @@ impl<'d> Stage<'d> {
         drop(staged);
         let bytes: u64 = out.iter().map(|p| p.size).sum();
         self.held.fetch_sub(bytes, Ordering::Relaxed);
+        self.drained.notify_all();
         out
     }
 

@@ -340,3 +340,61 @@ fn vanished_disk_is_detected() {
     std::fs::remove_file(dir.path().join(IDENTITY_FILE)).unwrap();
     assert!(matches!(d.check_identity(), Err(Error::Vanished { .. })));
 }
+
+#[test]
+fn a_write_refused_for_its_size_ends_the_part_there() {
+    // The refusal only counts as a size limit from 2 GiB on: a tmpfs keeps
+    // the test quick where there is one.
+    let base = std::path::Path::new("/dev/shm");
+    let dir = if base.is_dir() {
+        tempfile::tempdir_in(base).unwrap()
+    } else {
+        tempfile::tempdir().unwrap()
+    };
+    new_disk(dir.path()).release();
+    let limit = (2u64 << 30) + (3 << 20) + 17;
+    let d = claimed(
+        dir.path(),
+        Arc::new(FaultyIo::new(0, Fault::FileLimit(limit))),
+    );
+    let chunk: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 251) as u8).collect();
+    let total = (2u64 << 30) + (10 << 20);
+    let mut h = crate::object::Hasher::default();
+    for _ in 0..total / chunk.len() as u64 {
+        h.update(&chunk);
+    }
+    let want = h.finish();
+    let mut src = Repeat {
+        chunk: &chunk,
+        left: total,
+    };
+    let p = d.write_tmp(&want, &mut src, |_| Ok(())).unwrap();
+    d.commit(vec![p]).unwrap();
+    let files = d.object_files(&want).unwrap();
+    let sizes: Vec<u64> = files
+        .iter()
+        .map(|f| std::fs::metadata(f).unwrap().len())
+        .collect();
+    assert!(
+        files.len() >= 2 && sizes.iter().all(|s| *s <= limit),
+        "{sizes:?}"
+    );
+    assert_eq!(sizes.iter().sum::<u64>(), total);
+    // What a write found is kept for the objects after it.
+    assert!(d.max_file_size() <= limit);
+}
+
+/// `chunk` over and over, `left` bytes in all.
+struct Repeat<'a> {
+    chunk: &'a [u8],
+    left: u64,
+}
+
+impl Read for Repeat<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (self.left.min(buf.len() as u64) as usize).min(self.chunk.len());
+        buf[..n].copy_from_slice(&self.chunk[..n]);
+        self.left -= n as u64;
+        Ok(n)
+    }
+}

@@ -51,7 +51,7 @@ pub enum Error {
         show_paths(paths)
     )]
     NothingSelected { snapshot: i64, paths: Vec<PathBuf> },
-    #[error("{path}: refused, {reason}; nothing was written")]
+    #[error("{path_}: refused, {reason}; nothing was written", path_ = crate::human::path(.path))]
     Unsafe { path: PathBuf, reason: String },
     #[error(
         "{} already exist at the destination: {}; nothing was written (choose --overwrite or --skip-existing)",
@@ -65,13 +65,13 @@ pub enum Error {
         names.iter().map(|(p, why)| format!("{} ({why})", p.display())).collect::<Vec<_>>().join(", ")
     )]
     Collisions { names: Vec<(PathBuf, String)> },
-    #[error("{op} {path}: {source}")]
+    #[error("{op} {path_}: {source}", path_ = crate::human::path(.path))]
     Io {
         op: &'static str,
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("cannot copy the catalog copy from {path}: {source}")]
+    #[error("cannot copy the catalog copy from {path_}: {source}", path_ = crate::human::path(.path))]
     CopyCatalog {
         path: PathBuf,
         source: std::io::Error,

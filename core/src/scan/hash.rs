@@ -39,6 +39,9 @@ pub(super) fn hash_settled(
             progress.advance(0, n);
             progress.check()
         };
+        if let Some(s) = stage {
+            s.wait_for_room();
+        }
         let (hash, n, staged) = match stage.filter(|s| s.reserve(before.len())) {
             Some(stage) => {
                 // Journaled first: a copy a kill interrupts can be resumed.

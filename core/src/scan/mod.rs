@@ -37,7 +37,7 @@ pub use pass::Pass;
 pub enum Error {
     #[error("the profile has no sources; add a folder first (coffer source add PATH)")]
     NoSources,
-    #[error("bad exclusion rules for {path}: {message}")]
+    #[error("bad exclusion rules for {path_}: {message}", path_ = crate::human::path(.path))]
     Rules { path: PathBuf, message: String },
 }
 

@@ -154,7 +154,8 @@ pub(super) fn scan_committing(
             !copied.contains(h) && path.is_some_and(|p| profile.wanted_for(p).0 > 0)
         });
         if batch.is_empty() {
-            return;
+            stage.passed();
+            return false;
         }
         let sizes: rustc_hash::FxHashMap<_, _> = batch.iter().map(|p| (p.hash, p.size)).collect();
         match disk.commit(batch) {
@@ -168,12 +169,15 @@ pub(super) fn scan_committing(
                     disk: disk.id(),
                     hashes,
                 });
+                stage.passed();
+                true
             }
             Err(_) => {
                 // The disk is in trouble: stage no more. The batch was
                 // dropped; the sync that follows copies it again, or meets
                 // the same trouble and says what it is.
                 stage.stop();
+                false
             }
         }
     };
@@ -188,12 +192,18 @@ pub(super) fn scan_committing(
         let committer = std::thread::Builder::new()
             .name("commit-early".into())
             .spawn_scoped(s, move || {
-                while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(COMMIT_EVERY)
-                {
-                    if stage.eager() {
-                        commit_now(false);
+                // Back to back while there is something to commit, so
+                // the commits keep up with the disk; else a look now and then.
+                let mut busy = false;
+                loop {
+                    // A breath between commits, so small files gather into
+                    // batches rather than each costing a flush.
+                    let wait = if busy { COMMIT_EVERY / 5 } else { COMMIT_EVERY };
+                    match stopped.recv_timeout(wait) {
+                        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                        _ => break,
                     }
+                    busy = stage.eager() && commit_now(false);
                 }
                 if stage.eager() {
                     commit_now(true);
