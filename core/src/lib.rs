@@ -12,6 +12,7 @@ pub mod config;
 pub mod disk;
 pub mod human;
 pub mod io;
+pub mod live;
 pub mod object;
 pub mod plan;
 pub mod redundancy;

@@ -23,7 +23,7 @@ use crate::task::Progress;
 /// Default rsync block size; large files get larger blocks (see `block_size`).
 pub const BLOCK_SIZE: u32 = 4096;
 const CRYPTO_HASH_SIZE: u32 = 8;
-const SQLITE_MAGIC: &[u8; 16] = b"SQLite format 3\0";
+use crate::live::SQLITE_MAGIC;
 
 /// Something found under a source.
 pub(super) struct Item {
@@ -223,7 +223,7 @@ pub(super) fn read_content(
         let mut read_from = it.abs.clone();
         if data.len() >= 100 && data.starts_with(SQLITE_MAGIC) {
             let copy = staging.join(format!("sqlite-{index}"));
-            match sqlite_copy(&it.abs, &copy) {
+            match crate::live::copy_sqlite(&it.abs, &copy) {
                 Ok(()) => {
                     data = std::fs::read(&copy).map_err(|e| format!("cannot read its copy ({e})"))?;
                     read_from = copy;
@@ -290,19 +290,6 @@ pub(super) fn read_content(
         });
     }
     Err(format!("kept changing while it was read ({TRIES} tries)"))
-}
-
-/// Copies a live SQLite database consistently through the online backup API.
-fn sqlite_copy(from: &Path, to: &Path) -> Result<(), String> {
-    use rusqlite::{Connection, OpenFlags};
-    let src = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)
-        .map_err(|e| e.to_string())?;
-    let mut dst = Connection::open(to).map_err(|e| e.to_string())?;
-    rusqlite::backup::Backup::new(&src, &mut dst)
-        .and_then(|b| b.run_to_completion(256, std::time::Duration::from_millis(5), None))
-        .map_err(|e| e.to_string())?;
-    drop(dst);
-    Ok(())
 }
 
 /// Runs the profile's dump commands; their stdout goes to the staging folder.

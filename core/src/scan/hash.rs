@@ -19,8 +19,18 @@ pub(super) fn hash_settled(
     f: &mut Found,
     stage: Option<&Stage>,
     journal: &Journal,
+    scratch: &std::path::Path,
     progress: &Progress,
 ) -> Result<ObjectId, String> {
+    if f.live {
+        match hash_live(f, stage, scratch, progress) {
+            Ok(h) => return Ok(h),
+            Err(msg) => progress.warn(
+                Some(&f.path),
+                format!("looks like a live SQLite database but cannot be copied as one ({msg}); read as plain bytes"),
+            ),
+        }
+    }
     const TRIES: usize = 3;
     let mut tries = 0;
     while tries < TRIES {
@@ -118,4 +128,59 @@ pub(super) fn hash_settled(
         }
     }
     Err(format!("kept changing while it was read ({TRIES} tries)"))
+}
+
+/// Hashes (and stages) a consistent copy of a live SQLite database, made
+/// through the backup API in `scratch`; `f` takes the copy's size.
+fn hash_live(
+    f: &mut Found,
+    stage: Option<&Stage>,
+    scratch: &std::path::Path,
+    progress: &Progress,
+) -> Result<ObjectId, String> {
+    std::fs::create_dir_all(scratch)
+        .map_err(|e| format!("cannot make {} ({e})", scratch.display()))?;
+    let copy = scratch.join(format!("live-{}.sqlite", crate::disk::new_tag()));
+    struct Gone<'a>(&'a std::path::Path);
+    impl Drop for Gone<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_file(self.0);
+        }
+    }
+    let _gone = Gone(&copy);
+    crate::live::copy_sqlite(&f.path, &copy)?;
+    let mut file = std::fs::File::open(&copy).map_err(|e| format!("cannot read its copy ({e})"))?;
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot read its copy ({e})"))?
+        .len();
+    let each = |n: u64| {
+        progress.advance(0, n);
+        progress.check()
+    };
+    let hash = match stage.filter(|s| s.reserve(len)) {
+        Some(stage) => match stage.disk().stage(&mut file, each) {
+            Ok(p) => {
+                let h = p.hash;
+                stage.keep(p, Some(&f.path));
+                h
+            }
+            Err(e) => {
+                stage.unreserve(len);
+                return Err(match e {
+                    CopyInError::Read(e) => format!("cannot read its copy ({e})"),
+                    CopyInError::Other(e) => e.to_string(),
+                });
+            }
+        },
+        None => {
+            object::hash_reader(&mut file, |n| {
+                each(n).map_err(|_| std::io::Error::other("cancelled"))
+            })
+            .map_err(|e| format!("cannot read its copy ({e})"))?
+            .0
+        }
+    };
+    f.size = len;
+    Ok(hash)
 }

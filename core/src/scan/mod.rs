@@ -71,6 +71,10 @@ struct Found {
     inode: u64,
     mode: u32,
     target: Option<PathBuf>,
+    /// A SQLite database with a `-wal`, `-shm` or `-journal` beside it:
+    /// being written, so copied through the backup API, and read again at
+    /// every scan (its main file may not change when its log does).
+    live: bool,
 }
 
 impl Found {
@@ -88,6 +92,7 @@ impl Found {
             inode: meta.ino(),
             mode: meta.mode() & 0o7777,
             target,
+            live: false,
         }
     }
 

@@ -118,6 +118,10 @@ impl<'a> Pass<'a> {
             self.report.bytes += f.size;
             let known = by_path.get(f.path.as_os_str().as_bytes()).copied();
             match known.map(|i| (i, &self.prev[i])) {
+                Some((i, v)) if f.live && v.kind == Kind::File => {
+                    // Its log may have changed while its main file did not.
+                    to_read.push((f, Some(i)));
+                }
                 Some((i, v)) if f.same_everything(v) => self.kept[i] = true,
                 Some((_, v)) if f.kind != Kind::File => {
                     self.report.changed += u64::from(v.kind != Kind::Dir);
@@ -160,6 +164,10 @@ impl<'a> Pass<'a> {
         }
         // What an interrupted scan already read is not read again.
         for (f, prev) in to_read {
+            if f.live {
+                self.to_hash.push((f, prev));
+                continue;
+            }
             let hit = cache
                 .get(f.path.as_os_str().as_bytes())
                 .filter(|c| (c.size, c.mtime_ns, c.inode) == (f.size, f.mtime_ns, f.inode))
@@ -186,6 +194,13 @@ impl<'a> Pass<'a> {
             (None, None) => return Err(Error::NoSources.into()),
         };
         let mut to_hash = std::mem::take(&mut self.to_hash);
+        // Consistent copies of live databases are made here, on the
+        // workstation, beside the catalog.
+        let scratch = catalog
+            .path()
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("tmp");
         let hash_bytes: u64 = to_hash.iter().map(|(f, _)| f.size).sum();
         progress.phase(Phase::Hashing, to_hash.len() as u64, hash_bytes);
         // Largest first, so no core is left alone with a big file at the end.
@@ -196,7 +211,7 @@ impl<'a> Pass<'a> {
             .with_max_len(1)
             .map(|(mut f, prev)| {
                 progress.current(&f.path);
-                let r = hash_settled(&mut f, stage, journal, progress);
+                let r = hash_settled(&mut f, stage, journal, &scratch, progress);
                 progress.advance(1, 0);
                 (f, prev, r)
             })
@@ -209,6 +224,16 @@ impl<'a> Pass<'a> {
         }
         for (f, prev, r) in hashed {
             match r {
+                // A live database read again and found as it was.
+                Ok(h)
+                    if prev.is_some_and(|i| {
+                        self.prev[i].hash == Some(h) && f.same_everything(&self.prev[i])
+                    }) =>
+                {
+                    if let Some(i) = prev {
+                        self.kept[i] = true;
+                    }
+                }
                 Ok(h) => {
                     self.report.hashed_files += 1;
                     self.report.hashed_bytes += f.size;

@@ -156,10 +156,60 @@ impl Walk<'_> {
             self.progress.advance(1, f.size);
             w.found.push(f);
         }
+        mark_live_databases(&mut w.found);
         let below: Vec<crate::Result<Walked>> = subdirs.par_iter().map(|d| self.dir(d)).collect();
         for b in below {
             w.merge(b?);
         }
         Ok(w)
     }
+}
+
+/// Among the files of one folder, marks the SQLite databases that have a
+/// `-wal`, `-shm` or `-journal` beside them as live, and leaves those out:
+/// the database's consistent copy holds what they hold, and a stale log
+/// restored beside it would be replayed into it.
+fn mark_live_databases(found: &mut Vec<Found>) {
+    use std::collections::HashSet;
+    let names: HashSet<Vec<u8>> = found
+        .iter()
+        .filter(|f| f.kind == Kind::File)
+        .filter_map(|f| f.path.file_name())
+        .map(|n| n.as_encoded_bytes().to_vec())
+        .collect();
+    let sidecar_of = |name: &[u8]| {
+        crate::live::SIDECARS.iter().find_map(|s| {
+            name.strip_suffix(s.as_bytes())
+                .filter(|main| names.contains(*main))
+                .map(<[u8]>::to_vec)
+        })
+    };
+    let mut mains: HashSet<Vec<u8>> = HashSet::new();
+    for n in &names {
+        if let Some(main) = sidecar_of(n) {
+            mains.insert(main);
+        }
+    }
+    if mains.is_empty() {
+        return;
+    }
+    let mut live: HashSet<Vec<u8>> = HashSet::new();
+    for f in found.iter_mut() {
+        let name = f.path.file_name().map(|n| n.as_encoded_bytes().to_vec());
+        if f.kind == Kind::File
+            && name.as_ref().is_some_and(|n| mains.contains(n))
+            && crate::live::looks_like_sqlite(&f.path)
+        {
+            f.live = true;
+            live.extend(name);
+        }
+    }
+    found.retain(|f| {
+        let name = f.path.file_name().map(|n| n.as_encoded_bytes().to_vec());
+        !(f.kind == Kind::File
+            && name
+                .as_deref()
+                .and_then(sidecar_of)
+                .is_some_and(|main| live.contains(&main)))
+    });
 }
