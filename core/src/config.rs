@@ -137,6 +137,14 @@ pub struct Profile {
     pub excludes: Vec<String>,
     #[serde(default)]
     pub dumps: Vec<Dump>,
+    /// Run (with `sh -c`) before each sync, before the scan: to quiesce an
+    /// application whose files must not change while they are read. A
+    /// failure stops the sync.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_sync: Option<String>,
+    /// Run after each sync, whatever its outcome (`COFFER_RESULT` says it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_sync: Option<String>,
 }
 
 fn default_name() -> String {
@@ -172,6 +180,8 @@ impl Config {
                 sources: Vec::new(),
                 excludes: Vec::new(),
                 dumps: Vec::new(),
+                before_sync: None,
+                after_sync: None,
             },
         })
     }
@@ -328,6 +338,8 @@ mod tests {
             sources: vec![],
             excludes: vec![],
             dumps: vec![],
+            before_sync: None,
+            after_sync: None,
         }
     }
 

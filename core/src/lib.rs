@@ -8,10 +8,12 @@
 
 pub mod archive;
 pub mod catalog;
+pub mod command;
 pub mod config;
 pub mod disk;
 pub mod human;
 pub mod io;
+pub mod jobs;
 pub mod live;
 pub mod object;
 pub mod plan;
@@ -49,6 +51,14 @@ pub enum Error {
     Scan(#[from] scan::Error),
     #[error(transparent)]
     Sync(#[from] sync::Error),
+    #[error(transparent)]
+    Jobs(#[from] jobs::Error),
+    /// A user's command (a dump, a hook) that could not run.
+    #[error("{0}")]
+    Command(String),
+    /// A job's failure in plain words, when no module's error fits.
+    #[error("{0}")]
+    Failed(String),
     #[error("cancelled")]
     Cancelled,
     #[error("internal error: {0}")]

@@ -301,6 +301,8 @@ pub fn profile_over(
         }],
         excludes: vec![],
         dumps: vec![],
+        before_sync: None,
+        after_sync: None,
     }
 }
 

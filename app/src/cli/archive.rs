@@ -11,7 +11,7 @@ use coffer_core::human;
 use serde_json::json;
 
 use super::Exit;
-use super::commands::{Ctx, Done, settle};
+use super::ctx::{Ctx, Done, settle};
 use super::progress;
 
 #[derive(Subcommand, Debug)]
@@ -82,7 +82,8 @@ pub struct RestoreArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum DumpCmd {
-    /// Add a command whose stdout is stored under dumps/NAME in archives.
+    /// Add a command whose stdout is backed up: run before each disk sync
+    /// (kept as a versioned file) and stored under dumps/NAME in archives.
     Add {
         name: String,
         #[arg(long)]

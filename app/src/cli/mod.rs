@@ -5,10 +5,13 @@
 
 mod archive;
 mod assets;
-mod commands;
+mod ctx;
+mod disks;
 mod progress;
 mod restore;
 mod shown;
+mod sources;
+mod sync;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -55,6 +58,9 @@ pub enum Command {
     /// Folders to back up.
     #[command(subcommand)]
     Source(SourceCmd),
+    /// Commands run before and after each sync (to quiesce an application).
+    #[command(subcommand)]
+    Hook(HookCmd),
     /// Set up or change a backup disk.
     #[command(subcommand)]
     Disk(DiskCmd),
@@ -146,6 +152,10 @@ pub struct RestoreArgs {
     /// Keep setuid, setgid and sticky bits (dropped by default for archives and catalogs read from a disk).
     #[arg(long)]
     pub keep_special_bits: bool,
+    /// Restore the outputs of the dump commands (with --to), and print the
+    /// command that loads each back.
+    #[arg(long, requires = "to", conflicts_with = "paths")]
+    pub dumps: bool,
 }
 
 #[derive(Args, Debug)]
@@ -163,6 +173,20 @@ pub enum SourceCmd {
     Remove { path: PathBuf },
     /// List the folders.
     List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HookCmd {
+    /// Run COMMAND (with sh -c) before each sync, before the scan; if it
+    /// fails, nothing is synced.
+    Before { command: String },
+    /// Run COMMAND after each sync, whatever its outcome (COFFER_RESULT
+    /// says: ok, failed or cancelled).
+    After { command: String },
+    /// Remove both commands.
+    Clear,
+    /// Show both commands.
+    Show,
 }
 
 #[derive(Args, Debug)]
@@ -253,9 +277,46 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
         crate::log::init(cli.verbose);
         log::info!("started: coffer {}", argv.join(" "));
     }
-    let exit = commands::dispatch(cli);
+    let exit = dispatch(cli);
     if logged {
         log::info!("finished: exit {} ({exit:?})", exit as u8);
     }
     exit.into()
+}
+
+/// Runs one command and prints its result.
+fn dispatch(cli: Cli) -> Exit {
+    let json = cli.json;
+    let result = coffer_core::config::Paths::from_env()
+        .map_err(anyhow::Error::from)
+        .and_then(|paths| {
+            let ctx = ctx::Ctx { json, paths };
+            match cli.command {
+                Command::Source(SourceCmd::Add(a)) => sources::source_add(&ctx, a),
+                Command::Source(SourceCmd::Remove { path }) => sources::source_remove(&ctx, &path),
+                Command::Source(SourceCmd::List) => sources::source_list(&ctx),
+                Command::Hook(a) => sources::hook(&ctx, a),
+                Command::Disk(DiskCmd::Init(a)) => disks::disk_init(&ctx, a),
+                Command::Disks => disks::disks(&ctx),
+                Command::Scan => sync::scan_cmd(&ctx),
+                Command::Sync(a) => sync::sync_cmd(&ctx, a),
+                Command::Status => sync::status(&ctx),
+                Command::Verify(a) => sync::verify_cmd(&ctx, a),
+                Command::Archive(a) => archive::archive(&ctx, a),
+                Command::Dump(a) => archive::dump(&ctx, a),
+                Command::Snapshots => restore::snapshots(&ctx),
+                Command::Ls(a) => restore::ls(&ctx, a),
+                Command::Find(a) => restore::find(&ctx, a),
+                Command::Versions { path } => restore::versions(&ctx, &path),
+                Command::Whereis { path } => restore::whereis(&ctx, &path),
+                Command::Restore(a) => restore::restore(&ctx, a),
+                Command::Completions { shell } => {
+                    assets::completions_cmd(shell).map(|(value, text)| ctx::Done::ok(value, text))
+                }
+                Command::Man(a) => {
+                    assets::man_cmd(a).map(|(value, text)| ctx::Done::ok(value, text))
+                }
+            }
+        });
+    ctx::finish(json, result)
 }

@@ -10,10 +10,10 @@ use anyhow::{Context, bail};
 use coffer_core::catalog::{Kind, Version};
 use coffer_core::restore::{self, At, Existing, Options};
 use coffer_core::volumes::{self, MountSource};
-use coffer_core::{Catalog, Disk, human, io};
+use coffer_core::{Catalog, Disk, human, io, jobs};
 use serde_json::{json, to_value};
 
-use super::commands::{Ctx, Done, settle};
+use super::ctx::{Ctx, Done, settle};
 use super::{Exit, FindArgs, LsArgs, RestoreArgs, progress, shown};
 
 /// A path as the catalog names it: absolute, with `.` and `..` resolved
@@ -333,26 +333,33 @@ pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
 
 // ----------------------------------------------------------------- restore
 
-/// Connected disks known to `catalog` (plus `extra`), opened for reading.
-fn connected(catalog: &Catalog, extra: Option<&Path>) -> anyhow::Result<Vec<Disk>> {
-    let known = catalog.disks()?;
-    let mut out: Vec<Disk> = Vec::new();
-    if let Some(p) = extra {
-        out.push(Disk::open(p, io::real())?);
-    }
-    for v in volumes::present(&MountSource::from_env(), &known) {
-        let Ok(id) = &v.identity else { continue };
-        if known.iter().any(|d| d.id == id.disk_id) && !out.iter().any(|d| d.id() == id.disk_id) {
-            out.push(Disk::open(&v.root, io::real())?);
+/// With `--dumps`, the paths of the dumps the catalog recorded.
+fn with_dumps(cat: &Catalog, dumps_only: bool, opts: &Options) -> coffer_core::Result<Options> {
+    let mut o = opts.clone();
+    if dumps_only {
+        o.paths = jobs::dumps::recorded(cat)
+            .into_iter()
+            .map(|d| d.path)
+            .collect();
+        if o.paths.is_empty() {
+            return Err(coffer_core::Error::Failed(
+                "this catalog records no dump commands; add one with `coffer dump add`".into(),
+            ));
         }
     }
-    Ok(out)
+    Ok(o)
 }
 
-/// One run over the disks connected now.
-fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> {
+/// One run over the disks connected now: what to print, and the disks to
+/// plug in next (from the typed report, for `--wait`).
+fn run_once(
+    ctx: &Ctx,
+    a: &RestoreArgs,
+    opts: &Options,
+) -> anyhow::Result<(Done, Vec<(uuid::Uuid, String)>)> {
     let opts = opts.clone();
     let from_disk = a.from_disk.clone();
+    let dumps_only = a.dumps;
     let catalog_path = ctx.paths.catalog_file();
     if from_disk.is_none() && !catalog_path.exists() {
         existing_catalog(ctx)?;
@@ -367,21 +374,23 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
             let disk = Disk::open(root, io::real())?;
             let (mut cat, _tmp, problems) = restore::open_disk_catalog(&disk)?;
             drop(disk);
+            let opts = with_dumps(&cat, dumps_only, &opts)?;
             for problem in problems {
                 p.notice(format!("{problem}; the disk's other catalog copy was used"));
             }
-            let disks = connected(&cat, Some(root))
-                .map_err(|e| coffer_core::Error::Panic(format!("{e:#}")))?;
-            restore::restore(&mut cat, None, &disks, &opts, p)
+            let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), Some(root))?;
+            let r = restore::restore(&mut cat, None, &disks, &opts, p)?;
+            Ok((r, jobs::dumps::recorded(&cat)))
         }
         None => {
             let mut cat = Catalog::open(&catalog_path)?;
-            let disks =
-                connected(&cat, None).map_err(|e| coffer_core::Error::Panic(format!("{e:#}")))?;
-            restore::restore(&mut cat, set, &disks, &opts, p)
+            let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), None)?;
+            let opts = with_dumps(&cat, dumps_only, &opts)?;
+            let r = restore::restore(&mut cat, set, &disks, &opts, p)?;
+            Ok((r, jobs::dumps::recorded(&cat)))
         }
     });
-    let (r, warnings) = settle(outcome)?;
+    let ((r, dumps), warnings) = settle(outcome)?;
     let mut text = format!(
         "Restored {} ({}), {}, {} to {} from snapshot {} ({})\n",
         human::count(r.files, "file"),
@@ -422,6 +431,33 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
             }
         );
     }
+    if dumps_only {
+        for d in &dumps {
+            let Some(name) = d.path.file_name() else {
+                continue;
+            };
+            let back = r.dest.join(name);
+            let _ = writeln!(
+                text,
+                "Dump \"{}\" restored to {}",
+                human::escape(&d.name),
+                human::path(&back)
+            );
+            match &d.load_command {
+                Some(load) => {
+                    let _ = writeln!(
+                        text,
+                        "  load it back with: {} < {}",
+                        human::escape(load),
+                        human::path(&back)
+                    );
+                }
+                None => {
+                    let _ = writeln!(text, "  (no load command was recorded for it)");
+                }
+            }
+        }
+    }
     let mut exit = if warnings.is_empty() {
         Exit::Ok
     } else {
@@ -453,12 +489,20 @@ fn run_once(ctx: &Ctx, a: &RestoreArgs, opts: &Options) -> anyhow::Result<Done> 
             );
         }
     }
-    Ok(Done {
-        value: json!(r),
-        text,
-        warnings,
-        exit,
-    })
+    let next = r
+        .plug_next
+        .iter()
+        .map(|n| (n.disk_id, n.label.clone()))
+        .collect();
+    Ok((
+        Done {
+            value: json!(r),
+            text,
+            warnings,
+            exit,
+        },
+        next,
+    ))
 }
 
 pub(super) fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
@@ -502,23 +546,8 @@ pub(super) fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
     };
     let mut text = String::new();
     loop {
-        let mut done = run_once(ctx, &a, &opts)?;
+        let (mut done, next) = run_once(ctx, &a, &opts)?;
         text.push_str(&done.text);
-        let next: Vec<(uuid::Uuid, String)> = done
-            .value
-            .get("plug_next")
-            .and_then(|v| v.as_array())
-            .map(|v| {
-                v.iter()
-                    .filter_map(|n| {
-                        Some((
-                            n.get("disk_id")?.as_str()?.parse().ok()?,
-                            n.get("label")?.as_str()?.to_string(),
-                        ))
-                    })
-                    .collect()
-            })
-            .unwrap_or_default();
         if !a.wait || done.exit != Exit::Incomplete || next.is_empty() {
             done.text = text;
             return Ok(done);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use coffer_core::config::{Config, Paths, Source};
 use coffer_core::task::{Cancel, Counters, Event, Outcome, Rate, Warning};
 use coffer_core::volumes::{self, MountSource, Mounts};
-use coffer_core::{Catalog, Disk, Task, human, io, scan, sync, verify};
+use coffer_core::{Catalog, Disk, Task, human, io, sync};
 
 use super::jobs::{cancelled_message, failed_message, sync_message};
 use super::model::Model;
@@ -127,7 +127,7 @@ pub struct InitForm {
     pub error: Option<String>,
 }
 
-pub(super) type SyncResult = (Option<scan::Report>, sync::Report);
+pub(super) type SyncResult = coffer_core::jobs::SyncReport;
 
 /// One press of Sync: a plan, maybe a wait for "Sync anyway", then the scan
 /// and sync. Every job of the chain is started with its one cancel flag, so
@@ -159,9 +159,9 @@ pub struct CofferApp {
     pub(super) watcher: Option<volumes::Watcher>,
     pub(super) refresh: Option<Task<Model>>,
     pub(super) refresh_again: bool,
-    pub(super) planning: Option<Task<sync::Report>>,
+    pub(super) planning: Option<Task<coffer_core::jobs::SyncReport>>,
     pub(super) syncing: Option<Task<SyncResult>>,
-    pub(super) verifying: Option<Task<verify::Report>>,
+    pub(super) verifying: Option<Task<coffer_core::jobs::VerifyReport>>,
     pub(super) initialising: Option<Task<String>>,
     pub(super) chores: Vec<Task<()>>,
     /// From Sync until its chain ends (its plan or sync is running, or its
@@ -426,6 +426,7 @@ impl CofferApp {
             self.refresh_again = true;
             self.message = Some(match out {
                 Outcome::Completed { value, warnings } => {
+                    let value = value.report;
                     let mut details: Vec<String> = value
                         .bad
                         .iter()
@@ -470,9 +471,13 @@ impl CofferApp {
         }
     }
 
-    fn finish_plan(&mut self, out: Outcome<sync::Report>) {
+    fn finish_plan(&mut self, out: Outcome<coffer_core::jobs::SyncReport>) {
         match out {
             Outcome::Completed { value, .. } => {
+                let Some(value) = value.disks.into_iter().next() else {
+                    self.start_sync();
+                    return;
+                };
                 if value.plan.evictions().next().is_some() {
                     // The chain waits for "Sync anyway" or Cancel.
                     self.plan = Some(value);

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use coffer_core::task::{Cancel, Outcome};
-use coffer_core::{Catalog, Disk, human, io, sync, verify};
+use coffer_core::{Catalog, Disk, human, io, sync};
 
 use super::app::{Action, CofferApp, Kind, Live, Message, Pick, SyncChain, SyncResult};
 
@@ -151,18 +151,22 @@ impl CofferApp {
         };
         let paths = self.paths.clone();
         let profile = self.config.profile.clone();
+        let mounts = self.mount_source.clone();
         self.planning = Some(coffer_core::task::spawn_with(
             "plan",
             self.waker.clone(),
             chain.cancel.clone(),
             move |p| {
-                let mut cat = Catalog::open(&paths.catalog_file())?;
-                let mut disk = Disk::open(&root, io::real())?;
-                let opts = sync::Options {
-                    dry_run: true,
-                    ..sync::Options::default()
+                let job = coffer_core::jobs::SyncJob {
+                    roots: vec![root],
+                    scan: false,
+                    opts: sync::Options {
+                        dry_run: true,
+                        ..sync::Options::default()
+                    },
+                    mounts,
                 };
-                sync::sync(&mut cat, &profile, &mut disk, &[], &opts, p)
+                coffer_core::jobs::sync(&paths, &profile, &job, p)
             },
         ));
         self.sync_chain = Some(chain);
@@ -187,34 +191,20 @@ impl CofferApp {
         self.begin_live(Kind::Sync, format!("Syncing {label}"));
         let paths = self.paths.clone();
         let profile = self.config.profile.clone();
-        let others: Vec<PathBuf> = self
-            .present()
-            .into_iter()
-            .map(|p| p.1)
-            .filter(|r| r != &root)
-            .collect();
+        let mounts = self.mount_source.clone();
         self.syncing = Some(coffer_core::task::spawn_with(
             "sync",
             self.waker.clone(),
             cancel,
             move |p| {
-                let mut cat = Catalog::open(&paths.catalog_file())?;
-                let mut disk = Disk::open(&root, io::real())?;
-                // Other connected disks can serve objects whose source is gone.
-                let others: Vec<Disk> = others
-                    .iter()
-                    .filter_map(|r| Disk::open(r, io::real()).ok())
-                    .collect();
-                let others: Vec<&Disk> = others.iter().collect();
-                let (scanned, report) = sync::scan_and_sync(
-                    &mut cat,
-                    &profile,
-                    &mut disk,
-                    &others,
-                    &sync::Options::default(),
-                    p,
-                )?;
-                Ok((Some(scanned), report))
+                // The other connected disks of the set serve as sources.
+                let job = coffer_core::jobs::SyncJob {
+                    roots: vec![root],
+                    scan: true,
+                    opts: sync::Options::default(),
+                    mounts,
+                };
+                coffer_core::jobs::sync(&paths, &profile, &job, p)
             },
         ));
     }
@@ -226,15 +216,11 @@ impl CofferApp {
         let label = self.label_of(&root);
         self.begin_live(Kind::Verify, format!("Verifying {label}"));
         let paths = self.paths.clone();
-        let set = self.config.profile.set_id;
+        let profile = self.config.profile.clone();
         self.verifying = Some(coffer_core::task::spawn(
             "verify",
             self.waker.clone(),
-            move |p| {
-                let mut cat = Catalog::open(&paths.catalog_file())?;
-                let mut disk = Disk::open(&root, io::real())?;
-                verify::verify(&mut cat, &mut disk, set, None, p)
-            },
+            move |p| coffer_core::jobs::verify(&paths, &profile, &root, None, p),
         ));
     }
 
@@ -304,11 +290,18 @@ pub(super) fn failed_message(title: &str, e: &coffer_core::Error) -> Message {
 /// The message a finished sync leaves.
 pub fn sync_message(out: Outcome<SyncResult>) -> Message {
     match out {
-        Outcome::Completed {
-            value: (_, report),
-            warnings,
-        } => {
+        Outcome::Completed { value, warnings } => {
             let mut details = Vec::new();
+            if let Some(a) = value.after.as_ref().filter(|a| !a.ok()) {
+                details.push(format!("The command after the sync failed ({})", a.why()));
+            }
+            let Some(report) = value.disks.into_iter().next() else {
+                return Message {
+                    ok: warnings.is_empty(),
+                    title: "Scanned; no disk was synced".into(),
+                    details: warnings.iter().map(ToString::to_string).collect(),
+                };
+            };
             if let Some(s) = report.shortfall_message() {
                 details.push(s);
             }

@@ -31,6 +31,8 @@ fn fixture() -> Fixture {
         }],
         excludes: vec![],
         dumps: vec![],
+        before_sync: None,
+        after_sync: None,
     };
     Fixture {
         _dir: dir,

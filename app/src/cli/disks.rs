@@ -1,0 +1,118 @@
+//! `coffer disk init` and `coffer disks`.
+
+use std::fmt::Write as _;
+
+use coffer_core::task::Warning;
+use coffer_core::volumes::{self, MountSource};
+use coffer_core::{Disk, human, io};
+use serde_json::json;
+
+use super::Exit;
+use super::ctx::{Ctx, Done};
+
+pub(super) fn disk_init(ctx: &Ctx, a: super::DiskInit) -> anyhow::Result<Done> {
+    let cfg = ctx.config()?;
+    let quota = a.quota.as_deref().map(human::parse_size).transpose()?;
+    let mut d = Disk::init_with(
+        &a.path,
+        &a.label,
+        cfg.profile.set_id,
+        quota,
+        io::real(),
+        a.force,
+    )?;
+    if let Some(m) = a.max_file_size.as_deref() {
+        d.identity.max_file_size = Some(human::parse_size(m)?);
+        d.claim(cfg.profile.set_id)?;
+        d.write_identity()?;
+        d.release();
+    }
+    let cat = ctx.catalog()?;
+    cat.register(&d, Some(0))?;
+    let text = format!(
+        "Disk \"{}\" is ready at {}{}\nSync it with: coffer sync {}\n",
+        human::escape(d.label()),
+        human::path(d.root()),
+        quota
+            .map(|q| format!(" (quota {})", human::bytes(q)))
+            .unwrap_or_default(),
+        human::path(d.root())
+    );
+    Ok(Done::ok(
+        json!({"identity": d.identity, "root": d.root()}),
+        text,
+    ))
+}
+
+pub(super) fn disks(ctx: &Ctx) -> anyhow::Result<Done> {
+    let cat = ctx.catalog()?;
+    let known = cat.disks()?;
+    let present = volumes::present(&MountSource::from_env(), &known);
+    let now = coffer_core::now();
+    let mut rows = Vec::new();
+    let mut text = String::new();
+    if known.is_empty() {
+        text.push_str("No disks yet: coffer disk init PATH --label NAME\n");
+    }
+    for d in &known {
+        let root = present
+            .iter()
+            .find(|v| v.identity.as_ref().is_ok_and(|i| i.disk_id == d.id))
+            .map(|v| v.root.clone());
+        let objects = cat.copies_on(d.id)?.len();
+        let where_ = match &root {
+            Some(r) => format!("connected at {}", human::path(r)),
+            None => d
+                .last_seen
+                .map(|t| format!("last seen {}", human::ago(t, now)))
+                .unwrap_or_else(|| "never seen".into()),
+        };
+        let _ = writeln!(
+            text,
+            "{}  {}\n    {} objects, {} used, {} free{}; last sync {}; last verify {}",
+            human::escape(&d.label),
+            where_,
+            objects,
+            human::bytes(d.used.unwrap_or(0)),
+            d.free.map(human::bytes).unwrap_or_else(|| "?".into()),
+            d.quota
+                .map(|q| format!(" (quota {})", human::bytes(q)))
+                .unwrap_or_default(),
+            d.last_sync
+                .map(|t| human::ago(t, now))
+                .unwrap_or_else(|| "never".into()),
+            d.last_verify
+                .map(|t| human::ago(t, now))
+                .unwrap_or_else(|| "never".into()),
+        );
+        rows.push(
+            json!({"disk": d, "connected": root.is_some(), "root": root, "objects": objects}),
+        );
+    }
+    let mut warnings = Vec::new();
+    for v in &present {
+        if let Err(e) = &v.identity {
+            warnings.push(Warning {
+                path: Some(v.root.clone()),
+                message: e.to_string(),
+            });
+            let _ = writeln!(
+                text,
+                "Unreadable disk at {}: {}",
+                human::path(&v.root),
+                human::escape(&e.to_string())
+            );
+        }
+    }
+    let exit = if warnings.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Incomplete
+    };
+    Ok(Done {
+        value: json!({"disks": rows}),
+        text,
+        warnings,
+        exit,
+    })
+}

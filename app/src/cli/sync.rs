@@ -1,0 +1,286 @@
+//! `coffer scan`, `coffer sync`, `coffer status` and `coffer verify`: thin
+//! over the job service (`coffer_core::jobs`), which holds how they run.
+
+use std::fmt::Write as _;
+
+use coffer_core::volumes::MountSource;
+use coffer_core::{Catalog, human, jobs, redundancy, scan, sync};
+use serde_json::json;
+
+use super::ctx::{Ctx, Done, settle};
+use super::{Exit, progress, shown};
+
+fn scan_text(r: &scan::Report) -> String {
+    if r.new_snapshot {
+        format!(
+            "Snapshot {}: {} files, {}; {} added, {} changed, {} removed, {} moved; read {} files ({})\n",
+            r.snapshot,
+            r.files,
+            human::bytes(r.bytes),
+            r.added,
+            r.changed,
+            r.removed,
+            r.moved,
+            r.hashed_files,
+            human::bytes(r.hashed_bytes)
+        )
+    } else {
+        format!(
+            "No changes since snapshot {} ({} files, {})\n",
+            r.snapshot,
+            r.files,
+            human::bytes(r.bytes)
+        )
+    }
+}
+
+pub(super) fn scan_cmd(ctx: &Ctx) -> anyhow::Result<Done> {
+    let cfg = ctx.config()?;
+    let catalog_path = ctx.paths.catalog_file();
+    let outcome = progress::run("scan", ctx.json, move |p| {
+        let mut cat = Catalog::open(&catalog_path)?;
+        scan::scan(&mut cat, &cfg.profile, p)
+    });
+    let (report, warnings) = settle(outcome)?;
+    let exit = if warnings.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Incomplete
+    };
+    Ok(Done {
+        value: json!(report),
+        text: scan_text(&report),
+        warnings,
+        exit,
+    })
+}
+
+pub(super) fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
+    let cfg = ctx.config()?;
+    let mounts = MountSource::from_env();
+    let roots = jobs::disks::choose(
+        &ctx.catalog()?,
+        &mounts,
+        a.disk.as_deref(),
+        cfg.profile.set_id,
+    )?;
+    let job = jobs::SyncJob {
+        roots,
+        scan: !a.no_scan,
+        opts: sync::Options {
+            dry_run: a.dry_run,
+            ..sync::Options::default()
+        },
+        mounts,
+    };
+    let paths = ctx.paths.clone();
+    let outcome = progress::run("sync", ctx.json, move |p| {
+        jobs::sync(&paths, &cfg.profile, &job, p)
+    });
+    let (report, warnings) = settle(outcome)?;
+    let scanned = report.scan.as_ref();
+    let reports = &report.disks;
+    let mut text = String::new();
+    if let Some(b) = &report.before {
+        let _ = writeln!(text, "Ran the command before the sync ({:.1} s)", b.seconds);
+    }
+    for d in &report.dumps {
+        let _ = writeln!(
+            text,
+            "Dump \"{}\" written to {}",
+            human::escape(&d.name),
+            human::path(&d.path)
+        );
+    }
+    text.push_str(&scanned.map(scan_text).unwrap_or_default());
+    let mut exit = if warnings.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Incomplete
+    };
+    for r in reports {
+        if r.dry_run {
+            let _ = writeln!(
+                text,
+                "Plan for \"{}\": copy {} files ({}), delete {} files ({}){}",
+                human::escape(&r.label),
+                r.plan.copy_files,
+                human::bytes(r.plan.copy_bytes),
+                r.plan.delete_files,
+                human::bytes(r.plan.delete_bytes),
+                if r.plan.short_files > 0 {
+                    format!(
+                        "; {} files ({}) will not fit",
+                        r.plan.short_files,
+                        human::bytes(r.plan.short_bytes)
+                    )
+                } else {
+                    String::new()
+                }
+            );
+            for s in r.plan.evictions() {
+                if let coffer_core::plan::Step::Delete { hash, size, reason } = s {
+                    let _ = writeln!(
+                        text,
+                        "  will delete {hash} ({}, {reason:?})",
+                        human::bytes(*size)
+                    );
+                }
+            }
+        } else if r.up_to_date {
+            let _ = writeln!(text, "\"{}\" {}", human::escape(&r.label), r.summary());
+        } else {
+            let _ = writeln!(
+                text,
+                "Synced \"{}\": {}",
+                human::escape(&r.label),
+                r.summary()
+            );
+        }
+        if let Some(m) = r.shortfall_message() {
+            // The sentence embeds the disk's label and mount path.
+            let m = human::escape(&m);
+            let _ = writeln!(text, "{m}");
+            if !ctx.json {
+                eprintln!("coffer: {m}");
+            }
+        }
+        if !r.complete() {
+            exit = Exit::Incomplete;
+        }
+    }
+    if let Some(a) = &report.after {
+        let _ = writeln!(
+            text,
+            "Ran the command after the sync{}",
+            if a.ok() {
+                String::new()
+            } else {
+                format!(": it failed ({})", human::escape(&a.why()))
+            }
+        );
+    }
+    if !report.complete() {
+        exit = Exit::Incomplete;
+    }
+    Ok(Done {
+        value: json!(report),
+        text,
+        warnings,
+        exit,
+    })
+}
+
+pub(super) fn status(ctx: &Ctx) -> anyhow::Result<Done> {
+    let cfg = ctx.config()?;
+    let cat = ctx.catalog()?;
+    let st = redundancy::status(&cat, &cfg.profile)?;
+    let now = coffer_core::now();
+    // The headline may name a disk by its label.
+    let mut text = format!("{}\n", human::escape(&st.headline));
+    if let Some(s) = &st.snapshot {
+        let _ = writeln!(
+            text,
+            "Latest snapshot {} taken {}",
+            s.id,
+            human::ago(s.started_at, now)
+        );
+    }
+    if let Some(h) = &st.history_from {
+        let _ = writeln!(
+            text,
+            "History on the disks reaches back to snapshot {} ({})",
+            h.id,
+            human::time(h.started_at)
+        );
+    }
+    text.push_str("\nFolders (files by copies: 0 / 1 / 2 / 3+):\n");
+    for f in &st.sources {
+        let _ = writeln!(
+            text,
+            "  {}  {} files, {}; {} / {} / {} / {}; {} at risk (below {} copies)",
+            human::path(&f.path),
+            f.total.files,
+            human::bytes(f.total.bytes),
+            f.by_copies[0].files,
+            f.by_copies[1].files,
+            f.by_copies[2].files,
+            f.by_copies[3].files,
+            human::bytes(f.at_risk.bytes),
+            f.wanted
+        );
+    }
+    text.push_str("\nIf a disk were lost:\n");
+    for d in &st.disks {
+        if d.lost.files == 0 {
+            let _ = writeln!(text, "  {}: nothing lost", human::escape(&d.disk.label));
+        } else {
+            let _ = writeln!(
+                text,
+                "  {}: {} files ({}) would have no copy left",
+                human::escape(&d.disk.label),
+                d.lost.files,
+                human::bytes(d.lost.bytes)
+            );
+        }
+    }
+    Ok(Done::ok(
+        shown::value(ctx.json, || serde_json::to_value(&st))?,
+        text,
+    ))
+}
+
+pub(super) fn verify_cmd(ctx: &Ctx, a: super::VerifyArgs) -> anyhow::Result<Done> {
+    let cfg = ctx.config()?;
+    let roots = jobs::disks::choose(
+        &ctx.catalog()?,
+        &MountSource::from_env(),
+        a.disk.as_deref(),
+        cfg.profile.set_id,
+    )?;
+    let limit = a.limit;
+    let paths = ctx.paths.clone();
+    let outcome = progress::run("verify", ctx.json, move |p| {
+        roots
+            .iter()
+            .map(|r| jobs::verify(&paths, &cfg.profile, r, limit, p))
+            .collect::<coffer_core::Result<Vec<_>>>()
+    });
+    let (reports, warnings) = settle(outcome)?;
+    let mut text = String::new();
+    let mut exit = Exit::Ok;
+    for v in &reports {
+        let r = &v.report;
+        let _ = writeln!(
+            text,
+            "Verified \"{}\": {} objects ({}), {} bad, {} missing",
+            human::escape(&v.label),
+            r.checked,
+            human::bytes(r.bytes),
+            r.bad.len(),
+            r.missing
+        );
+        if !r.bad.is_empty() || r.missing > 0 || !r.strays.is_empty() {
+            exit = Exit::Failed;
+            let _ = writeln!(
+                text,
+                "Bad copies were moved aside; the next sync copies them again from the source or another disk"
+            );
+        }
+    }
+    let value = json!(
+        reports
+            .iter()
+            .map(|v| json!({"label": v.label, "report": v.report}))
+            .collect::<Vec<_>>()
+    );
+    if exit == Exit::Ok && !warnings.is_empty() {
+        exit = Exit::Incomplete;
+    }
+    Ok(Done {
+        value,
+        text,
+        warnings,
+        exit,
+    })
+}

@@ -1,0 +1,88 @@
+//! Which connected disks a job works on.
+//!
+//! Invariant: a disk is chosen by its mount path, by its label, or as one
+//! of "every connected disk of this backup set"; listing never writes.
+
+use std::path::{Path, PathBuf};
+
+use super::Error;
+use crate::catalog::Catalog;
+use crate::disk::Disk;
+use crate::volumes::{self, MountSource};
+
+/// The disks to work on: the one at the path or with the label `name`, or
+/// (no name) every connected disk of the backup set `set`.
+pub fn choose(
+    catalog: &Catalog,
+    source: &MountSource,
+    name: Option<&str>,
+    set: uuid::Uuid,
+) -> crate::Result<Vec<PathBuf>> {
+    if let Some(n) = name {
+        let p = Path::new(n);
+        if p.is_dir() {
+            return Ok(vec![p.to_path_buf()]);
+        }
+    }
+    let present = volumes::present(source, &catalog.disks()?);
+    let mut found = Vec::new();
+    let mut labels = Vec::new();
+    for v in &present {
+        let Ok(id) = &v.identity else { continue };
+        labels.push(id.label.clone());
+        let wanted = match name {
+            Some(n) => id.label.eq_ignore_ascii_case(n),
+            None => id.sets.contains(&set),
+        };
+        if wanted {
+            found.push(v.root.clone());
+        }
+    }
+    if found.is_empty() {
+        return Err(match name {
+            Some(n) => Error::NoSuchDisk {
+                name: n.to_string(),
+                connected: labels,
+            },
+            None => Error::NoDisk,
+        }
+        .into());
+    }
+    Ok(found)
+}
+
+/// The connected disks `catalog` knows (plus the one at `extra`), opened
+/// for reading: what a restore may read from.
+pub fn open_known(
+    catalog: &Catalog,
+    source: &MountSource,
+    extra: Option<&Path>,
+) -> crate::Result<Vec<Disk>> {
+    let known = catalog.disks()?;
+    let mut out: Vec<Disk> = Vec::new();
+    if let Some(p) = extra {
+        out.push(Disk::open(p, crate::io::real())?);
+    }
+    for v in volumes::present(source, &known) {
+        let Ok(id) = &v.identity else { continue };
+        if known.iter().any(|d| d.id == id.disk_id) && !out.iter().any(|d| d.id() == id.disk_id) {
+            out.push(Disk::open(&v.root, crate::io::real())?);
+        }
+    }
+    Ok(out)
+}
+
+/// Connected disks of the backup set `set`, by id and mount point.
+pub fn of_set(
+    source: &MountSource,
+    catalog: &Catalog,
+    set: uuid::Uuid,
+) -> crate::Result<Vec<(uuid::Uuid, PathBuf)>> {
+    Ok(volumes::present(source, &catalog.disks()?)
+        .into_iter()
+        .filter_map(|v| match v.identity {
+            Ok(id) if id.sets.contains(&set) => Some((id.disk_id, v.root)),
+            _ => None,
+        })
+        .collect())
+}

@@ -1,0 +1,40 @@
+//! Verifying a disk: re-reading its objects against their names, then
+//! refreshing the disk's catalog copy so it says what was found.
+//!
+//! Invariant: a verify that moved anything aside leaves the disk's own
+//! catalog copy in step with what it holds.
+
+use std::path::Path;
+
+use crate::catalog::Catalog;
+use crate::config::{Paths, Profile};
+use crate::disk::Disk;
+use crate::task::Progress;
+
+/// How verifying one disk went.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct VerifyReport {
+    pub label: String,
+    pub root: std::path::PathBuf,
+    pub report: crate::verify::Report,
+}
+
+/// Verifies up to `limit` objects of the disk at `root` (of this backup
+/// set), then writes its catalog copy.
+pub fn verify(
+    paths: &Paths,
+    profile: &Profile,
+    root: &Path,
+    limit: Option<u64>,
+    progress: &Progress,
+) -> crate::Result<VerifyReport> {
+    let mut catalog = Catalog::open(&paths.catalog_file())?;
+    let mut disk = Disk::open(root, crate::io::real())?;
+    let report = crate::verify::verify(&mut catalog, &mut disk, profile.set_id, limit, progress)?;
+    crate::sync::write_catalog_copy(&catalog, &super::dumps::scan_profile(paths, profile), &disk)?;
+    Ok(VerifyReport {
+        label: disk.label().to_string(),
+        root: disk.root().to_path_buf(),
+        report,
+    })
+}
