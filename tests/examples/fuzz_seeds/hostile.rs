@@ -466,6 +466,17 @@ pub fn members(s: &Seeds, real: &Real) -> Res<()> {
         b"",
     );
     s.put("bomb.gz", member_input(true, 1, &gzip(&bomb.end())?))?;
+    // A member of 1.5 MiB (zeros, so the seed stays small): large enough
+    // that the reader hashes it on its helper thread.
+    let zeros = vec![0u8; 3 << 19];
+    let z = json!({"path":"z.bin","kind":"file","size":zeros.len(),"mtime_ns":0,"mode":420,"sha256":sha(&zeros),"how":"new","volume":1});
+    let mut big = Tar::default();
+    big.file("manifest.json", &small_manifest(&[z])?)
+        .file("a.txt", b"hello\n")
+        .raw(b"d", EntryType::Directory, 0, b"", b"")
+        .raw(b"s", EntryType::Symlink, 0, b"", b"a.txt")
+        .file("z.bin", &zeros);
+    s.put("big-member.gz", member_input(true, 1, &gzip(&big.end())?))?;
     Ok(())
 }
 

@@ -329,7 +329,7 @@ fn check(
         "to-empty",
     ];
     expect_accepted(delta, &deltas, delta_ok)?;
-    let mut members: Vec<String> = ["small.tar", "small.gz", "pax-path.tar"]
+    let mut members: Vec<String> = ["small.tar", "small.gz", "pax-path.tar", "big-member.gz"]
         .map(String::from)
         .to_vec();
     for e in std::fs::read_dir(&member.dir)? {
