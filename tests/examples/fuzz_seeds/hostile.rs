@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 use tar::EntryType;
 
-use super::{Real, Res, Seeds, delta_input, member_input};
+use super::{Real, Res, Seeds, cut_input, delta_input, member_input};
 
 const GOOD_ID: &str = r#"{"format":1,"disk_id":"9b2f6c1e-1d2a-4c3b-8e4f-5a6b7c8d9e0f","label":"Blue","sets":["00000000-0000-0000-0000-000000000000"],"created_at":1}"#;
 
@@ -441,6 +441,9 @@ pub fn members(s: &Seeds, real: &Real) -> Res<()> {
     cases.push(("real-flipped", real_flip));
     for (name, tar) in &cases {
         s.put(&format!("{name}.tar"), member_input(false, 1, tar))?;
+    }
+    for cut in 2..=4 {
+        s.put(&format!("cut{cut}-small.tar"), cut_input(1, cut, &good))?;
     }
 
     // The gzip layer: cut, flipped, with garbage after it, and a bomb (a

@@ -57,10 +57,38 @@ pub fn delta_input(base: &[u8], limit: u64, delta: &[u8]) -> Vec<u8> {
 /// A `member` target input: the mode byte (`gz` set: the body is gzip;
 /// else a raw tar stream) picking `volume`, then the body.
 pub fn member_input(gz: bool, volume: u32, body: &[u8]) -> Vec<u8> {
+    let mut out = cut_input(volume, 0, body);
+    out[0] |= u8::from(gz);
+    out
+}
+
+/// A `member` target input of a raw tar stream, from which the target
+/// cuts member `cut` (from 1; 0 cuts nothing), picking `volume`.
+pub fn cut_input(volume: u32, cut: u8, body: &[u8]) -> Vec<u8> {
     let v = u8::try_from(volume.saturating_sub(1) % 4).unwrap_or(0);
-    let mut out = vec![(v << 1) | u8::from(gz)];
+    let mut out = vec![(cut << 3) | (v << 1)];
     out.extend_from_slice(body);
     out
+}
+
+/// `tar` without its `k`-th raw member (header and data), as the `member`
+/// target cuts it.
+fn without_member(tar: &[u8], k: usize) -> Vec<u8> {
+    let mut ar = tar::Archive::new(tar);
+    let span = ar.entries().ok().and_then(|e| {
+        let e = e.raw(true).nth(k.checked_sub(1)?)?.ok()?;
+        let end = e.raw_file_position() + e.size().div_ceil(512) * 512;
+        Some((
+            usize::try_from(e.raw_header_position()).ok()?,
+            usize::try_from(end).ok()?,
+        ))
+    });
+    match span {
+        Some((start, end)) if start < end && end <= tar.len() => {
+            [&tar[..start], &tar[end..]].concat()
+        }
+        _ => tar.to_vec(),
+    }
 }
 
 pub fn gunzip(gz: &[u8]) -> Res<Vec<u8>> {
@@ -177,6 +205,10 @@ fn main() -> Res<()> {
                     member_data(&tar, "manifest.json")?,
                 )?;
             }
+            if tag == "split" && v == 2 {
+                // Its one file cut out: the volume then lacks exactly that.
+                members.put("cut2-split-vol2.tar", cut_input(v, 2, &tar))?;
+            }
             if v <= 4 {
                 members.put(
                     &format!("real-{tag}-vol{v}.tar"),
@@ -256,9 +288,10 @@ fn member_ok(input: &[u8]) -> bool {
         return false;
     };
     let (gz, tar) = if mode & 1 == 0 {
+        let tar = without_member(body, usize::from(mode >> 3));
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-        let gz = std::io::Write::write_all(&mut e, body).and_then(|()| e.finish());
-        (gz.unwrap_or_default(), body.to_vec())
+        let gz = std::io::Write::write_all(&mut e, &tar).and_then(|()| e.finish());
+        (gz.unwrap_or_default(), tar)
     } else {
         (body.to_vec(), gunzip(body).unwrap_or_default())
     };
@@ -268,7 +301,7 @@ fn member_ok(input: &[u8]) -> bool {
     else {
         return false;
     };
-    let v = 1 + u32::from(mode >> 1) % m.volumes.min(4);
+    let v = 1 + u32::from((mode >> 1) & 3) % m.volumes.min(4);
     archive::member::check_stream(&gz[..], &m, v).is_ok()
 }
 
