@@ -40,10 +40,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-pub use identity::{FORMAT, IDENTITY_FILE, Identity, MIN_PART_SIZE, read_identity};
+pub use identity::{
+    FORMAT, IDENTITY_CAP, IDENTITY_FILE, Identity, MAX_LABEL, MAX_SETS, MIN_PART_SIZE,
+    read_identity,
+};
 pub use leftovers::Leftover;
 pub use root::Root;
-pub use slots::{CopiedSlot, MAX_GENERATION, Slot, SlotMeta};
+pub use slots::{CopiedSlot, MAX_GENERATION, SIDECAR_CAP, SLOT_CAP, Slot, SlotMeta};
 pub use space::{FAT32_MAX_FILE, Space};
 pub use stage::Stage;
 pub use store::{CopyInError, Pending, new_tag};

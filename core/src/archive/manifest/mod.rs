@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use parse::parse_in;
-pub use parse::{Invalid, MANIFEST_CAP, normalize, parse};
+pub use parse::{Invalid, MANIFEST_CAP, MAX_NAME, MAX_PATH, normalize, parse};
 
 /// The manifest format this code writes and reads.
 pub const FORMAT_VERSION: u32 = 1;
