@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use coffer::gui::CofferApp;
+use coffer::gui::{CofferApp, Purpose};
 use coffer_core::config::{Config, Paths, Source};
 use coffer_core::volumes::MountSource;
 use coffer_tests::World;
@@ -46,7 +46,11 @@ fn harness_with(
     w: &World,
     builder: egui_kittest::HarnessBuilder<CofferApp>,
 ) -> Harness<'static, CofferApp> {
-    let app = CofferApp::new(paths(w), MountSource::TestRoot(w.mounts())).unwrap();
+    // Never the system's folder chooser: a test must not open a dialog on
+    // the desktop it runs on.
+    let app = CofferApp::new(paths(w), MountSource::TestRoot(w.mounts()))
+        .unwrap()
+        .with_folder_chooser_in_window();
     builder.with_size(egui::vec2(1200.0, 900.0)).build_ui_state(
         |ui, app: &mut CofferApp| {
             app.logic(ui.ctx());
@@ -153,7 +157,7 @@ fn adds_a_source_with_the_in_app_picker() {
     let mut h = harness_with(&w, Harness::builder().allow_missing_glyphs());
     h.step();
     click(&mut h, "Sources");
-    click(&mut h, "Browse in app…");
+    click(&mut h, "Add folder…");
     step_until(&mut h, "the folder picker", |h| has_label(h, "🗀 Documents"));
     click(&mut h, "🗀 Documents");
     click(&mut h, "Open");
@@ -174,8 +178,10 @@ fn a_source_outside_the_basepath_is_refused_with_the_reason() {
     config(&w, &[]);
     let mut h = harness(&w);
     h.step();
-    h.state_mut()
-        .push(coffer::gui::Action::AddSource(w.dir.path().join("data")));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::Source,
+        w.dir.path().join("data"),
+    ));
     h.step();
     click(&mut h, "Sources");
     assert!(
@@ -400,8 +406,10 @@ fn restores_a_ticked_file_into_a_chosen_folder() {
     });
     let dest = w.dir.path().join("restored");
     std::fs::create_dir_all(&dest).unwrap();
-    h.state_mut()
-        .push(coffer::gui::Action::RestoreDest(dest.clone()));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::RestoreDest,
+        dest.clone(),
+    ));
     h.step();
     h.step();
     click(&mut h, "Restore ticked items");
@@ -538,8 +546,10 @@ fn a_new_computer_restores_from_one_disk_alone() {
     });
     click(&mut h, &photos);
     let dest = w.dir.path().join("new-computer");
-    h.state_mut()
-        .push(coffer::gui::Action::RestoreDest(dest.clone()));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::RestoreDest,
+        dest.clone(),
+    ));
     h.step();
     click(&mut h, "Restore ticked items");
     let m = wait_for_message(&mut h, "the restore from the disk alone");
@@ -573,8 +583,10 @@ fn a_restore_names_the_disk_to_plug_in_and_goes_on_when_it_is() {
     step_until(&mut h, "the snapshot tree", |h| has_label(h, &docs));
     click(&mut h, &docs);
     let dest = w.dir.path().join("out");
-    h.state_mut()
-        .push(coffer::gui::Action::RestoreDest(dest.clone()));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::RestoreDest,
+        dest.clone(),
+    ));
     h.step();
     click(&mut h, "Restore ticked items");
     let m = wait_for_message(&mut h, "the restore without its disk");
@@ -618,7 +630,7 @@ fn writes_a_full_archive_lists_and_verifies_it() {
     h.step();
     click(&mut h, "Archives");
     assert!(has_label(&h, "No archives in this folder."));
-    click(&mut h, "Browse folders in app…");
+    click(&mut h, "Choose folder…");
     step_until(&mut h, "the folder picker", |h| has_label(h, "🗀 archives"));
     click(&mut h, "🗀 archives");
     click(&mut h, "Open");
@@ -653,8 +665,10 @@ fn writes_a_full_archive_lists_and_verifies_it() {
 /// The Archives tab on `dir`, with the list read.
 fn archives_tab_on(h: &mut Harness<'_, CofferApp>, dir: &std::path::Path) {
     click(h, "Archives");
-    h.state_mut()
-        .push(coffer::gui::Action::ArchiveDir(dir.to_path_buf()));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::ArchiveDir,
+        dir.to_path_buf(),
+    ));
     // One frame takes the action and starts the listing; only then does
     // "not busy" mean the list is in.
     h.step();
@@ -704,7 +718,7 @@ fn restores_a_file_then_everything_from_a_full_and_incremental_archive() {
     // The destination through the in-app folder picker.
     let one = w.home().join("restored-one");
     std::fs::create_dir_all(&one).unwrap();
-    click(&mut h, "Browse destinations in app…");
+    click(&mut h, "Choose destination…");
     step_until(&mut h, "the folder picker", |h| {
         has_label(h, "🗀 restored-one")
     });
@@ -729,8 +743,10 @@ fn restores_a_file_then_everything_from_a_full_and_incremental_archive() {
     // Everything: nothing ticked, into another folder.
     click(&mut h, "Untick all");
     let all = w.dir.path().join("restored-all");
-    h.state_mut()
-        .push(coffer::gui::Action::ArchiveRestoreDest(all.clone()));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::ArchiveRestoreDest,
+        all.clone(),
+    ));
     h.step();
     click(&mut h, "Restore from home-2");
     let m = wait_for_message(&mut h, "the restore of everything");
@@ -781,8 +797,10 @@ fn a_restore_over_an_existing_file_names_it_and_overwrites_nothing() {
     step_until(&mut h, "the archive's files", |h| {
         has_label(h, "docs/a.txt")
     });
-    h.state_mut()
-        .push(coffer::gui::Action::ArchiveRestoreDest(dest.clone()));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::ArchiveRestoreDest,
+        dest.clone(),
+    ));
     h.step();
     click(&mut h, "Restore from home-1");
     let m = wait_for_message(&mut h, "the restore to be refused");
@@ -819,8 +837,10 @@ fn a_damaged_archive_is_reported_with_its_path() {
         has_label(h, "docs/a.txt")
     });
     let dest = w.dir.path().join("out");
-    h.state_mut()
-        .push(coffer::gui::Action::ArchiveRestoreDest(dest.clone()));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::ArchiveRestoreDest,
+        dest.clone(),
+    ));
     h.step();
     click(&mut h, "Restore from home-1");
     let m = wait_for_message(&mut h, "the restore to fail");
