@@ -9,7 +9,7 @@ use coffer_core::config::{Config, Paths, Source};
 use coffer_core::volumes::MountSource;
 use coffer_tests::World;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 
 fn paths(w: &World) -> Paths {
     Paths {
@@ -341,6 +341,81 @@ fn a_cancel_while_the_plan_waits_for_sync_anyway_ends_the_sync() {
     let held = coffer_tests::assert_store_consistent(&w.mounts().join("red"));
     assert!(held.contains_key(&coffer_core::ObjectId::of(&old)));
     assert!(!held.contains_key(&coffer_core::ObjectId::of(&new)));
+}
+
+/// True when the widget with this label is there and can be clicked.
+fn enabled(h: &Harness<'_, CofferApp>, label: &str) -> bool {
+    h.query_by_label(label)
+        .is_some_and(|n| !n.accesskit_node().is_disabled())
+}
+
+#[test]
+fn sync_all_asks_before_a_disk_loses_data_then_syncs_every_disk_of_the_set() {
+    let w = World::new();
+    let cfg = config(&w, &["docs"]);
+    let old = coffer_tests::bytes(1, 60_000);
+    w.write("docs/a.bin", &old);
+    // Red has room for one version of the file, Blue for any number.
+    let red = init_disk_with_quota(&w, &cfg, "red", "Red", Some(100_000));
+    std::fs::rename(&red, w.mounts().join("red")).unwrap();
+    let blue = init_disk(&w, &cfg, "blue", "Blue");
+    std::fs::rename(&blue, w.mounts().join("blue")).unwrap();
+    let mut h = harness(&w);
+    step_until(&mut h, "both cards", |h| {
+        enabled(h, "Sync Red") && enabled(h, "Sync Blue")
+    });
+    click(&mut h, "Sync all connected disks");
+    let m = wait_for_message(&mut h, "the first sync of both");
+    assert!(m.ok && m.title == "Sync of 2 disks done", "{m:?}");
+    let new = coffer_tests::bytes(2, 60_000);
+    w.write("docs/a.bin", &new);
+    let mut cat = coffer_core::Catalog::open(&paths(&w).catalog_file()).unwrap();
+    coffer_core::scan::scan(&mut cat, &cfg.profile, &coffer_core::Progress::silent()).unwrap();
+    drop(cat);
+    click(&mut h, "Dismiss");
+    click(&mut h, "Sync all connected disks");
+    step_until(&mut h, "the plan's question", |h| {
+        has_label(h, "Sync anyway")
+    });
+    // It names the disk that would lose the old version, and only that one.
+    assert!(
+        has_label_containing(&h, "To make room on Red, this sync will delete 1 objects"),
+        "the question names Red"
+    );
+    assert!(!has_label_containing(&h, "To make room on Blue"));
+    assert!(
+        !enabled(&h, "Verify Blue"),
+        "the disks stay claimed while the question waits"
+    );
+    click(&mut h, "Sync anyway");
+    let m = wait_for_message(&mut h, "the sync of both");
+    assert!(m.title == "Sync of 2 disks done", "{m:?}");
+    let red = coffer_tests::assert_store_consistent(&w.mounts().join("red"));
+    assert!(red.contains_key(&coffer_core::ObjectId::of(&new)));
+    assert!(!red.contains_key(&coffer_core::ObjectId::of(&old)));
+    let blue = coffer_tests::assert_store_consistent(&w.mounts().join("blue"));
+    assert!(blue.contains_key(&coffer_core::ObjectId::of(&new)));
+    assert!(blue.contains_key(&coffer_core::ObjectId::of(&old)));
+}
+
+#[test]
+fn nothing_else_starts_on_a_disk_while_it_syncs() {
+    let (_w, mut h) = world_to_sync(20_000);
+    assert!(enabled(&h, "Verify Red") && enabled(&h, "Sync all connected disks"));
+    click(&mut h, "Sync Red");
+    step_until(&mut h, "the sync to start", |h| {
+        h.state().busy() && has_label(h, "Cancel")
+    });
+    assert!(!enabled(&h, "Verify Red"), "Verify waits for the sync");
+    assert!(
+        !enabled(&h, "Sync all connected disks"),
+        "one sync at a time"
+    );
+    assert!(!enabled(&h, "Sync Red"));
+    h.get_by_label("Cancel").click_accesskit();
+    let m = wait_for_message(&mut h, "the sync to end");
+    assert_eq!(m.title, "Sync cancelled", "{m:?}");
+    step_until(&mut h, "Verify to come back", |h| enabled(h, "Verify Red"));
 }
 
 #[test]
