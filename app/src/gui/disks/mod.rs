@@ -306,7 +306,11 @@ impl DisksTab {
     fn confirm(&mut self, claim: Claim, hub: &mut Ctx) {
         let roots = match self.chain.as_mut().map(|c| &mut c.step) {
             Some(Step::Asking { roots, .. }) => std::mem::take(roots),
-            _ => return,
+            // Nothing was asked: the claim is dropped, and the chain ends.
+            _ => {
+                self.chain = None;
+                return;
+            }
         };
         self.sync_step(claim, Some(roots), hub);
     }
