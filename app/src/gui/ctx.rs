@@ -63,13 +63,6 @@ impl Shared {
             .find(|(r, _)| *r == root)
             .map_or_else(|| human::path(root).into_owned(), |(_, i)| i.label.clone())
     }
-
-    /// Why a job of `kind` on `disks` cannot start now, in words.
-    pub fn refusal(&self, jobs: &Jobs, kind: Kind, disks: &[PathBuf]) -> Option<String> {
-        jobs.check(kind, disks)
-            .err()
-            .map(|b| messages::busy_reason(&b, |r| self.label_of(r)))
-    }
 }
 
 /// The window-wide results of a tab's work: the message at the bottom, and
@@ -105,7 +98,14 @@ impl Ctx {
     /// Why a job of `kind` on `disks` cannot start now (a button's hover
     /// text when it is greyed out).
     pub fn refusal(&self, kind: Kind, disks: &[PathBuf]) -> Option<String> {
-        self.shared.refusal(&self.jobs, kind, disks)
+        self.jobs
+            .check(kind, disks)
+            .err()
+            .map(|b| self.busy_reason(&b))
+    }
+
+    fn busy_reason(&self, b: &Busy) -> String {
+        messages::busy_reason(b, |r| self.shared.label_of(r))
     }
 
     /// Starts a job; a refusal by the rules becomes the message instead.
@@ -130,7 +130,7 @@ impl Ctx {
     }
 
     fn refused(&mut self, b: &Busy) {
-        let why = messages::busy_reason(b, |r| self.shared.label_of(r));
+        let why = self.busy_reason(b);
         self.say(Message::problem("Not started", why));
     }
 

@@ -89,7 +89,11 @@ pub(super) fn log_tail(path: &std::path::Path, lines: usize) -> String {
             let tail: Vec<_> = all[from..].iter().map(|l| super::shown(l)).collect();
             format!("{}\n\n{}", super::shown_path(path), tail.join("\n"))
         }
-        Err(e) => format!("No log to show at {}: {e}", super::shown_path(path)),
+        Err(e) => format!(
+            "No log to show at {}: {}",
+            super::shown_path(path),
+            super::messages::error_text(&e)
+        ),
     }
 }
 

@@ -29,9 +29,9 @@ pub struct SourcesTab {
 }
 
 impl SourcesTab {
-    pub fn apply(&mut self, action: Action, hub: &mut Ctx) {
+    pub fn apply(&mut self, action: Action, cx: &mut Ctx) {
         match action {
-            Action::Add(path) => self.edit(hub, |p| {
+            Action::Add(path) => self.edit(cx, |p| {
                 p.add_source(Source {
                     path,
                     excludes: Vec::new(),
@@ -41,8 +41,8 @@ impl SourcesTab {
                 })
                 .map(|_| ())
             }),
-            Action::Remove(path) => self.edit(hub, |p| p.remove_source(&path).map(|_| ())),
-            Action::Update(src) => self.edit(hub, |p| {
+            Action::Remove(path) => self.edit(cx, |p| p.remove_source(&path).map(|_| ())),
+            Action::Update(src) => self.edit(cx, |p| {
                 for rule in &src.excludes {
                     coffer_core::config::check_rule(rule)?;
                 }
@@ -57,15 +57,15 @@ impl SourcesTab {
     /// Changes the profile and saves it; nothing changes when either fails.
     fn edit(
         &mut self,
-        hub: &mut Ctx,
+        cx: &mut Ctx,
         edit: impl FnOnce(&mut coffer_core::Profile) -> Result<(), coffer_core::config::Error>,
     ) {
-        let mut cfg = hub.shared.config.clone();
-        match edit(&mut cfg.profile).and_then(|()| cfg.save(&hub.shared.paths)) {
+        let mut cfg = cx.shared.config.clone();
+        match edit(&mut cfg.profile).and_then(|()| cfg.save(&cx.shared.paths)) {
             Ok(()) => {
-                hub.shared.config = cfg;
+                cx.shared.config = cfg;
                 self.error = None;
-                hub.refresh();
+                cx.refresh();
             }
             Err(e) => self.error = Some(super::messages::error_text(&e)),
         }

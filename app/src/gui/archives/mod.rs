@@ -113,18 +113,18 @@ impl ArchivesTab {
         (!p.is_empty()).then(|| p.to_string())
     }
 
-    pub fn apply(&mut self, action: Action, hub: &mut Ctx) {
+    pub fn apply(&mut self, action: Action, cx: &mut Ctx) {
         match action {
-            Action::Write { full } => self.start_write(full, hub),
-            Action::Verify(name) => self.start_verify(name, hub),
+            Action::Write { full } => self.start_write(full, cx),
+            Action::Verify(name) => self.start_verify(name, cx),
             Action::Dir(path) => {
                 self.dir = path.display().to_string();
                 self.stale = true;
             }
             Action::Refresh => self.stale = true,
-            Action::Select(name) => self.select(name, &hub.shared),
+            Action::Select(name) => self.select(name, &cx.shared),
             Action::RestoreDest(path) => self.restore_dest = path.display().to_string(),
-            Action::Restore => self.start_restore(hub),
+            Action::Restore => self.start_restore(cx),
         }
     }
 
@@ -169,7 +169,7 @@ impl ArchivesTab {
     }
 
     /// The archive job ended: its message, and the folder listed again.
-    pub fn finished(&mut self, f: Finished, hub: &mut Ctx) {
+    pub fn finished(&mut self, f: Finished, cx: &mut Ctx) {
         self.stale = true;
         let job = "Archive job";
         let message = match self.job.take() {
@@ -198,12 +198,12 @@ impl ArchivesTab {
                 |r| messages::archive_restored_message(&name, &dest, &r),
             ),
         };
-        hub.say(message);
+        cx.say(message);
     }
 
-    fn start_write(&mut self, full: bool, hub: &mut Ctx) {
+    fn start_write(&mut self, full: bool, cx: &mut Ctx) {
         let Some(dir) = self.dir() else {
-            return hub.fail(
+            return cx.fail(
                 "Choose the archive folder",
                 format!("\"{}\" is not a full folder path.", self.dir.trim()),
             );
@@ -217,10 +217,10 @@ impl ArchivesTab {
         } else {
             Mode::Incremental { since: None }
         };
-        let profile = hub.shared.config.profile.clone();
+        let profile = cx.shared.config.profile.clone();
         let what = if full { "full" } else { "incremental" };
         let title = format!("Writing a {what} archive into {}", dir.display());
-        let started = hub.start(Kind::Archive, Vec::new(), title, move |p| {
+        let started = cx.start(Kind::Archive, Vec::new(), title, move |p| {
             std::fs::create_dir_all(&dir).map_err(|e| {
                 coffer_core::Error::Failed(format!("cannot create {}: {e}", human::path(&dir)))
             })?;
@@ -231,13 +231,13 @@ impl ArchivesTab {
         }
     }
 
-    fn start_verify(&mut self, name: String, hub: &mut Ctx) {
+    fn start_verify(&mut self, name: String, cx: &mut Ctx) {
         let Some(row) = self.rows.iter().find(|r| r.name == name) else {
             return;
         };
         let files = row.files.clone();
         let title = format!("Verifying archive {name}");
-        let started = hub.start(Kind::Archive, Vec::new(), title, move |p| {
+        let started = cx.start(Kind::Archive, Vec::new(), title, move |p| {
             files
                 .iter()
                 .map(|f| archive::verify(f, p))
@@ -277,20 +277,20 @@ impl ArchivesTab {
 
     /// Restores the ticked paths (everything when none is ticked) as of the
     /// chosen archive into the destination; core reads the chain it needs.
-    fn start_restore(&mut self, hub: &mut Ctx) {
+    fn start_restore(&mut self, cx: &mut Ctx) {
         let Some(row) = self
             .selected
             .as_ref()
             .and_then(|n| self.rows.iter().find(|r| &r.name == n))
         else {
-            return hub.fail(
+            return cx.fail(
                 "Choose an archive",
                 "Click an archive in the list to restore from it.".into(),
             );
         };
         let dest = PathBuf::from(self.restore_dest.trim());
         if !dest.is_absolute() {
-            return hub.fail(
+            return cx.fail(
                 "Choose where to restore",
                 format!(
                     "\"{}\" is not a full folder path.",
@@ -318,7 +318,7 @@ impl ArchivesTab {
         };
         let title = format!("Restoring {name} into {}", dest.display());
         let to = dest.clone();
-        let started = hub.start(Kind::Archive, Vec::new(), title, move |p| {
+        let started = cx.start(Kind::Archive, Vec::new(), title, move |p| {
             archive::restore(&dir, &to, &opts, p).map(Done::ArchiveRestored)
         });
         if started {

@@ -107,21 +107,21 @@ impl DisksTab {
             && self.chores.iter().all(Task::is_finished)
     }
 
-    pub fn apply(&mut self, action: Action, hub: &mut Ctx) {
+    pub fn apply(&mut self, action: Action, cx: &mut Ctx) {
         match action {
-            Action::Sync(root) => self.start_chain(Target::Disk(root), hub),
-            Action::SyncAll => self.start_chain(Target::AllOfSet, hub),
+            Action::Sync(root) => self.start_chain(Target::Disk(root), cx),
+            Action::SyncAll => self.start_chain(Target::AllOfSet, cx),
             Action::ConfirmSync => {
-                if let Some(claim) = hub.jobs.take_held(Kind::Sync) {
-                    self.confirm(claim, hub);
+                if let Some(claim) = cx.jobs.take_held(Kind::Sync) {
+                    self.confirm(claim, cx);
                 }
             }
             Action::DismissPlan => {
                 // Dropping the held claim ends the chain.
-                drop(hub.jobs.take_held(Kind::Sync));
+                drop(cx.jobs.take_held(Kind::Sync));
                 self.chain = None;
             }
-            Action::Verify(root) => self.start_verify(root, hub),
+            Action::Verify(root) => self.start_verify(root, cx),
             Action::OfferInit(root) => {
                 let label = root
                     .file_name()
@@ -133,19 +133,19 @@ impl DisksTab {
                     ..InitForm::default()
                 });
             }
-            Action::Init { root, label, quota } => self.start_init(root, label, quota, hub),
+            Action::Init { root, label, quota } => self.start_init(root, label, quota, cx),
             Action::CloseInit => self.init_form = None,
-            Action::AutoSync(id, on) => self.set_auto_sync(id, on, hub),
+            Action::AutoSync(id, on) => self.set_auto_sync(id, on, cx),
         }
     }
 
     /// Takes the tab's finished small tasks.
-    pub fn poll(&mut self, hub: &mut Ctx) {
+    pub fn poll(&mut self, cx: &mut Ctx) {
         let mut chores = std::mem::take(&mut self.chores);
         chores.retain_mut(|t| match t.try_finish() {
             None => true,
             Some(Outcome::Failed(e)) => {
-                hub.say(messages::failed_message("Cannot save the setting", &e));
+                cx.say(messages::failed_message("Cannot save the setting", &e));
                 false
             }
             Some(_) => false,
@@ -153,14 +153,14 @@ impl DisksTab {
         self.chores = chores;
         if let Some(out) = self.initialising.as_mut().and_then(Task::try_finish) {
             self.initialising = None;
-            hub.refresh();
+            cx.refresh();
             match out {
                 Outcome::Completed {
                     value: (label, root),
                     ..
                 } => {
                     self.init_form = None;
-                    hub.say(messages::disk_ready_message(&label, &root));
+                    cx.say(messages::disk_ready_message(&label, &root));
                 }
                 Outcome::Failed(e) => {
                     if let Some(f) = &mut self.init_form {
@@ -173,41 +173,41 @@ impl DisksTab {
     }
 
     /// A sync or verify of this tab ended.
-    pub fn finished(&mut self, f: Finished, hub: &mut Ctx) {
+    pub fn finished(&mut self, f: Finished, cx: &mut Ctx) {
         match f.kind {
             Kind::Verify => {
-                hub.refresh();
+                cx.refresh();
                 let out = outcome_of(f.outcome, |d| match d {
                     Done::Verify(r) => Some(r),
                     _ => None,
                 });
-                hub.say(messages::verify_message(out));
+                cx.say(messages::verify_message(out));
             }
             Kind::Sync => match self.chain.as_ref().map(|c| &c.step) {
-                Some(Step::Planning) => self.planned(f, hub),
-                _ => self.synced(f, hub),
+                Some(Step::Planning) => self.planned(f, cx),
+                _ => self.synced(f, cx),
             },
             Kind::Restore | Kind::Archive => {}
         }
     }
 
     /// Cancel ended the chain while it waited for "Sync anyway".
-    pub fn chain_cancelled(&mut self, hub: &mut Ctx) {
+    pub fn chain_cancelled(&mut self, cx: &mut Ctx) {
         self.chain = None;
-        hub.say(messages::cancelled_message("Sync cancelled"));
+        cx.say(messages::cancelled_message("Sync cancelled"));
     }
 
     /// Starts syncs for newly plugged disks of this set that sync
     /// automatically (one at a time: the others wait for the next plug-in).
-    pub fn mounts_changed(&mut self, hub: &mut Ctx) {
-        let of_set = hub.shared.of_set();
-        let connected = hub.shared.connected();
+    pub fn mounts_changed(&mut self, cx: &mut Ctx) {
+        let of_set = cx.shared.of_set();
+        let connected = cx.shared.connected();
         let newly: Vec<PathBuf> = connected
             .iter()
             .filter(|(id, root)| {
                 of_set.contains(root)
                     && !self.seen.contains(root)
-                    && hub
+                    && cx
                         .shared
                         .model
                         .cards
@@ -219,25 +219,25 @@ impl DisksTab {
         self.seen = connected.into_iter().map(|(_, root)| root).collect();
         if let Some(root) = newly.into_iter().next() {
             let target = Target::Disk(root);
-            let free = hub
+            let free = cx
                 .jobs
-                .check(Kind::Sync, &sync_disks(&hub.shared, &target))
+                .check(Kind::Sync, &sync_disks(&cx.shared, &target))
                 .is_ok();
             if free && self.chain.is_none() {
-                self.start_chain(target, hub);
+                self.start_chain(target, cx);
             }
         }
     }
 
-    fn start_chain(&mut self, target: Target, hub: &mut Ctx) {
+    fn start_chain(&mut self, target: Target, cx: &mut Ctx) {
         if self.chain.is_some() {
             return;
         }
-        let title = format!("Planning the sync of {}", target_name(&hub.shared, &target));
-        let disks = sync_disks(&hub.shared, &target);
-        let (paths, profile, mounts) = job_inputs(&hub.shared);
+        let title = format!("Planning the sync of {}", target_name(&cx.shared, &target));
+        let disks = sync_disks(&cx.shared, &target);
+        let (paths, profile, mounts) = job_inputs(&cx.shared);
         let t = target.clone();
-        let started = hub.start(Kind::Sync, disks, title, move |p| {
+        let started = cx.start(Kind::Sync, disks, title, move |p| {
             let job = SyncJob {
                 roots: roots_of(&t, &paths, &profile, &mounts)?,
                 scan: false,
@@ -257,9 +257,9 @@ impl DisksTab {
         }
     }
 
-    fn planned(&mut self, f: Finished, hub: &mut Ctx) {
+    fn planned(&mut self, f: Finished, cx: &mut Ctx) {
         if f.claim.cancelled() {
-            return self.chain_cancelled(hub);
+            return self.chain_cancelled(cx);
         }
         let out = outcome_of(f.outcome, |d| match d {
             Done::Plan(r) => Some(r),
@@ -274,8 +274,8 @@ impl DisksTab {
                     .any(|r| r.plan.evictions().next().is_some())
                 {
                     // The chain waits for "Sync anyway" or Cancel.
-                    let name = self.target_name(hub);
-                    hub.jobs.hold(
+                    let name = self.target_name(cx);
+                    cx.jobs.hold(
                         f.claim,
                         format!("Waiting for your answer before syncing {name}"),
                     );
@@ -286,24 +286,24 @@ impl DisksTab {
                         };
                     }
                 } else {
-                    self.sync_step(f.claim, Some(roots), hub);
+                    self.sync_step(f.claim, Some(roots), cx);
                 }
             }
             // No snapshot yet: nothing on a disk can be evicted, so go
             // straight to the scan and sync.
             Outcome::Failed(coffer_core::Error::Sync(sync::Error::NoSnapshot)) => {
-                self.sync_step(f.claim, None, hub);
+                self.sync_step(f.claim, None, cx);
             }
             Outcome::Failed(e) => {
                 self.chain = None;
-                hub.say(messages::failed_message("Sync failed", &e));
+                cx.say(messages::failed_message("Sync failed", &e));
             }
-            Outcome::Cancelled => self.chain_cancelled(hub),
+            Outcome::Cancelled => self.chain_cancelled(cx),
         }
     }
 
     /// "Sync anyway": the disks the plan chose are synced.
-    fn confirm(&mut self, claim: Claim, hub: &mut Ctx) {
+    fn confirm(&mut self, claim: Claim, cx: &mut Ctx) {
         let roots = match self.chain.as_mut().map(|c| &mut c.step) {
             Some(Step::Asking { roots, .. }) => std::mem::take(roots),
             // Nothing was asked: the claim is dropped, and the chain ends.
@@ -312,21 +312,21 @@ impl DisksTab {
                 return;
             }
         };
-        self.sync_step(claim, Some(roots), hub);
+        self.sync_step(claim, Some(roots), cx);
     }
 
     /// The chain's scan and sync, of `roots` (or, when there was no plan,
     /// the disks the target names now). Not started once it was cancelled.
-    fn sync_step(&mut self, claim: Claim, roots: Option<Vec<PathBuf>>, hub: &mut Ctx) {
+    fn sync_step(&mut self, claim: Claim, roots: Option<Vec<PathBuf>>, cx: &mut Ctx) {
         let Some(chain) = &mut self.chain else { return };
         if claim.cancelled() {
-            return self.chain_cancelled(hub);
+            return self.chain_cancelled(cx);
         }
         chain.step = Step::Syncing;
         let target = chain.target.clone();
-        let title = format!("Syncing {}", target_name(&hub.shared, &target));
-        let (paths, profile, mounts) = job_inputs(&hub.shared);
-        hub.jobs.resume(&hub.shared.waker, claim, title, move |p| {
+        let title = format!("Syncing {}", target_name(&cx.shared, &target));
+        let (paths, profile, mounts) = job_inputs(&cx.shared);
+        cx.jobs.resume(&cx.shared.waker, claim, title, move |p| {
             let roots = match roots {
                 Some(r) => r,
                 None => roots_of(&target, &paths, &profile, &mounts)?,
@@ -342,10 +342,10 @@ impl DisksTab {
         });
     }
 
-    fn synced(&mut self, f: Finished, hub: &mut Ctx) {
+    fn synced(&mut self, f: Finished, cx: &mut Ctx) {
         self.chain = None;
         // A new snapshot: the Restore tab reads its list again.
-        hub.catalog_changed();
+        cx.catalog_changed();
         let cancelled = f.claim.cancelled();
         let out = outcome_of(f.outcome, |d| match d {
             Done::Sync(r) => Some(r),
@@ -360,20 +360,20 @@ impl DisksTab {
                 .details
                 .push("Cancel came too late: the sync had already finished".into());
         }
-        hub.say(message);
+        cx.say(message);
     }
 
-    fn start_verify(&mut self, root: PathBuf, hub: &mut Ctx) {
-        let title = format!("Verifying {}", hub.shared.label_of(&root));
-        let paths = hub.shared.paths.clone();
-        let profile = hub.shared.config.profile.clone();
+    fn start_verify(&mut self, root: PathBuf, cx: &mut Ctx) {
+        let title = format!("Verifying {}", cx.shared.label_of(&root));
+        let paths = cx.shared.paths.clone();
+        let profile = cx.shared.config.profile.clone();
         let disks = vec![root.clone()];
-        hub.start(Kind::Verify, disks, title, move |p| {
+        cx.start(Kind::Verify, disks, title, move |p| {
             jobs::verify(&paths, &profile, &root, None, p).map(Done::Verify)
         });
     }
 
-    fn start_init(&mut self, root: PathBuf, label: String, quota: String, hub: &mut Ctx) {
+    fn start_init(&mut self, root: PathBuf, label: String, quota: String, cx: &mut Ctx) {
         let refuse = |form: &mut Option<InitForm>, why: String| {
             if let Some(f) = form {
                 f.error = Some(why);
@@ -392,11 +392,11 @@ impl DisksTab {
         if self.initialising.is_some() {
             return;
         }
-        let paths = hub.shared.paths.clone();
-        let set_id = hub.shared.config.profile.set_id;
+        let paths = cx.shared.paths.clone();
+        let set_id = cx.shared.config.profile.set_id;
         self.initialising = Some(coffer_core::task::spawn(
             "init",
-            hub.shared.waker.clone(),
+            cx.shared.waker.clone(),
             move |_| {
                 let disk = Disk::init(&root, &label, set_id, quota, io::real())?;
                 let cat = Catalog::open(&paths.catalog_file())?;
@@ -406,15 +406,15 @@ impl DisksTab {
         ));
     }
 
-    fn set_auto_sync(&mut self, id: uuid::Uuid, on: bool, hub: &mut Ctx) {
-        let paths = hub.shared.paths.clone();
-        if let Some(c) = hub.shared.model.cards.iter_mut().find(|c| c.id == id) {
+    fn set_auto_sync(&mut self, id: uuid::Uuid, on: bool, cx: &mut Ctx) {
+        let paths = cx.shared.paths.clone();
+        if let Some(c) = cx.shared.model.cards.iter_mut().find(|c| c.id == id) {
             c.auto_sync = on;
         }
         // A one-row update, still off the UI thread.
         self.chores.push(coffer_core::task::spawn(
             "auto-sync",
-            hub.shared.waker.clone(),
+            cx.shared.waker.clone(),
             move |_| {
                 let catalog = Catalog::open(&paths.catalog_file())?;
                 if let Some(mut row) = catalog.disk(id)? {
@@ -426,10 +426,10 @@ impl DisksTab {
         ));
     }
 
-    fn target_name(&self, hub: &Ctx) -> String {
+    fn target_name(&self, cx: &Ctx) -> String {
         self.chain
             .as_ref()
-            .map(|c| target_name(&hub.shared, &c.target))
+            .map(|c| target_name(&cx.shared, &c.target))
             .unwrap_or_default()
     }
 

@@ -83,7 +83,7 @@ impl RestoreTab {
         self.stale = true;
     }
 
-    pub fn apply(&mut self, action: Action, hub: &mut Ctx) {
+    pub fn apply(&mut self, action: Action, cx: &mut Ctx) {
         match action {
             Action::Origin(origin) => self.set_origin(origin),
             Action::Snapshot(id) => {
@@ -92,12 +92,12 @@ impl RestoreTab {
                 self.selected.clear();
                 self.details_of = None;
             }
-            Action::Versions(path) => self.show_versions(path, &hub.shared),
+            Action::Versions(path) => self.show_versions(path, &cx.shared),
             Action::Dest(path) => {
                 self.dest = path.display().to_string();
                 self.original = false;
             }
-            Action::Restore => self.start(hub),
+            Action::Restore => self.start(cx),
         }
     }
 
@@ -137,14 +137,14 @@ impl RestoreTab {
     }
 
     /// The restore ended.
-    pub fn finished(&mut self, f: Finished, hub: &mut Ctx) {
+    pub fn finished(&mut self, f: Finished, cx: &mut Ctx) {
         // A damaged copy found on the way is moved aside and forgotten.
-        hub.refresh();
+        cx.refresh();
         let out = outcome_of(f.outcome, |d| match d {
             Done::Restore(r) => Some(r),
             _ => None,
         });
-        hub.say(messages::restore_message(out));
+        cx.say(messages::restore_message(out));
     }
 
     /// Reads from another catalog: the snapshot, ticks and details of the
@@ -182,18 +182,18 @@ impl RestoreTab {
 
     /// Restores the ticked paths of the shown snapshot into the destination,
     /// from the known disks connected now.
-    fn start(&mut self, hub: &mut Ctx) {
+    fn start(&mut self, cx: &mut Ctx) {
         let nothing = "Nothing to restore";
         let Some(snapshot) = self.listing.snapshot else {
-            return hub.fail(nothing, "There is no snapshot yet.".into());
+            return cx.fail(nothing, "There is no snapshot yet.".into());
         };
         if self.selected.is_empty() {
-            return hub.fail(nothing, "Tick the files or folders to restore.".into());
+            return cx.fail(nothing, "Tick the files or folders to restore.".into());
         }
         let Some(catalog) = self.listing.catalog.clone() else {
-            return hub.fail(nothing, "There is no snapshot yet.".into());
+            return cx.fail(nothing, "There is no snapshot yet.".into());
         };
-        let profile = &hub.shared.config.profile;
+        let profile = &cx.shared.config.profile;
         let workstation = matches!(catalog, CatalogFile::Workstation(_)).then_some(profile.set_id);
         let (dest, within, title) = if self.original && workstation.is_some() {
             let base = profile.basepath.clone();
@@ -205,7 +205,7 @@ impl RestoreTab {
         } else {
             let dest = PathBuf::from(self.dest.trim());
             if !dest.is_absolute() {
-                return hub.fail(
+                return cx.fail(
                     "Choose where to restore",
                     format!("\"{}\" is not a full folder path.", self.dest.trim()),
                 );
@@ -223,9 +223,9 @@ impl RestoreTab {
             rename_collisions: self.rename_collisions,
             keep_special_bits: false,
         };
-        let mounts = hub.shared.mount_source.clone();
-        let disks = restore_disks(&hub.shared);
-        hub.start(Kind::Restore, disks, title, move |p| {
+        let mounts = cx.shared.mount_source.clone();
+        let disks = restore_disks(&cx.shared);
+        cx.start(Kind::Restore, disks, title, move |p| {
             let mut cat = catalog.open()?;
             // A disk's own catalog may not list the disk it came from.
             let from = match &catalog {
