@@ -70,8 +70,9 @@ xdotool windowmove "$win" 0 0
 sleep 2 # first frames, the volume watcher and the catalog refresh
 
 # The first card's "Sync Blue WD" button (the window lays out the same way
-# every time at this size: tabs, headline, then the card).
-xdotool mousemove --window "$win" 60 169 click 1
+# every time at this size: tabs, headline, "Sync all connected disks", then
+# the card).
+xdotool mousemove --window "$win" 60 203 click 1
 sleep 0.4 # the sync runs a few seconds: catch it under way
 import -window root "$shots/screenshot.png"
 

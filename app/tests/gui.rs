@@ -4,12 +4,12 @@
 
 use std::time::{Duration, Instant};
 
-use coffer::gui::CofferApp;
+use coffer::gui::{CofferApp, Purpose};
 use coffer_core::config::{Config, Paths, Source};
 use coffer_core::volumes::MountSource;
 use coffer_tests::World;
 use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable;
+use egui_kittest::kittest::{NodeT, Queryable};
 
 fn paths(w: &World) -> Paths {
     Paths {
@@ -46,7 +46,11 @@ fn harness_with(
     w: &World,
     builder: egui_kittest::HarnessBuilder<CofferApp>,
 ) -> Harness<'static, CofferApp> {
-    let app = CofferApp::new(paths(w), MountSource::TestRoot(w.mounts())).unwrap();
+    // Never the system's folder chooser: a test must not open a dialog on
+    // the desktop it runs on.
+    let app = CofferApp::new(paths(w), MountSource::TestRoot(w.mounts()))
+        .unwrap()
+        .with_folder_chooser_in_window();
     builder.with_size(egui::vec2(1200.0, 900.0)).build_ui_state(
         |ui, app: &mut CofferApp| {
             app.logic(ui.ctx());
@@ -153,7 +157,7 @@ fn adds_a_source_with_the_in_app_picker() {
     let mut h = harness_with(&w, Harness::builder().allow_missing_glyphs());
     h.step();
     click(&mut h, "Sources");
-    click(&mut h, "Browse in app…");
+    click(&mut h, "Add folder…");
     step_until(&mut h, "the folder picker", |h| has_label(h, "🗀 Documents"));
     click(&mut h, "🗀 Documents");
     click(&mut h, "Open");
@@ -174,8 +178,10 @@ fn a_source_outside_the_basepath_is_refused_with_the_reason() {
     config(&w, &[]);
     let mut h = harness(&w);
     h.step();
-    h.state_mut()
-        .push(coffer::gui::Action::AddSource(w.dir.path().join("data")));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::Source,
+        w.dir.path().join("data"),
+    ));
     h.step();
     click(&mut h, "Sources");
     assert!(
@@ -337,6 +343,81 @@ fn a_cancel_while_the_plan_waits_for_sync_anyway_ends_the_sync() {
     assert!(!held.contains_key(&coffer_core::ObjectId::of(&new)));
 }
 
+/// True when the widget with this label is there and can be clicked.
+fn enabled(h: &Harness<'_, CofferApp>, label: &str) -> bool {
+    h.query_by_label(label)
+        .is_some_and(|n| !n.accesskit_node().is_disabled())
+}
+
+#[test]
+fn sync_all_asks_before_a_disk_loses_data_then_syncs_every_disk_of_the_set() {
+    let w = World::new();
+    let cfg = config(&w, &["docs"]);
+    let old = coffer_tests::bytes(1, 60_000);
+    w.write("docs/a.bin", &old);
+    // Red has room for one version of the file, Blue for any number.
+    let red = init_disk_with_quota(&w, &cfg, "red", "Red", Some(100_000));
+    std::fs::rename(&red, w.mounts().join("red")).unwrap();
+    let blue = init_disk(&w, &cfg, "blue", "Blue");
+    std::fs::rename(&blue, w.mounts().join("blue")).unwrap();
+    let mut h = harness(&w);
+    step_until(&mut h, "both cards", |h| {
+        enabled(h, "Sync Red") && enabled(h, "Sync Blue")
+    });
+    click(&mut h, "Sync all connected disks");
+    let m = wait_for_message(&mut h, "the first sync of both");
+    assert!(m.ok && m.title == "Sync of 2 disks done", "{m:?}");
+    let new = coffer_tests::bytes(2, 60_000);
+    w.write("docs/a.bin", &new);
+    let mut cat = coffer_core::Catalog::open(&paths(&w).catalog_file()).unwrap();
+    coffer_core::scan::scan(&mut cat, &cfg.profile, &coffer_core::Progress::silent()).unwrap();
+    drop(cat);
+    click(&mut h, "Dismiss");
+    click(&mut h, "Sync all connected disks");
+    step_until(&mut h, "the plan's question", |h| {
+        has_label(h, "Sync anyway")
+    });
+    // It names the disk that would lose the old version, and only that one.
+    assert!(
+        has_label_containing(&h, "To make room on Red, this sync will delete 1 objects"),
+        "the question names Red"
+    );
+    assert!(!has_label_containing(&h, "To make room on Blue"));
+    assert!(
+        !enabled(&h, "Verify Blue"),
+        "the disks stay claimed while the question waits"
+    );
+    click(&mut h, "Sync anyway");
+    let m = wait_for_message(&mut h, "the sync of both");
+    assert!(m.title == "Sync of 2 disks done", "{m:?}");
+    let red = coffer_tests::assert_store_consistent(&w.mounts().join("red"));
+    assert!(red.contains_key(&coffer_core::ObjectId::of(&new)));
+    assert!(!red.contains_key(&coffer_core::ObjectId::of(&old)));
+    let blue = coffer_tests::assert_store_consistent(&w.mounts().join("blue"));
+    assert!(blue.contains_key(&coffer_core::ObjectId::of(&new)));
+    assert!(blue.contains_key(&coffer_core::ObjectId::of(&old)));
+}
+
+#[test]
+fn nothing_else_starts_on_a_disk_while_it_syncs() {
+    let (_w, mut h) = world_to_sync(20_000);
+    assert!(enabled(&h, "Verify Red") && enabled(&h, "Sync all connected disks"));
+    click(&mut h, "Sync Red");
+    step_until(&mut h, "the sync to start", |h| {
+        h.state().busy() && has_label(h, "Cancel")
+    });
+    assert!(!enabled(&h, "Verify Red"), "Verify waits for the sync");
+    assert!(
+        !enabled(&h, "Sync all connected disks"),
+        "one sync at a time"
+    );
+    assert!(!enabled(&h, "Sync Red"));
+    h.get_by_label("Cancel").click_accesskit();
+    let m = wait_for_message(&mut h, "the sync to end");
+    assert_eq!(m.title, "Sync cancelled", "{m:?}");
+    step_until(&mut h, "Verify to come back", |h| enabled(h, "Verify Red"));
+}
+
 #[test]
 fn an_unknown_disk_offers_initialisation() {
     let w = World::new();
@@ -400,8 +481,10 @@ fn restores_a_ticked_file_into_a_chosen_folder() {
     });
     let dest = w.dir.path().join("restored");
     std::fs::create_dir_all(&dest).unwrap();
-    h.state_mut()
-        .push(coffer::gui::Action::RestoreDest(dest.clone()));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::RestoreDest,
+        dest.clone(),
+    ));
     h.step();
     h.step();
     click(&mut h, "Restore ticked items");
@@ -538,8 +621,10 @@ fn a_new_computer_restores_from_one_disk_alone() {
     });
     click(&mut h, &photos);
     let dest = w.dir.path().join("new-computer");
-    h.state_mut()
-        .push(coffer::gui::Action::RestoreDest(dest.clone()));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::RestoreDest,
+        dest.clone(),
+    ));
     h.step();
     click(&mut h, "Restore ticked items");
     let m = wait_for_message(&mut h, "the restore from the disk alone");
@@ -573,8 +658,10 @@ fn a_restore_names_the_disk_to_plug_in_and_goes_on_when_it_is() {
     step_until(&mut h, "the snapshot tree", |h| has_label(h, &docs));
     click(&mut h, &docs);
     let dest = w.dir.path().join("out");
-    h.state_mut()
-        .push(coffer::gui::Action::RestoreDest(dest.clone()));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::RestoreDest,
+        dest.clone(),
+    ));
     h.step();
     click(&mut h, "Restore ticked items");
     let m = wait_for_message(&mut h, "the restore without its disk");
@@ -618,7 +705,7 @@ fn writes_a_full_archive_lists_and_verifies_it() {
     h.step();
     click(&mut h, "Archives");
     assert!(has_label(&h, "No archives in this folder."));
-    click(&mut h, "Browse folders in app…");
+    click(&mut h, "Choose folder…");
     step_until(&mut h, "the folder picker", |h| has_label(h, "🗀 archives"));
     click(&mut h, "🗀 archives");
     click(&mut h, "Open");
@@ -653,8 +740,10 @@ fn writes_a_full_archive_lists_and_verifies_it() {
 /// The Archives tab on `dir`, with the list read.
 fn archives_tab_on(h: &mut Harness<'_, CofferApp>, dir: &std::path::Path) {
     click(h, "Archives");
-    h.state_mut()
-        .push(coffer::gui::Action::ArchiveDir(dir.to_path_buf()));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::ArchiveDir,
+        dir.to_path_buf(),
+    ));
     // One frame takes the action and starts the listing; only then does
     // "not busy" mean the list is in.
     h.step();
@@ -704,7 +793,7 @@ fn restores_a_file_then_everything_from_a_full_and_incremental_archive() {
     // The destination through the in-app folder picker.
     let one = w.home().join("restored-one");
     std::fs::create_dir_all(&one).unwrap();
-    click(&mut h, "Browse destinations in app…");
+    click(&mut h, "Choose destination…");
     step_until(&mut h, "the folder picker", |h| {
         has_label(h, "🗀 restored-one")
     });
@@ -729,8 +818,10 @@ fn restores_a_file_then_everything_from_a_full_and_incremental_archive() {
     // Everything: nothing ticked, into another folder.
     click(&mut h, "Untick all");
     let all = w.dir.path().join("restored-all");
-    h.state_mut()
-        .push(coffer::gui::Action::ArchiveRestoreDest(all.clone()));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::ArchiveRestoreDest,
+        all.clone(),
+    ));
     h.step();
     click(&mut h, "Restore from home-2");
     let m = wait_for_message(&mut h, "the restore of everything");
@@ -781,8 +872,10 @@ fn a_restore_over_an_existing_file_names_it_and_overwrites_nothing() {
     step_until(&mut h, "the archive's files", |h| {
         has_label(h, "docs/a.txt")
     });
-    h.state_mut()
-        .push(coffer::gui::Action::ArchiveRestoreDest(dest.clone()));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::ArchiveRestoreDest,
+        dest.clone(),
+    ));
     h.step();
     click(&mut h, "Restore from home-1");
     let m = wait_for_message(&mut h, "the restore to be refused");
@@ -819,8 +912,10 @@ fn a_damaged_archive_is_reported_with_its_path() {
         has_label(h, "docs/a.txt")
     });
     let dest = w.dir.path().join("out");
-    h.state_mut()
-        .push(coffer::gui::Action::ArchiveRestoreDest(dest.clone()));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::ArchiveRestoreDest,
+        dest.clone(),
+    ));
     h.step();
     click(&mut h, "Restore from home-1");
     let m = wait_for_message(&mut h, "the restore to fail");

@@ -1,328 +1,414 @@
-//! Starting the window's background work (plan, scan and sync, verify,
-//! init, catalog refresh, the folder pickers), editing the config, and the
-//! messages finished jobs leave. Split from `app.rs` to keep both short.
+//! `Jobs`: the one owner of the window's long work (sync, verify, restore,
+//! archive jobs), each on a `core::task` thread, with the progress each has
+//! sent so far.
+//!
+//! A job claims the disks it reads or writes when it starts. A chain of
+//! steps (a sync's plan, its wait for "Sync anyway", then the sync) keeps
+//! its claim and its one cancel flag from step to step: a finished step
+//! hands its [`Claim`] back, and the tab that owns the chain resumes it,
+//! holds it while the user decides, or drops it.
+//!
+//! Invariant: one job of each kind at a time; never two jobs on the same
+//! disk; a claim lives until its chain ends, also while no thread runs.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use coffer_core::task::{Cancel, Outcome};
-use coffer_core::{Catalog, Disk, human, io, sync};
+use coffer_core::jobs::{SyncReport, VerifyReport};
+use coffer_core::task::{Cancel, Counters, Event, Outcome, Progress, Rate, Warning};
+use coffer_core::{Task, archive, restore};
 
-use super::app::{Action, CofferApp, Kind, Live, Message, Pick, SyncChain, SyncResult};
+/// How a background thread wakes the window (`ctx.request_repaint`).
+pub type Waker = Option<Arc<dyn Fn() + Send + Sync>>;
 
-impl CofferApp {
-    pub(super) fn edit_sources(
+/// The kinds of long work; one of each may run at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Sync,
+    Verify,
+    Restore,
+    Archive,
+}
+
+impl Kind {
+    /// The job in words, for "wait for the … to end".
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::Sync => "sync",
+            Kind::Verify => "verify",
+            Kind::Restore => "restore",
+            Kind::Archive => "archive job",
+        }
+    }
+}
+
+/// What a job's thread hands back.
+pub enum Done {
+    /// A dry run of the chosen disks, before their sync.
+    Plan(SyncReport),
+    Sync(SyncReport),
+    Verify(VerifyReport),
+    Restore(restore::Report),
+    ArchiveWritten(archive::Report),
+    ArchiveVerified(Vec<archive::VerifyReport>),
+    ArchiveRestored(archive::RestoreReport),
+}
+
+/// A job's outcome with its value taken out of [`Done`] by `take`, which
+/// knows what the job hands back.
+pub fn outcome_of<T>(outcome: Outcome<Done>, take: fn(Done) -> Option<T>) -> Outcome<T> {
+    match outcome {
+        Outcome::Completed { value, warnings } => match take(value) {
+            Some(value) => Outcome::Completed { value, warnings },
+            // Each job's thread is started with its one kind of result.
+            None => Outcome::Failed(coffer_core::Error::Panic(
+                "a job handed back another kind of result".into(),
+            )),
+        },
+        Outcome::Cancelled => Outcome::Cancelled,
+        Outcome::Failed(e) => Outcome::Failed(e),
+    }
+}
+
+/// What a running job has said so far.
+#[derive(Default)]
+pub struct Live {
+    pub title: String,
+    pub counters: Counters,
+    pub rate: Rate,
+    pub warnings: Vec<Warning>,
+    pub notices: Vec<String>,
+}
+
+/// Why a job cannot start now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Busy {
+    /// A job of the same kind runs.
+    Kind(Kind),
+    /// Another job reads or writes this disk.
+    Disk { root: PathBuf, by: Kind },
+}
+
+/// A job's hold on its kind and its disks, with the cancel flag every step
+/// of its chain is started with.
+pub struct Claim {
+    kind: Kind,
+    disks: Vec<PathBuf>,
+    cancel: Cancel,
+}
+
+impl Claim {
+    /// True once Cancel was pressed for this chain.
+    pub fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+}
+
+/// A job that ended, with its claim (for the chain's next step).
+pub struct Finished {
+    pub kind: Kind,
+    pub outcome: Outcome<Done>,
+    pub claim: Claim,
+}
+
+/// What Cancel found.
+pub enum Cancelled {
+    /// Nothing of that kind runs.
+    Nothing,
+    /// The job's thread stops at its next check and then ends as usual.
+    Asked,
+    /// The chain was waiting for the user, with no thread to notice the
+    /// flag: it ended here (its claim was dropped).
+    Held,
+}
+
+struct Running {
+    claim: Claim,
+    live: Live,
+    /// `None` while the chain waits for the user.
+    task: Option<Task<Done>>,
+}
+
+/// The running jobs.
+#[derive(Default)]
+pub struct Jobs {
+    running: Vec<Running>,
+}
+
+impl Jobs {
+    /// Whether a job of `kind` on `disks` may start now.
+    pub fn check(&self, kind: Kind, disks: &[PathBuf]) -> Result<(), Busy> {
+        for r in &self.running {
+            if r.claim.kind == kind {
+                return Err(Busy::Kind(kind));
+            }
+            if let Some(root) = r.claim.disks.iter().find(|d| disks.contains(d)) {
+                return Err(Busy::Disk {
+                    root: root.clone(),
+                    by: r.claim.kind,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a job of `kind` that reads or writes `disks`, unless the
+    /// rules refuse it.
+    pub fn start(
         &mut self,
-        edit: impl FnOnce(&mut coffer_core::Profile) -> Result<(), coffer_core::config::Error>,
-    ) {
-        let mut cfg = self.config.clone();
-        let result = edit(&mut cfg.profile).and_then(|()| cfg.save(&self.paths));
-        match result {
-            Ok(()) => {
-                self.config = cfg;
-                self.source_error = None;
-                self.refresh_again = true;
-            }
-            Err(e) => self.source_error = Some(e.to_string()),
-        }
-    }
-
-    /// The native folder picker runs on its own thread (it blocks). Without a
-    /// portal it answers `None` at once; an answer that fast cannot be a
-    /// person pressing Cancel, so the in-app picker opens instead.
-    pub(super) fn pick_folder(&mut self) {
-        let (tx, rx) = std::sync::mpsc::channel();
-        let waker = self.waker.clone();
-        let start = self.config.profile.basepath.clone();
-        let title = self.picker_title();
-        let spawned = std::thread::Builder::new()
-            .name("coffer-picker".into())
-            .spawn(move || {
-                let picked = rfd::FileDialog::new()
-                    .set_title(title)
-                    .set_directory(start)
-                    .pick_folder();
-                let _ = tx.send(picked);
-                if let Some(w) = waker {
-                    w();
-                }
-            });
-        match spawned {
-            Ok(_) => self.native_pick = Some((rx, Instant::now())),
-            Err(_) => self.open_in_app_picker(),
-        }
-    }
-
-    pub(super) fn poll_native_picker(&mut self) {
-        let Some((rx, started)) = &self.native_pick else {
-            return;
-        };
-        match rx.try_recv() {
-            Ok(Some(path)) => {
-                self.native_pick = None;
-                let a = self.picked(path);
-                self.actions.push(a);
-            }
-            Ok(None) => {
-                let fast = started.elapsed() < Duration::from_millis(700);
-                self.native_pick = None;
-                if fast {
-                    self.open_in_app_picker();
-                }
-            }
-            Err(std::sync::mpsc::TryRecvError::Empty) => {}
-            Err(std::sync::mpsc::TryRecvError::Disconnected) => {
-                self.native_pick = None;
-                self.open_in_app_picker();
-            }
-        }
-    }
-
-    pub(super) fn open_in_app_picker(&mut self) {
-        let mut d = egui_file::FileDialog::select_folder()
-            .title(self.picker_title())
-            .initial_path(self.config.profile.basepath.clone());
-        d.open();
-        self.picker = Some(d);
-    }
-
-    fn picker_title(&self) -> &'static str {
-        match self.pick_for {
-            Pick::Source => "Add a folder to back up",
-            Pick::RestoreDest => "Restore into this folder",
-            Pick::ArchiveDir => "Write archives into this folder",
-            Pick::ArchiveRestoreDest => "Restore the archive into this folder",
-        }
-    }
-
-    /// What a folder picked in either picker is for.
-    pub(super) fn picked(&self, path: PathBuf) -> Action {
-        match self.pick_for {
-            Pick::Source => Action::AddSource(path),
-            Pick::RestoreDest => Action::RestoreDest(path),
-            Pick::ArchiveDir => Action::ArchiveDir(path),
-            Pick::ArchiveRestoreDest => Action::ArchiveRestoreDest(path),
-        }
-    }
-
-    pub(super) fn set_auto_sync(&mut self, id: uuid::Uuid, on: bool) {
-        let paths = self.paths.clone();
-        if let Some(c) = self.model.cards.iter_mut().find(|c| c.id == id) {
-            c.auto_sync = on;
-        }
-        // A one-row update, still off the UI thread.
-        self.chores.push(coffer_core::task::spawn(
-            "auto-sync",
-            self.waker.clone(),
-            move |_| {
-                let catalog = Catalog::open(&paths.catalog_file())?;
-                if let Some(mut row) = catalog.disk(id)? {
-                    row.auto_sync = on;
-                    catalog.upsert_disk(&row)?;
-                }
-                Ok(())
-            },
-        ));
-    }
-
-    pub(super) fn begin_live(&mut self, kind: Kind, title: String) {
-        self.message = None;
-        self.live = Some((
+        waker: &Waker,
+        kind: Kind,
+        disks: Vec<PathBuf>,
+        title: String,
+        job: impl FnOnce(&Progress) -> coffer_core::Result<Done> + Send + 'static,
+    ) -> Result<(), Busy> {
+        self.check(kind, &disks)?;
+        let claim = Claim {
             kind,
-            Live {
+            disks,
+            cancel: Cancel::new(),
+        };
+        self.resume(waker, claim, title, job);
+        Ok(())
+    }
+
+    /// The next step of a chain, with its claim and its cancel flag (a step
+    /// started after Cancel stops at its first check).
+    pub fn resume(
+        &mut self,
+        waker: &Waker,
+        claim: Claim,
+        title: String,
+        job: impl FnOnce(&Progress) -> coffer_core::Result<Done> + Send + 'static,
+    ) {
+        let name = match claim.kind {
+            Kind::Sync => "sync",
+            Kind::Verify => "verify",
+            Kind::Restore => "restore",
+            Kind::Archive => "archive",
+        };
+        let task = coffer_core::task::spawn_with(name, waker.clone(), claim.cancel.clone(), job);
+        self.running.push(Running {
+            claim,
+            live: Live {
                 title,
                 ..Live::default()
             },
-        ));
+            task: Some(task),
+        });
     }
 
-    /// Starts a sync chain: first a dry run, to show evictions before
-    /// anything is deleted. Its cancel flag is made here, before any job of
-    /// the chain, and every job of the chain is started with it.
-    pub(super) fn start_plan(&mut self, root: PathBuf) {
-        if self.running(Kind::Sync) {
-            return;
-        }
-        let label = self.label_of(&root);
-        self.begin_live(Kind::Sync, format!("Planning the sync of {label}"));
-        let chain = SyncChain {
-            root: root.clone(),
-            cancel: Cancel::new(),
-        };
-        let paths = self.paths.clone();
-        let profile = self.config.profile.clone();
-        let mounts = self.mount_source.clone();
-        self.planning = Some(coffer_core::task::spawn_with(
-            "plan",
-            self.waker.clone(),
-            chain.cancel.clone(),
-            move |p| {
-                let job = coffer_core::jobs::SyncJob {
-                    roots: vec![root],
-                    scan: false,
-                    opts: sync::Options {
-                        dry_run: true,
-                        ..sync::Options::default()
-                    },
-                    mounts,
-                };
-                coffer_core::jobs::sync(&paths, &profile, &job, p)
+    /// Keeps a chain's claim while it waits for the user; `title` is what
+    /// the progress panel says meanwhile.
+    pub fn hold(&mut self, claim: Claim, title: String) {
+        self.running.push(Running {
+            claim,
+            live: Live {
+                title,
+                ..Live::default()
             },
-        ));
-        self.sync_chain = Some(chain);
+            task: None,
+        });
     }
 
-    /// The chain's next step after its plan: scan, then sync. Not started
-    /// once the chain was cancelled.
-    pub(super) fn start_sync(&mut self) {
-        let Some(chain) = &self.sync_chain else {
-            return;
-        };
-        if self.syncing.is_some() {
-            return;
-        }
-        if chain.cancel.is_cancelled() {
-            self.end_sync_chain_cancelled();
-            return;
-        }
-        let root = chain.root.clone();
-        let cancel = chain.cancel.clone();
-        let label = self.label_of(&root);
-        self.begin_live(Kind::Sync, format!("Syncing {label}"));
-        let paths = self.paths.clone();
-        let profile = self.config.profile.clone();
-        let mounts = self.mount_source.clone();
-        self.syncing = Some(coffer_core::task::spawn_with(
-            "sync",
-            self.waker.clone(),
-            cancel,
-            move |p| {
-                // The other connected disks of the set serve as sources.
-                let job = coffer_core::jobs::SyncJob {
-                    roots: vec![root],
-                    scan: true,
-                    opts: sync::Options::default(),
-                    mounts,
-                };
-                coffer_core::jobs::sync(&paths, &profile, &job, p)
-            },
-        ));
-    }
-
-    pub(super) fn start_verify(&mut self, root: PathBuf) {
-        if self.verifying.is_some() || self.syncing.is_some() {
-            return;
-        }
-        let label = self.label_of(&root);
-        self.begin_live(Kind::Verify, format!("Verifying {label}"));
-        let paths = self.paths.clone();
-        let profile = self.config.profile.clone();
-        self.verifying = Some(coffer_core::task::spawn(
-            "verify",
-            self.waker.clone(),
-            move |p| coffer_core::jobs::verify(&paths, &profile, &root, None, p),
-        ));
-    }
-
-    pub(super) fn start_init(&mut self, root: PathBuf, label: String, quota: String) {
-        let quota = match quota.trim() {
-            "" => None,
-            q => match human::parse_size(q) {
-                Ok(q) => Some(q),
-                Err(e) => {
-                    if let Some(f) = &mut self.init_form {
-                        f.error = Some(e.to_string());
-                    }
-                    return;
-                }
-            },
-        };
-        if label.trim().is_empty() {
-            if let Some(f) = &mut self.init_form {
-                f.error = Some("give the disk a name".into());
-            }
-            return;
-        }
-        let paths = self.paths.clone();
-        let set_id = self.config.profile.set_id;
-        self.initialising = Some(coffer_core::task::spawn(
-            "init",
-            self.waker.clone(),
-            move |_| {
-                let disk = Disk::init(&root, &label, set_id, quota, io::real())?;
-                let cat = Catalog::open(&paths.catalog_file())?;
-                cat.register(&disk, Some(0))?;
-                Ok(format!(
-                    "Disk \"{}\" is ready at {}",
-                    disk.label(),
-                    disk.root().display()
-                ))
-            },
-        ));
-    }
-
-    pub(super) fn label_of(&self, root: &std::path::Path) -> String {
-        self.mounts
-            .disks
+    /// Takes back the claim of a chain waiting for the user (to resume it,
+    /// or to drop it and so end the chain).
+    pub fn take_held(&mut self, kind: Kind) -> Option<Claim> {
+        let i = self
+            .running
             .iter()
-            .find(|v| v.root == root)
-            .and_then(|v| v.identity.as_ref().ok())
-            .map_or_else(|| human::path(root).into_owned(), |i| i.label.clone())
+            .position(|r| r.claim.kind == kind && r.task.is_none())?;
+        Some(self.running.remove(i).claim)
     }
-}
 
-pub(super) fn cancelled_message(title: &str) -> Message {
-    Message {
-        ok: false,
-        title: title.into(),
-        details: vec!["Everything copied before the cancel is kept and counted.".into()],
+    /// Cancel pressed for the job of `kind`.
+    pub fn cancel(&mut self, kind: Kind) -> Cancelled {
+        let Some(r) = self.running.iter().find(|r| r.claim.kind == kind) else {
+            return Cancelled::Nothing;
+        };
+        r.claim.cancel.cancel();
+        if r.task.is_some() {
+            return Cancelled::Asked;
+        }
+        match self.take_held(kind) {
+            Some(_) => Cancelled::Held,
+            None => Cancelled::Nothing,
+        }
     }
-}
 
-pub(super) fn failed_message(title: &str, e: &coffer_core::Error) -> Message {
-    Message {
-        ok: false,
-        title: title.into(),
-        details: vec![format!("{e:#}")],
+    /// True while any job's thread runs.
+    pub fn busy(&self) -> bool {
+        self.running.iter().any(|r| r.task.is_some())
     }
-}
 
-/// The message a finished sync leaves.
-pub fn sync_message(out: Outcome<SyncResult>) -> Message {
-    match out {
-        Outcome::Completed { value, warnings } => {
-            let mut details = Vec::new();
-            if let Some(a) = value.after.as_ref().filter(|a| !a.ok()) {
-                details.push(format!("The command after the sync failed ({})", a.why()));
-            }
-            let Some(report) = value.disks.into_iter().next() else {
-                return Message {
-                    ok: warnings.is_empty(),
-                    title: "Scanned; no disk was synced".into(),
-                    details: warnings.iter().map(ToString::to_string).collect(),
-                };
-            };
-            if let Some(s) = report.shortfall_message() {
-                details.push(s);
-            }
-            if report.skipped_files > 0 {
-                details.push(format!(
-                    "{} files could not be read now and were skipped",
-                    report.skipped_files
-                ));
-            }
-            details.extend(warnings.iter().map(ToString::to_string));
-            Message {
-                ok: details.is_empty() && report.complete(),
-                title: if report.up_to_date {
-                    format!("{} {}", report.label, report.summary())
-                } else {
-                    format!("Sync of {} done: {}", report.label, report.summary())
-                },
-                details,
+    /// True when no job's thread is still working (what is left is for
+    /// [`Jobs::poll`] to collect).
+    pub fn threads_ended(&self) -> bool {
+        self.running
+            .iter()
+            .filter_map(|r| r.task.as_ref())
+            .all(Task::is_finished)
+    }
+
+    /// The jobs to show, oldest first.
+    pub fn live(&self) -> impl Iterator<Item = (Kind, &Live)> {
+        self.running.iter().map(|r| (r.claim.kind, &r.live))
+    }
+
+    /// Takes the progress events sent since the last frame, for at most
+    /// about `budget` from `start`.
+    pub fn drain(&mut self, start: Instant, budget: Duration) {
+        for r in &mut self.running {
+            let Some(task) = &r.task else { continue };
+            for e in task.drain() {
+                match e {
+                    Event::Progress(c) => {
+                        r.live.rate.sample(Instant::now(), c.bytes_done);
+                        r.live.counters = c;
+                    }
+                    Event::Warning(w) => r.live.warnings.push(w),
+                    Event::Notice(n) => r.live.notices.push(n),
+                }
+                if start.elapsed() > budget {
+                    // The rest were already received; dropping a few
+                    // progress samples only costs smoothness, and warnings
+                    // also come back with the outcome.
+                    break;
+                }
             }
         }
-        Outcome::Cancelled => cancelled_message("Sync cancelled"),
-        Outcome::Failed(e) => failed_message("Sync failed", &e),
+    }
+
+    /// The jobs whose threads ended, taken out with their claims.
+    pub fn poll(&mut self) -> Vec<Finished> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < self.running.len() {
+            let outcome = self.running[i].task.as_mut().and_then(Task::try_finish);
+            match outcome {
+                Some(outcome) => {
+                    let r = self.running.remove(i);
+                    out.push(Finished {
+                        kind: r.claim.kind,
+                        outcome,
+                        claim: r.claim,
+                    });
+                }
+                None => i += 1,
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn wait(jobs: &mut Jobs) -> Vec<Finished> {
+        let start = Instant::now();
+        loop {
+            let done = jobs.poll();
+            if !done.is_empty() {
+                return done;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "a job is stuck");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn verify_job(_: &Progress) -> coffer_core::Result<Done> {
+        Err(coffer_core::Error::Failed("no disk here".into()))
+    }
+
+    #[test]
+    fn one_job_of_a_kind_and_one_job_per_disk() {
+        let mut jobs = Jobs::default();
+        let blue = PathBuf::from("/media/blue");
+        let red = PathBuf::from("/media/red");
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        jobs.start(
+            &None,
+            Kind::Sync,
+            vec![blue.clone()],
+            "Syncing".into(),
+            move |_| {
+                let _ = rx.recv();
+                Err(coffer_core::Error::Cancelled)
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            jobs.check(Kind::Sync, std::slice::from_ref(&red)),
+            Err(Busy::Kind(Kind::Sync))
+        );
+        assert_eq!(
+            jobs.check(Kind::Verify, std::slice::from_ref(&blue)),
+            Err(Busy::Disk {
+                root: blue.clone(),
+                by: Kind::Sync
+            })
+        );
+        assert_eq!(jobs.check(Kind::Archive, &[]), Ok(()));
+        jobs.start(
+            &None,
+            Kind::Verify,
+            vec![red.clone()],
+            "Verifying".into(),
+            verify_job,
+        )
+        .unwrap();
+        assert!(jobs.busy());
+        let done = wait(&mut jobs);
+        assert_eq!(done[0].kind, Kind::Verify);
+        assert!(matches!(done[0].outcome, Outcome::Failed(_)));
+        // The verify's claim went with it: red is free again.
+        assert_eq!(jobs.check(Kind::Restore, &[red]), Ok(()));
+        tx.send(()).unwrap();
+        let done = wait(&mut jobs);
+        assert!(matches!(done[0].outcome, Outcome::Cancelled));
+        assert!(!jobs.busy() && jobs.check(Kind::Sync, &[]).is_ok());
+    }
+
+    #[test]
+    fn a_held_chain_keeps_its_disks_and_a_cancel_ends_it() {
+        let mut jobs = Jobs::default();
+        let blue = PathBuf::from("/media/blue");
+        jobs.start(
+            &None,
+            Kind::Sync,
+            vec![blue.clone()],
+            "Planning".into(),
+            verify_job,
+        )
+        .unwrap();
+        let f = wait(&mut jobs).pop().unwrap();
+        jobs.hold(f.claim, "Waiting".into());
+        assert!(!jobs.busy(), "no thread runs while the user decides");
+        assert!(matches!(
+            jobs.check(Kind::Verify, std::slice::from_ref(&blue)),
+            Err(Busy::Disk { .. })
+        ));
+        assert!(matches!(jobs.cancel(Kind::Sync), Cancelled::Held));
+        assert_eq!(jobs.check(Kind::Sync, &[blue]), Ok(()), "the chain ended");
+        assert!(matches!(jobs.cancel(Kind::Sync), Cancelled::Nothing));
+    }
+
+    #[test]
+    fn a_step_resumed_after_cancel_stops_at_its_first_check() {
+        let mut jobs = Jobs::default();
+        jobs.start(&None, Kind::Sync, Vec::new(), "Planning".into(), |p| {
+            p.cancel();
+            Err(coffer_core::Error::Failed("planned".into()))
+        })
+        .unwrap();
+        let f = wait(&mut jobs).pop().unwrap();
+        assert!(f.claim.cancelled());
+        jobs.resume(&None, f.claim, "Syncing".into(), |p| {
+            p.check()?;
+            Err(coffer_core::Error::Failed("ran after a cancel".into()))
+        });
+        assert!(matches!(wait(&mut jobs)[0].outcome, Outcome::Cancelled));
     }
 }

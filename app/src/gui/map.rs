@@ -2,16 +2,45 @@
 //! coloured by copies with sizes (click a folder to look inside), and what
 //! losing each disk would cost.
 
+use std::path::PathBuf;
+
 use coffer_core::human;
 
-use super::app::{Action, CofferApp};
+use super::action::Actions;
+use super::ctx::Ctx;
 use super::model::{self, MapRow, Shade};
 use super::{shown, shown_path};
 
-pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Look inside this folder (`None`: back to the sources).
+    Into(Option<PathBuf>),
+}
+
+/// The map tab's state: the folder looked into.
+#[derive(Default)]
+pub struct MapTab {
+    pub dir: Option<PathBuf>,
+}
+
+impl MapTab {
+    pub fn apply(&mut self, action: Action) {
+        match action {
+            Action::Into(dir) => self.dir = dir,
+        }
+    }
+
+    /// Draws the map from the view model.
+    pub fn show(&self, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
+        map_ui(self, cx, ui, out);
+    }
+}
+
+fn map_ui(tab: &MapTab, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
+    let m = &cx.model;
     // The headline and the advice name disks by label.
-    ui.heading(shown(&app.model.headline));
-    if let Some(a) = &app.model.advice {
+    ui.heading(shown(&m.headline));
+    if let Some(a) = &m.advice {
         ui.label(shown(a));
     }
     ui.horizontal(|ui| {
@@ -20,27 +49,22 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
         legend(ui, Shade::Enough);
     });
     ui.separator();
-    let rows: Vec<MapRow> = match &app.map_dir {
-        None => app.model.sources.clone(),
+    let rows: Vec<MapRow> = match &tab.dir {
+        None => m.sources.clone(),
         Some(dir) => {
             ui.horizontal(|ui| {
                 if ui.button("Back to all sources").clicked() {
-                    app.actions.push(Action::MapInto(None));
+                    out.push(Action::Into(None));
                 }
                 if let Some(parent) = dir.parent()
-                    && app
-                        .model
-                        .sources
-                        .iter()
-                        .any(|s| parent.starts_with(&s.path))
+                    && m.sources.iter().any(|s| parent.starts_with(&s.path))
                     && ui.button("Up one folder").clicked()
                 {
-                    app.actions
-                        .push(Action::MapInto(Some(parent.to_path_buf())));
+                    out.push(Action::Into(Some(parent.to_path_buf())));
                 }
                 ui.label(shown_path(dir));
             });
-            model::children_rows(&app.model.files, dir)
+            model::children_rows(&m.files, dir)
         }
     };
     if rows.is_empty() {
@@ -50,14 +74,14 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
         for r in &rows {
             let c = shade_color(ui, r.shade);
             super::swatch(ui, c, shade_name(r.shade));
-            let text = if app.map_dir.is_none() {
+            let text = if tab.dir.is_none() {
                 shown_path(&r.path)
             } else {
                 shown(&r.name)
             };
-            if r.has_children || app.map_dir.is_none() {
+            if r.has_children || tab.dir.is_none() {
                 if ui.link(text).clicked() {
-                    app.actions.push(Action::MapInto(Some(r.path.clone())));
+                    out.push(Action::Into(Some(r.path.clone())));
                 }
             } else {
                 ui.label(text);
@@ -69,7 +93,7 @@ pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
     });
     ui.separator();
     ui.heading("If this disk were lost");
-    for l in &app.model.losses {
+    for l in &m.losses {
         if l.lost.files == 0 {
             ui.label(format!(
                 "{}: every file would still have a copy",

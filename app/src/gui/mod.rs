@@ -1,8 +1,17 @@
 //! The desktop window (eframe/egui): disks, sources, sync, the redundancy
 //! map, restore and archives over `coffer-core`.
 //!
-//! `app` holds the state and the background tasks, `model` the view models
-//! (plain structs, tested without egui), and one file per view draws.
+//! The layout: `app` (`CofferApp`: the tabs, the shared context, the
+//! folder chooser; `logic()`) and `frame` (`ui()`: drawing, then applying
+//! the recorded actions); `action` (what a frame records: window-wide
+//! actions and each tab's own); `ctx` (what the tabs share: folders, config,
+//! connected disks, the view model, the running jobs, the status); `jobs`
+//! (the one owner of long work: one job per kind, never two on a disk);
+//! `messages` (every result and error text); `picker` (the folder chooser,
+//! system or in-window, decided in one place); `status` (the bottom panel);
+//! `model` (the view models, plain structs tested without egui); and one
+//! module per tab (`disks`, `sources`, `map`, `restore`, `archives`), each
+//! owning its state, its tasks and its actions.
 //!
 //! Labels, paths, member names and messages read from a disk, a catalog or
 //! an archive are drawn through [`shown`] and [`shown_path`]: egui breaks
@@ -12,15 +21,20 @@
 //! on); the few strings they compose only for display (a card's presence, a
 //! map row's name) are escaped already, and escaping twice changes nothing.
 
+mod action;
 mod app;
-mod archive_view;
+mod archives;
+mod ctx;
 mod disks;
+mod frame;
 mod jobs;
 mod map;
+mod messages;
 pub mod model;
-mod restore_view;
+mod picker;
+mod restore;
 mod sources;
-mod sync_view;
+mod status;
 
 use std::borrow::Cow;
 use std::path::Path;
@@ -28,8 +42,12 @@ use std::process::ExitCode;
 
 use coffer_core::human;
 
-pub use app::{Action, CofferApp, Kind, Message, Tab};
-pub use restore_view::Origin as RestoreOrigin;
+pub use action::{Action, Tab};
+pub use app::CofferApp;
+pub use jobs::Kind;
+pub use messages::Message;
+pub use picker::Purpose;
+pub use restore::Origin as RestoreOrigin;
 
 /// Opens the window, or explains the command line when there is no display.
 pub fn run() -> ExitCode {
@@ -51,7 +69,7 @@ pub fn run() -> ExitCode {
     match open() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("coffer: {}", shown(&format!("{e:#}")));
+            eprintln!("coffer: {}", shown(&messages::anyhow_text(&e)));
             ExitCode::from(crate::cli::Exit::Failed as u8)
         }
     }
@@ -103,75 +121,6 @@ fn icon() -> egui::IconData {
         rgba,
         width: N,
         height: N,
-    }
-}
-
-impl CofferApp {
-    /// Draws the whole window from state, then applies what the user asked.
-    pub fn draw(&mut self, ui: &mut egui::Ui) {
-        egui::Panel::top("tabs").show(ui, |ui| {
-            ui.horizontal(|ui| {
-                ui.heading("Coffer");
-                ui.separator();
-                for (tab, name) in [
-                    (Tab::Disks, "Disks"),
-                    (Tab::Sources, "Sources"),
-                    (Tab::Map, "Redundancy map"),
-                    (Tab::Restore, "Restore"),
-                    (Tab::Archives, "Archives"),
-                ] {
-                    if ui.selectable_label(self.tab == tab, name).clicked() {
-                        self.actions.push(Action::Tab(tab));
-                    }
-                }
-            });
-            ui.horizontal(|ui| {
-                ui.label(shown(&self.model.headline));
-                ui.with_layout(egui::Layout::right_to_left(egui::Align::Center), |ui| {
-                    if ui.button("Show log").clicked() {
-                        self.actions.push(Action::ShowLog);
-                    }
-                });
-            });
-        });
-        // Not resizable, so it grows with the progress it shows.
-        egui::Panel::bottom("status")
-            .resizable(false)
-            .show(ui, |ui| {
-                sync_view::show(self, ui);
-            });
-        egui::CentralPanel::default().show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| match self.tab {
-                Tab::Disks => disks::show(self, ui),
-                Tab::Sources => sources::show(self, ui),
-                Tab::Map => map::show(self, ui),
-                Tab::Restore => restore_view::show(self, ui),
-                Tab::Archives => archive_view::show(self, ui),
-            });
-        });
-        sync_view::plan_dialog(self, ui.ctx());
-        disks::init_dialog(self, ui.ctx());
-        if let Some(text) = &self.log_view {
-            let mut open = true;
-            egui::Window::new("Log")
-                .open(&mut open)
-                .default_size([700.0, 400.0])
-                .show(ui.ctx(), |ui| {
-                    egui::ScrollArea::both()
-                        .stick_to_bottom(true)
-                        .show(ui, |ui| {
-                            ui.add(
-                                egui::Label::new(egui::RichText::new(text.as_str()).monospace())
-                                    .selectable(true),
-                            );
-                        });
-                });
-            if !open {
-                self.actions.push(Action::CloseLog);
-            }
-        }
-        sources::picker(self, ui.ctx());
-        self.apply_actions();
     }
 }
 

@@ -1,46 +1,106 @@
-//! The Sources view: the folders to back up, with their exclusions, copies
-//! wanted and priority; adding one with the native folder picker or, when
-//! there is none, the in-app one.
+//! The Sources tab: the folders to back up, with their exclusions, copies
+//! wanted and priority; a folder is added through the folder chooser.
+//!
+//! Editing the config is the one piece of work done on the UI thread: the
+//! file is small, and it is replaced atomically.
+
+use std::path::PathBuf;
 
 use coffer_core::config::Source;
 
-use super::app::{Action, CofferApp};
+use super::action::{Action as AppAction, Actions};
+use super::ctx::Ctx;
+use super::picker::Purpose;
 use super::{shown, shown_path};
 
-pub fn show(app: &mut CofferApp, ui: &mut egui::Ui) {
-    let profile = app.config.profile.clone();
-    ui.label(format!(
-        "Folders to back up must lie under {} (the storage basepath). Each file wants {} copies unless its folder says otherwise.",
-        shown_path(&profile.basepath),
-        profile.copies
-    ));
-    ui.horizontal(|ui| {
+#[derive(Clone, Debug)]
+pub enum Action {
+    Add(PathBuf),
+    Remove(PathBuf),
+    Update(Source),
+}
+
+/// The Sources tab's state.
+#[derive(Default)]
+pub struct SourcesTab {
+    /// Why the last change was refused (a folder outside the basepath, a
+    /// bad exclusion rule).
+    pub error: Option<String>,
+}
+
+impl SourcesTab {
+    pub fn apply(&mut self, action: Action, cx: &mut Ctx) {
+        match action {
+            Action::Add(path) => self.edit(cx, |p| {
+                p.add_source(Source {
+                    path,
+                    excludes: Vec::new(),
+                    copies: None,
+                    priority: 0,
+                    outside_basepath: false,
+                })
+                .map(|_| ())
+            }),
+            Action::Remove(path) => self.edit(cx, |p| p.remove_source(&path).map(|_| ())),
+            Action::Update(src) => self.edit(cx, |p| {
+                for rule in &src.excludes {
+                    coffer_core::config::check_rule(rule)?;
+                }
+                if let Some(s) = p.sources.iter_mut().find(|s| s.path == src.path) {
+                    *s = src;
+                }
+                Ok(())
+            }),
+        }
+    }
+
+    /// Changes the profile and saves it; nothing changes when either fails.
+    fn edit(
+        &mut self,
+        cx: &mut Ctx,
+        edit: impl FnOnce(&mut coffer_core::Profile) -> Result<(), coffer_core::config::Error>,
+    ) {
+        let mut cfg = cx.shared.config.clone();
+        match edit(&mut cfg.profile).and_then(|()| cfg.save(&cx.shared.paths)) {
+            Ok(()) => {
+                cx.shared.config = cfg;
+                self.error = None;
+                cx.refresh();
+            }
+            Err(e) => self.error = Some(super::messages::error_text(&e)),
+        }
+    }
+
+    pub fn show(&self, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
+        let profile = &cx.config.profile;
+        ui.label(format!(
+            "Folders to back up must lie under {} (the storage basepath). Each file wants {} copies unless its folder says otherwise.",
+            shown_path(&profile.basepath),
+            profile.copies
+        ));
         if ui.button("Add folder…").clicked() {
-            app.actions.push(Action::PickFolder);
+            out.push(AppAction::Pick(Purpose::Source));
         }
-        if ui.button("Browse in app…").clicked() {
-            app.actions.push(Action::PickFolderInApp);
+        if let Some(e) = &self.error {
+            ui.colored_label(ui.visuals().error_fg_color, shown(e));
         }
-    });
-    if let Some(e) = &app.source_error {
-        ui.colored_label(ui.visuals().error_fg_color, shown(e));
-    }
-    ui.separator();
-    if profile.sources.is_empty() {
-        ui.label("No folders yet.");
-    }
-    for src in &profile.sources {
-        source_row(app, ui, src, profile.copies);
         ui.separator();
+        if profile.sources.is_empty() {
+            ui.label("No folders yet.");
+        }
+        for src in &profile.sources {
+            source_row(ui, src, profile.copies, out);
+            ui.separator();
+        }
     }
 }
 
-fn source_row(app: &mut CofferApp, ui: &mut egui::Ui, src: &Source, default_copies: u32) {
+fn source_row(ui: &mut egui::Ui, src: &Source, default_copies: u32, out: &mut Actions) {
     let name = shown_path(&src.path);
     ui.horizontal(|ui| {
         ui.strong(name.as_ref());
         if ui.button(format!("Remove {name}")).clicked() {
-            app.actions.push(Action::RemoveSource(src.path.clone()));
+            out.push(Action::Remove(src.path.clone()));
         }
     });
     ui.horizontal(|ui| {
@@ -51,7 +111,7 @@ fn source_row(app: &mut CofferApp, ui: &mut egui::Ui, src: &Source, default_copi
             .labelled_by(l.id)
             .changed()
         {
-            app.actions.push(Action::UpdateSource(Source {
+            out.push(Action::Update(Source {
                 copies: Some(copies),
                 ..src.clone()
             }));
@@ -64,7 +124,7 @@ fn source_row(app: &mut CofferApp, ui: &mut egui::Ui, src: &Source, default_copi
             .on_hover_text("Higher priority folders are copied first when a disk is short of room")
             .changed()
         {
-            app.actions.push(Action::UpdateSource(Source {
+            out.push(Action::Update(Source {
                 priority,
                 ..src.clone()
             }));
@@ -89,29 +149,10 @@ fn source_row(app: &mut CofferApp, ui: &mut egui::Ui, src: &Source, default_copi
                 .filter(|s| !s.is_empty())
                 .map(String::from)
                 .collect();
-            app.actions.push(Action::UpdateSource(Source {
+            out.push(Action::Update(Source {
                 excludes,
                 ..src.clone()
             }));
         }
     });
-}
-
-/// The in-app folder picker, when open.
-pub fn picker(app: &mut CofferApp, ctx: &egui::Context) {
-    let Some(dialog) = &mut app.picker else {
-        return;
-    };
-    dialog.show(ctx);
-    match dialog.state() {
-        egui_file::State::Selected => {
-            if let Some(p) = dialog.path().map(std::path::Path::to_path_buf) {
-                let a = app.picked(p);
-                app.actions.push(a);
-            }
-            app.picker = None;
-        }
-        egui_file::State::Cancelled | egui_file::State::Closed => app.picker = None,
-        egui_file::State::Open => {}
-    }
 }

@@ -1,0 +1,199 @@
+//! Drawing the Disks tab: "Sync all connected disks", a card per known
+//! disk, the disks of other sets or unreadable, and the folders that could
+//! become disks.
+
+use coffer_core::human;
+
+use super::{Action, DisksTab, Target, sync_disks};
+use crate::gui::action::Actions;
+use crate::gui::ctx::Ctx;
+use crate::gui::jobs::Kind;
+use crate::gui::model::DiskCard;
+use crate::gui::{shown, shown_path, swatch};
+
+impl DisksTab {
+    pub fn show(&self, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
+        if cx.model.cards.is_empty() {
+            ui.label("No backup disks yet. Plug in a USB disk and choose \"Use as backup disk…\".");
+        } else {
+            sync_all(cx, ui, out);
+        }
+        for card in &cx.model.cards {
+            card_ui(cx, ui, card, out);
+            ui.add_space(6.0);
+        }
+        let set_id = cx.config.profile.set_id;
+        for v in &cx.mounts.disks {
+            match &v.identity {
+                Err(e) => {
+                    ui.colored_label(
+                        ui.visuals().warn_fg_color,
+                        format!(
+                            "Unreadable disk at {}: {}",
+                            shown_path(&v.root),
+                            shown(&crate::gui::messages::error_text(e))
+                        ),
+                    );
+                }
+                Ok(id) if !id.sets.contains(&set_id) => {
+                    ui.label(format!(
+                        "\"{}\" at {} belongs to another backup set",
+                        shown(&id.label),
+                        shown_path(&v.root)
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
+        if !cx.mounts.unknown.is_empty() {
+            ui.separator();
+            ui.heading("Other mounted folders");
+        }
+        for root in &cx.mounts.unknown {
+            ui.horizontal(|ui| {
+                ui.label(shown_path(root));
+                if ui.button("Use as backup disk…").clicked() {
+                    out.push(Action::OfferInit(root.clone()));
+                }
+            });
+        }
+    }
+}
+
+/// "Sync all connected disks": every connected disk of this backup set
+/// (never another set's), after one scan.
+fn sync_all(cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
+    let of_set = cx.of_set();
+    let refusal = if of_set.is_empty() {
+        Some("No disk of this backup set is connected".to_string())
+    } else {
+        cx.refusal(Kind::Sync, &sync_disks(cx, &Target::AllOfSet))
+    };
+    let button = ui
+        .add_enabled(
+            refusal.is_none(),
+            egui::Button::new("Sync all connected disks"),
+        )
+        .on_hover_text(format!(
+            "Scans once, then syncs {}",
+            match of_set.len() {
+                1 => "the one connected disk of this backup set".to_string(),
+                n => format!("the {n} connected disks of this backup set"),
+            }
+        ))
+        .on_disabled_hover_text(refusal.unwrap_or_default());
+    if button.clicked() {
+        out.push(Action::SyncAll);
+    }
+    ui.add_space(6.0);
+}
+
+fn card_ui(cx: &Ctx, ui: &mut egui::Ui, card: &DiskCard, out: &mut Actions) {
+    egui::Frame::group(ui.style()).show(ui, |ui| {
+        ui.set_width(ui.available_width());
+        ui.horizontal(|ui| {
+            let (dot, state) = if card.root.is_some() {
+                (egui::Color32::from_rgb(60, 170, 90), "connected")
+            } else {
+                (egui::Color32::GRAY, "not connected")
+            };
+            swatch(ui, dot, state);
+            ui.heading(shown(&card.label));
+            // "Connected at" a mount path, which any disk's name can be.
+            ui.label(shown(&card.presence));
+        });
+        space_bar(ui, card);
+        ui.label(format!(
+            "{} objects missing from it · last sync {} · last verify {}",
+            card.missing, card.last_sync, card.last_verify
+        ));
+        if card.only_copy.files > 0 {
+            ui.label(format!(
+                "If this disk were lost: {} in {} files would have no copy left",
+                human::bytes(card.only_copy.bytes),
+                card.only_copy.files
+            ));
+        } else {
+            ui.label("If this disk were lost: nothing would be left without a copy");
+        }
+        ui.horizontal(|ui| {
+            let label = shown(&card.label);
+            // Why each button cannot start now: not connected, or busy.
+            let why = |kind: Kind| match &card.root {
+                None => Some(format!("Plug in {label} first")),
+                Some(root) => {
+                    let disks = match kind {
+                        Kind::Sync => sync_disks(cx, &Target::Disk(root.clone())),
+                        _ => vec![root.clone()],
+                    };
+                    cx.refusal(kind, &disks)
+                }
+            };
+            for (kind, verb) in [(Kind::Sync, "Sync"), (Kind::Verify, "Verify")] {
+                let refusal = why(kind);
+                let button = ui
+                    .add_enabled(
+                        refusal.is_none(),
+                        egui::Button::new(format!("{verb} {label}")),
+                    )
+                    .on_disabled_hover_text(refusal.unwrap_or_default());
+                if button.clicked()
+                    && let Some(r) = &card.root
+                {
+                    out.push(match kind {
+                        Kind::Sync => Action::Sync(r.clone()),
+                        _ => Action::Verify(r.clone()),
+                    });
+                }
+            }
+            let mut auto = card.auto_sync;
+            if ui
+                .checkbox(&mut auto, format!("Sync {label} when plugged in"))
+                .changed()
+            {
+                out.push(Action::AutoSync(card.id, auto));
+            }
+        });
+    });
+}
+
+/// Current data, old versions, other files and free room, as one bar.
+fn space_bar(ui: &mut egui::Ui, card: &DiskCard) {
+    let b = card.bar;
+    let colors = [
+        egui::Color32::from_rgb(52, 120, 200),
+        egui::Color32::from_rgb(140, 110, 200),
+        egui::Color32::from_rgb(150, 150, 150),
+        ui.visuals().extreme_bg_color,
+    ];
+    let names = ["current data", "old versions", "other files", "free"];
+    let values = [b.current, b.old, b.other, b.free];
+    let summary = names
+        .iter()
+        .zip(values)
+        .map(|(n, v)| format!("{} {n}", human::bytes(v)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let width = ui.available_width().min(600.0);
+    let (rect, response) = ui.allocate_exact_size(egui::vec2(width, 14.0), egui::Sense::hover());
+    response
+        .widget_info(|| egui::WidgetInfo::labeled(egui::Role::ProgressIndicator, true, &summary));
+    let painter = ui.painter_at(rect);
+    painter.rect_filled(rect, 3.0, colors[3]);
+    let mut x = rect.left();
+    for (i, f) in b.fractions().iter().enumerate().take(3) {
+        let w = f * rect.width();
+        painter.rect_filled(
+            egui::Rect::from_min_size(egui::pos2(x, rect.top()), egui::vec2(w, rect.height())),
+            0.0,
+            colors[i],
+        );
+        x += w;
+    }
+    ui.horizontal_wrapped(|ui| {
+        for (i, (n, v)) in names.iter().zip(values).enumerate() {
+            swatch(ui, colors[i], n);
+            ui.label(format!("{} {n}", human::bytes(v)));
+        }
+    });
+}

@@ -1,0 +1,443 @@
+//! Every text the window leaves after a job: results, refusals and errors,
+//! built here from typed reports so that the views and tabs only show them
+//! and the wording is tested without egui.
+//!
+//! Errors go through [`error_text`], which prints an error's chain of
+//! causes once: several core errors put their cause in their message *and*
+//! expose it as their source, so a plain chain print would repeat it.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use coffer_core::archive::{self, RestoreReport};
+use coffer_core::jobs::{SyncReport, VerifyReport};
+use coffer_core::task::Outcome;
+use coffer_core::{human, restore};
+
+use super::jobs::Busy;
+use super::shown_path;
+
+/// A finished job's message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Message {
+    pub ok: bool,
+    pub title: String,
+    pub details: Vec<String>,
+}
+
+impl Message {
+    /// A message that says something went wrong, with one line of detail.
+    pub fn problem(title: &str, detail: String) -> Message {
+        Message {
+            ok: false,
+            title: title.into(),
+            details: vec![detail],
+        }
+    }
+
+    /// A message that says something went through, with no detail.
+    pub fn done(title: String) -> Message {
+        Message {
+            ok: true,
+            title,
+            details: Vec::new(),
+        }
+    }
+
+    /// The job's warnings, appended: any warning makes the message one to
+    /// look at.
+    fn with_warnings(mut self, warnings: &[coffer_core::Warning]) -> Message {
+        self.ok &= warnings.is_empty();
+        self.details
+            .extend(warnings.iter().map(ToString::to_string));
+        self
+    }
+}
+
+/// An error with its causes, each once: a cause whose text the message
+/// already holds (core errors often embed their source) is not repeated.
+pub fn error_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let t = c.to_string();
+        if !t.is_empty() && !text.contains(&t) {
+            let _ = write!(text, ": {t}");
+        }
+        cause = c.source();
+    }
+    text
+}
+
+/// [`error_text`] of an `anyhow` error (its contexts and their causes).
+pub fn anyhow_text(e: &anyhow::Error) -> String {
+    error_text(e.as_ref())
+}
+
+/// Why a job cannot start now, in words; `label` names a disk by its
+/// mount point.
+pub fn busy_reason(busy: &Busy, label: impl Fn(&Path) -> String) -> String {
+    match busy {
+        Busy::Kind(k) => format!("A {} is already running", k.noun()),
+        Busy::Disk { root, by } => format!(
+            "Wait for the {} to end: it uses \"{}\"",
+            by.noun(),
+            label(root)
+        ),
+    }
+}
+
+pub fn cancelled_message(title: &str) -> Message {
+    Message::problem(
+        title,
+        "Everything copied before the cancel is kept and counted.".into(),
+    )
+}
+
+pub fn failed_message(title: &str, e: &coffer_core::Error) -> Message {
+    Message::problem(title, error_text(e))
+}
+
+/// The message a finished sync leaves: one disk's summary as the title, or
+/// for several disks one line each.
+pub fn sync_message(out: Outcome<SyncReport>) -> Message {
+    let (value, warnings) = match out {
+        Outcome::Completed { value, warnings } => (value, warnings),
+        Outcome::Cancelled => return cancelled_message("Sync cancelled"),
+        Outcome::Failed(e) => return failed_message("Sync failed", &e),
+    };
+    let mut problems = Vec::new();
+    if let Some(a) = value.after.as_ref().filter(|a| !a.ok()) {
+        problems.push(format!("The command after the sync failed ({})", a.why()));
+    }
+    for r in &value.disks {
+        problems.extend(r.shortfall_message());
+        if r.skipped_files > 0 {
+            let skipped = format!(
+                "{} files could not be read now and were skipped",
+                r.skipped_files
+            );
+            problems.push(if value.disks.len() > 1 {
+                format!("{}: {skipped}", r.label)
+            } else {
+                skipped
+            });
+        }
+    }
+    let complete = value.disks.iter().all(coffer_core::sync::Report::complete);
+    let (title, mut details) = match value.disks.as_slice() {
+        [] => ("Scanned; no disk was synced".to_string(), Vec::new()),
+        [r] => (disk_summary(r, "Sync of "), Vec::new()),
+        all => (
+            format!("Sync of {} disks done", all.len()),
+            all.iter().map(|r| disk_summary(r, "")).collect(),
+        ),
+    };
+    let ok = problems.is_empty() && complete;
+    details.extend(problems);
+    Message { ok, title, details }.with_warnings(&warnings)
+}
+
+/// "Sync of Blue done: copied …" (or with no `lead`, "Blue: copied …"),
+/// or that the disk was up to date.
+fn disk_summary(r: &coffer_core::sync::Report, lead: &str) -> String {
+    if r.up_to_date {
+        format!("{} {}", r.label, r.summary())
+    } else if lead.is_empty() {
+        format!("{}: {}", r.label, r.summary())
+    } else {
+        format!("{lead}{} done: {}", r.label, r.summary())
+    }
+}
+
+/// What a plan is about to delete to make room, for the "Before this sync"
+/// question: one paragraph per disk whose plan evicts anything.
+pub fn plan_question(reports: &[coffer_core::sync::Report]) -> Vec<String> {
+    use coffer_core::plan::{DeleteReason, Step};
+    let mut out = Vec::new();
+    for report in reports {
+        let (mut files, mut bytes, mut old) = (0u64, 0u64, 0u64);
+        for s in report.plan.evictions() {
+            if let Step::Delete { size, reason, .. } = s {
+                files += 1;
+                bytes += size;
+                if *reason == DeleteReason::OldVersion {
+                    old += 1;
+                }
+            }
+        }
+        if files == 0 {
+            continue;
+        }
+        out.push(format!(
+            "To make room on {}, this sync will delete {files} objects ({}) from it: \
+             {old} old versions (older snapshots will no longer be restorable from this disk), \
+             and {} files that keep enough verified copies on other disks. \
+             It will copy {} files ({}).",
+            report.label,
+            human::bytes(bytes),
+            files - old,
+            report.plan.copy_files,
+            human::bytes(report.plan.copy_bytes)
+        ));
+    }
+    out
+}
+
+pub fn verify_message(out: Outcome<VerifyReport>) -> Message {
+    let (value, warnings) = match out {
+        Outcome::Completed { value, warnings } => (value.report, warnings),
+        Outcome::Cancelled => return cancelled_message("Verify cancelled"),
+        Outcome::Failed(e) => return failed_message("Verify failed", &e),
+    };
+    Message {
+        ok: value.bad.is_empty() && value.missing == 0,
+        title: format!(
+            "Verified {} objects ({}): {} bad, {} missing",
+            value.checked,
+            human::bytes(value.bytes),
+            value.bad.len(),
+            value.missing
+        ),
+        details: value
+            .bad
+            .iter()
+            .map(|b| format!("{}: {}", b.hash, b.reason))
+            .collect(),
+    }
+    .with_warnings(&warnings)
+}
+
+pub fn disk_ready_message(label: &str, root: &Path) -> Message {
+    Message::done(format!("Disk \"{label}\" is ready at {}", root.display()))
+}
+
+/// The message a finished restore leaves: what was restored, then what
+/// is still missing and which disk to plug in next.
+pub fn restore_message(out: Outcome<restore::Report>) -> Message {
+    let (r, warnings) = match out {
+        Outcome::Completed { value, warnings } => (value, warnings),
+        Outcome::Cancelled => return cancelled_message("Restore cancelled"),
+        Outcome::Failed(e) => return restore_failed_message(&e),
+    };
+    let mut details = Vec::new();
+    if r.already_done > 0 {
+        details.push(format!(
+            "{} already there",
+            human::count(r.already_done, "file")
+        ));
+    }
+    if !r.skipped_existing.is_empty() {
+        details.push(format!(
+            "Left {} untouched (choose \"Replace them\" to replace them): {}",
+            human::count(r.skipped_existing.len() as u64, "existing path"),
+            list(&r.skipped_existing)
+        ));
+    }
+    for b in &r.bad_copies {
+        details.push(format!(
+            "Damaged copy of {} on disk \"{}\"{}",
+            shown_path(&b.path),
+            b.disk,
+            if b.quarantined {
+                " (moved aside and removed from the catalog)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if !r.complete() {
+        details.push(format!(
+            "{} ({}) still missing",
+            human::count(r.missing_files, "file"),
+            human::bytes(r.missing_bytes)
+        ));
+        for n in &r.plug_next {
+            details.push(sentence(&restore::plug_in_next(n)));
+        }
+        if !r.unavailable.is_empty() {
+            details.push(format!(
+                "{} on no known disk: {}",
+                human::count(r.unavailable.len() as u64, "file"),
+                list(&r.unavailable)
+            ));
+        }
+    }
+    Message {
+        ok: r.complete() && r.bad_copies.is_empty(),
+        title: format!(
+            "Restored {} ({}) into {} from the snapshot of {}",
+            human::count(r.files, "file"),
+            human::bytes(r.bytes),
+            shown_path(&r.dest),
+            human::time(r.snapshot_time)
+        ),
+        details,
+    }
+    .with_warnings(&warnings)
+}
+
+/// The message of a restore that failed. A restore refused before writing
+/// (paths that exist, names that clash on FAT) says which of the window's
+/// choices goes on, where the command line's text names its flags.
+pub fn restore_failed_message(e: &coffer_core::Error) -> Message {
+    let title = "Restore failed";
+    let (first, listed): (String, Vec<String>) = match e {
+        coffer_core::Error::Restore(restore::Error::Conflicts { paths }) => (
+            format!(
+                "Nothing was restored: {} in the destination. Choose \"Leave them as they are\" or \"Replace them\", or another folder.",
+                if paths.len() == 1 {
+                    "1 path to restore already exists".to_string()
+                } else {
+                    format!("{} paths to restore already exist", paths.len())
+                }
+            ),
+            paths
+                .iter()
+                .map(|p| format!("Exists: {}", shown_path(p)))
+                .collect(),
+        ),
+        coffer_core::Error::Restore(restore::Error::Collisions { names }) => (
+            format!(
+                "Nothing was restored: {} on this case-insensitive (FAT/exFAT) destination. Tick \"Rename clashing names\", or choose another folder.",
+                if names.len() == 1 {
+                    "1 name would clash or is invalid".to_string()
+                } else {
+                    format!("{} names would clash or are invalid", names.len())
+                }
+            ),
+            names
+                .iter()
+                .map(|(p, why)| format!("{}: {why}", shown_path(p)))
+                .collect(),
+        ),
+        other => return failed_message(title, other),
+    };
+    let mut details = vec![first];
+    details.extend(listed.into_iter().take(50));
+    Message {
+        ok: false,
+        title: title.into(),
+        details,
+    }
+}
+
+/// The message of a written archive.
+pub fn archive_written_message(r: &archive::Report) -> Message {
+    Message {
+        ok: true,
+        title: format!(
+            "Archive {} written: {} entries, {} new, {} changed, {} deleted; {} compressed",
+            r.sequence,
+            r.entries,
+            r.new_files,
+            r.changed_files,
+            r.deleted,
+            human::bytes(r.compressed_bytes)
+        ),
+        details: r
+            .files
+            .iter()
+            .map(|f| format!("Wrote {}", shown_path(f)))
+            .collect(),
+    }
+}
+
+/// The message of an archive whose every volume read back good.
+pub fn archive_verified_message(name: &str, volumes: &[archive::VerifyReport]) -> Message {
+    Message {
+        ok: true,
+        title: format!("Archive {name} is good"),
+        details: volumes
+            .iter()
+            .map(|r| {
+                format!(
+                    "{}: good ({} members, {} of content)",
+                    shown_path(&r.path),
+                    r.members,
+                    human::bytes(r.bytes)
+                )
+            })
+            .collect(),
+    }
+}
+
+/// The message of a restore from archive `name` that went through.
+pub fn archive_restored_message(name: &str, dest: &Path, r: &RestoreReport) -> Message {
+    let mut details: Vec<String> = r
+        .read
+        .iter()
+        .map(|p| format!("Read {}", shown_path(p)))
+        .collect();
+    for d in &r.dumps {
+        let mut line = format!("Dump \"{}\" is at {}", d.name, shown_path(&d.path));
+        if let Some(l) = &d.load_command {
+            let _ = write!(line, "; load it back with: {l} < {}", shown_path(&d.path));
+        }
+        details.push(line);
+    }
+    Message {
+        ok: true,
+        title: format!(
+            "Restored {name} into {}: {} ({}), {}, {}",
+            shown_path(dest),
+            human::count(r.files, "file"),
+            human::bytes(r.bytes),
+            human::count(r.dirs, "folder"),
+            human::count(r.symlinks, "symlink")
+        ),
+        details,
+    }
+}
+
+/// The message of an archive job that failed. A restore refused because
+/// files exist in the destination says what the window offers instead of
+/// the command line's `--overwrite`.
+pub fn archive_failed_message(title: &str, e: &coffer_core::Error) -> Message {
+    let coffer_core::Error::Archive(archive::Error::Exists { paths }) = e else {
+        return failed_message(title, e);
+    };
+    let mut details: Vec<String> = vec![format!(
+        "Nothing was restored: {} of the paths to restore already exist in the destination. Tick \"Replace existing files\" to replace them, or choose another folder.",
+        paths.len()
+    )];
+    details.extend(paths.iter().map(|p| format!("Exists: {}", shown_path(p))));
+    Message {
+        ok: false,
+        title: title.into(),
+        details,
+    }
+}
+
+/// An archive job's outcome as a message: `done` words a success.
+pub fn archive_message<T>(job: &str, out: Outcome<T>, done: impl FnOnce(T) -> Message) -> Message {
+    match out {
+        Outcome::Completed { value, warnings } => done(value).with_warnings(&warnings),
+        Outcome::Cancelled => cancelled_message(&format!("{job} cancelled")),
+        Outcome::Failed(e) => archive_failed_message(&format!("{job} failed"), &e),
+    }
+}
+
+/// `s` with a capital first letter: a line of its own in the message.
+fn sentence(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+fn list(paths: &[PathBuf]) -> String {
+    let mut s: Vec<String> = paths
+        .iter()
+        .take(10)
+        .map(|p| shown_path(p).into_owned())
+        .collect();
+    if paths.len() > 10 {
+        s.push(format!("and {} more", paths.len() - 10));
+    }
+    s.join(", ")
+}
+
+#[cfg(test)]
+mod tests;

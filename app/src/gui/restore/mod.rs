@@ -1,0 +1,249 @@
+//! The Restore tab: pick a catalog (this computer's, or a connected disk's
+//! own copy when the computer's is gone), a snapshot, tick files and
+//! folders in its tree (or find them with the search box), see a file's
+//! versions and the disks that hold it, choose where to restore and what to
+//! do with paths that exist there, and restore.
+//!
+//! The pieces: `listing` (what is read from a catalog, on `core::task`
+//! threads), `tree` (the snapshot's tree and a file's versions), `view`
+//! (the catalog and snapshot choosers, the destination and options); the
+//! restore job itself is started here and runs in [`super::jobs::Jobs`].
+
+mod listing;
+mod tree;
+mod view;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use coffer_core::restore::{self, At, Existing, Held, Options};
+use coffer_core::task::Outcome;
+use coffer_core::{Task, jobs};
+
+use super::ctx::{Ctx, Shared};
+use super::jobs::{Done, Finished, Kind, outcome_of};
+use super::messages;
+
+pub use listing::Origin;
+use listing::{CatalogFile, Listing};
+
+#[derive(Clone, Debug)]
+pub enum Action {
+    /// Read the listing from another catalog.
+    Origin(Origin),
+    Snapshot(i64),
+    /// Show a file's versions and the disks holding each.
+    Versions(PathBuf),
+    /// Restore into this folder.
+    Dest(PathBuf),
+    /// Restore the ticked items.
+    Restore,
+}
+
+/// The Restore tab's state and its reading tasks.
+#[derive(Default)]
+pub struct RestoreTab {
+    listing: Listing,
+    loading: Option<Task<Listing>>,
+    load_error: Option<String>,
+    /// The snapshot asked for; `None` = the newest.
+    want: Option<i64>,
+    /// Set when the tab opens or the catalog changed: read the listing again.
+    stale: bool,
+    selected: BTreeSet<PathBuf>,
+    search: String,
+    details_of: Option<PathBuf>,
+    details: Option<Task<Vec<Held>>>,
+    held: Vec<Held>,
+    origin: Origin,
+    /// Restore where the files were (under the storage basepath) rather
+    /// than into `dest`.
+    original: bool,
+    dest: String,
+    /// Paths that already exist: refuse and list them (the default), leave
+    /// them, or replace them.
+    existing: Existing,
+    /// Rename names that clash on a case-insensitive (FAT/exFAT)
+    /// destination instead of refusing.
+    rename_collisions: bool,
+}
+
+impl RestoreTab {
+    pub fn busy(&self) -> bool {
+        self.loading.is_some() || self.details.is_some()
+    }
+
+    pub fn threads_ended(&self) -> bool {
+        self.loading.as_ref().is_none_or(Task::is_finished)
+            && self.details.as_ref().is_none_or(Task::is_finished)
+    }
+
+    /// The listing is read again when the tab is next shown.
+    pub fn stale(&mut self) {
+        self.stale = true;
+    }
+
+    pub fn apply(&mut self, action: Action, cx: &mut Ctx) {
+        match action {
+            Action::Origin(origin) => self.set_origin(origin),
+            Action::Snapshot(id) => {
+                self.want = Some(id);
+                self.stale = true;
+                self.selected.clear();
+                self.details_of = None;
+            }
+            Action::Versions(path) => self.show_versions(path, &cx.shared),
+            Action::Dest(path) => {
+                self.dest = path.display().to_string();
+                self.original = false;
+            }
+            Action::Restore => self.start(cx),
+        }
+    }
+
+    /// Takes finished reads, and starts reading the listing when it is
+    /// stale and the tab is shown.
+    pub fn poll(&mut self, shown: bool, shared: &Shared) {
+        if let Some(out) = self.loading.as_mut().and_then(Task::try_finish) {
+            self.loading = None;
+            match out {
+                Outcome::Completed { value, .. } => {
+                    self.load_error = None;
+                    self.listing = value;
+                }
+                Outcome::Failed(e) => self.load_error = Some(messages::error_text(&e)),
+                Outcome::Cancelled => {}
+            }
+        }
+        if let Some(out) = self.details.as_mut().and_then(Task::try_finish) {
+            self.details = None;
+            match out {
+                Outcome::Completed { value, .. } => self.held = value,
+                Outcome::Failed(e) => self.load_error = Some(messages::error_text(&e)),
+                Outcome::Cancelled => {}
+            }
+        }
+        if shown && self.stale && self.loading.is_none() {
+            self.stale = false;
+            let catalog = shared.paths.catalog_file();
+            let want = self.want;
+            let origin = self.origin.clone();
+            self.loading = Some(coffer_core::task::spawn(
+                "restore-listing",
+                shared.waker.clone(),
+                move |_| listing::load(&origin, &catalog, want),
+            ));
+        }
+    }
+
+    /// The restore ended.
+    pub fn finished(&mut self, f: Finished, cx: &mut Ctx) {
+        // A damaged copy found on the way is moved aside and forgotten.
+        cx.refresh();
+        let out = outcome_of(f.outcome, |d| match d {
+            Done::Restore(r) => Some(r),
+            _ => None,
+        });
+        cx.say(messages::restore_message(out));
+    }
+
+    /// Reads from another catalog: the snapshot, ticks and details of the
+    /// last one mean nothing there.
+    fn set_origin(&mut self, origin: Origin) {
+        if self.origin == origin {
+            return;
+        }
+        if matches!(origin, Origin::Disk { .. }) {
+            // A disk's catalog does not say where this computer keeps files.
+            self.original = false;
+        }
+        self.origin = origin;
+        self.listing = Listing::default();
+        self.load_error = None;
+        self.want = None;
+        self.stale = true;
+        self.selected.clear();
+        self.details_of = None;
+        self.held.clear();
+    }
+
+    fn show_versions(&mut self, path: PathBuf, shared: &Shared) {
+        let Some(catalog) = self.listing.catalog.clone() else {
+            return;
+        };
+        self.held.clear();
+        self.details_of = Some(path.clone());
+        self.details = Some(coffer_core::task::spawn(
+            "versions",
+            shared.waker.clone(),
+            move |_| listing::versions_of(&catalog, &path),
+        ));
+    }
+
+    /// Restores the ticked paths of the shown snapshot into the destination,
+    /// from the known disks connected now.
+    fn start(&mut self, cx: &mut Ctx) {
+        let nothing = "Nothing to restore";
+        let Some(snapshot) = self.listing.snapshot else {
+            return cx.fail(nothing, "There is no snapshot yet.".into());
+        };
+        if self.selected.is_empty() {
+            return cx.fail(nothing, "Tick the files or folders to restore.".into());
+        }
+        let Some(catalog) = self.listing.catalog.clone() else {
+            return cx.fail(nothing, "There is no snapshot yet.".into());
+        };
+        let profile = &cx.shared.config.profile;
+        let workstation = matches!(catalog, CatalogFile::Workstation(_)).then_some(profile.set_id);
+        let (dest, within, title) = if self.original && workstation.is_some() {
+            let base = profile.basepath.clone();
+            let title = format!(
+                "Restoring to where the files were, under {}",
+                base.display()
+            );
+            (None, Some(base), title)
+        } else {
+            let dest = PathBuf::from(self.dest.trim());
+            if !dest.is_absolute() {
+                return cx.fail(
+                    "Choose where to restore",
+                    format!("\"{}\" is not a full folder path.", self.dest.trim()),
+                );
+            }
+            let title = format!("Restoring into {}", dest.display());
+            (Some(dest), None, title)
+        };
+        let opts = Options {
+            at: Some(At::Snapshot(snapshot)),
+            paths: self.selected.iter().cloned().collect(),
+            dest,
+            within,
+            existing: self.existing,
+            case_insensitive: false,
+            rename_collisions: self.rename_collisions,
+            keep_special_bits: false,
+        };
+        let mounts = cx.shared.mount_source.clone();
+        let disks = restore_disks(&cx.shared);
+        cx.start(Kind::Restore, disks, title, move |p| {
+            let mut cat = catalog.open()?;
+            // A disk's own catalog may not list the disk it came from.
+            let from = match &catalog {
+                CatalogFile::Copy { root, .. } => Some(root.as_path()),
+                CatalogFile::Workstation(_) => None,
+            };
+            let disks = jobs::disks::open_known(&cat, &mounts, from)?;
+            restore::restore(&mut cat, workstation, &disks, &opts, p).map(Done::Restore)
+        });
+    }
+}
+
+/// The disks a restore may read (and move a damaged copy aside on): every
+/// connected disk, since which of them the catalog knows is read with it.
+fn restore_disks(shared: &Shared) -> Vec<PathBuf> {
+    shared
+        .connected()
+        .into_iter()
+        .map(|(_, root)| root)
+        .collect()
+}
