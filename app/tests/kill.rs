@@ -64,10 +64,34 @@ struct Done {
 
 fn progress(w: &World, disk: &Path) -> Done {
     let objects = walk(&disk.join("coffer/objects"));
-    let conn = rusqlite::Connection::open(w.data_dir().join("catalog.sqlite")).unwrap();
+    let db = w.data_dir().join("catalog.sqlite");
+    let conn = rusqlite::Connection::open(&db).unwrap();
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap_or(0);
-    let cached = count("SELECT count(*) FROM scan_cache");
-    let hashed = cached + count("SELECT count(*) FROM versions WHERE kind = 0");
+    // The journal's logs, read as the next run reads them.
+    let cat = coffer_core::Catalog::open(&db).unwrap();
+    let cache = cat.scan_cache().unwrap();
+    let cached = cache.len() as i64;
+    let disk_id = coffer_core::Disk::open(disk, coffer_core::io::real())
+        .unwrap()
+        .id();
+    let staging = cat.staging_on(disk_id).unwrap();
+    // A file and its hash, recorded in a version or kept by the journal (a
+    // kill just after a snapshot was recorded may leave both).
+    let mut known: std::collections::HashSet<(Vec<u8>, String)> = cache
+        .iter()
+        .map(|(p, c)| (p.clone(), c.hash.to_hex()))
+        .collect();
+    let mut st = conn
+        .prepare("SELECT path, hash FROM versions WHERE kind = 0")
+        .unwrap();
+    let rows = st
+        .query_map([], |r| {
+            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
+        })
+        .unwrap();
+    known.extend(rows.map(Result::unwrap));
+    drop(st);
+    let hashed = known.len() as i64;
     let needed = count(
         "SELECT count(DISTINCT hash) FROM versions WHERE kind = 0 AND last_snapshot = (SELECT max(id) FROM snapshots)",
     );
@@ -79,7 +103,7 @@ fn progress(w: &World, disk: &Path) -> Done {
         let tag = tag.split('.').next().unwrap_or("");
         // Whole when it is as long as what it was made of.
         let want = if head == "staged" {
-            count(&format!("SELECT size FROM staging WHERE name = '{tag}'"))
+            staging.get(tag).map_or(0, |s| s.size as i64)
         } else {
             count(&format!("SELECT size FROM objects WHERE hash = '{head}'"))
         };
@@ -171,7 +195,7 @@ fn syncs_killed_again_and_again_make_progress_and_write_little_twice() {
     let mut before = progress(&w, &disk);
     // What the disk's catalog copies took, for runs that were not killed.
     let mut slots = 0u64;
-    let mut stuck = 0;
+    let (mut stuck, mut idle) = (0u32, 0u32);
     while kills < 20 {
         let mut child = w
             .command(Path::new(EXE), &["sync"])
@@ -179,7 +203,9 @@ fn syncs_killed_again_and_again_make_progress_and_write_little_twice() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let until = Instant::now() + jitter();
+        // A run killed in the end step is given longer next time, the way a
+        // person who pulls the disk too early waits longer the next time.
+        let until = Instant::now() + jitter() + Duration::from_millis(400) * stuck;
         let mut last = 0;
         let finished = loop {
             if let Some(st) = child.try_wait().unwrap() {
@@ -218,15 +244,18 @@ fn syncs_killed_again_and_again_make_progress_and_write_little_twice() {
                 );
                 // The end of a sync (the snapshot, the plan, the catalog copy
                 // on the disk) is one step nothing can split, and here it
-                // takes about as long as a run is given: a kill during it is
-                // the only run allowed to leave nothing more behind, and it
-                // must get through within a few tries.
+                // takes about as long as a run is given; so can the start
+                // (settling what the last run left) on a busy machine. A run
+                // killed there may leave nothing more behind, but the next
+                // is given longer, and they must get through within a few
+                // tries.
                 if now == before {
                     assert!(
-                        before.only_catalog_left && stuck < 6,
-                        "kill {kills}: no progress ({before:?})"
+                        stuck < 5,
+                        "kill {kills}: no progress in {stuck} runs ({before:?})"
                     );
                     stuck += 1;
+                    idle += 1;
                 } else {
                     stuck = 0;
                 }
@@ -235,6 +264,10 @@ fn syncs_killed_again_and_again_make_progress_and_write_little_twice() {
         }
         assert!(batch < 20, "the syncs finish before they can be killed");
     }
+    assert!(
+        idle <= kills / 3,
+        "{idle} of {kills} killed runs made no progress"
+    );
     // One last run to the end.
     let o = w.run(Path::new(EXE), &["sync"]);
     assert_eq!(code(&o), 0, "{}", both(&o));

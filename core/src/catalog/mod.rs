@@ -60,6 +60,11 @@ pub enum Error {
         what: &'static str,
         value: String,
     },
+    #[error("journal {path_}: {source}", path_ = crate::human::path(.path))]
+    Journal {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("no snapshot {0} in the catalog")]
     NoSuchSnapshot(i64),
 }

@@ -175,10 +175,10 @@ impl Catalog {
                 .map_err(e)?;
             }
         }
-        // What an unfinished scan learned is in the snapshot now.
-        tx.execute("DELETE FROM scan_cache", []).map_err(e)?;
         tx.execute(BUMP, []).map_err(e)?;
         tx.commit().map_err(e)?;
+        // What an unfinished scan learned is in the snapshot now.
+        self.clear_scan_cache()?;
         Ok(new_id)
     }
 

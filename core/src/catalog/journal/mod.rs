@@ -1,15 +1,21 @@
 //! The journal of a scan or sync in progress: hashes of files already read
-//! (`scan_cache`) and which temp copies on a disk came from which file
-//! (`staging`), so that a killed run resumes instead of starting over.
+//! and which temp copies on a disk came from which file, so that a killed
+//! run resumes instead of starting over.
 //!
-//! Notes are written by a thread of their own on a connection of their own,
-//! committed every few hundredths of a second: the threads that read and
-//! copy never wait for SQLite, and a kill loses at most the last moment.
-//! A finished scan empties `scan_cache` in the transaction that records
-//! its snapshot; a finished sync empties `staging` for its disk.
+//! Hashes and temp copies go to append-only logs beside the catalog
+//! (`log`): a sequential write each, handed to the kernel every few
+//! hundredths of a second, so a kill loses at most the last moment and the
+//! catalog's own file is not rewritten for every file read. Copies flushed
+//! onto a disk are catalog rows (`copies`), committed in one transaction
+//! per batch. Notes are written by a thread of their own: the threads that
+//! read and copy never wait for it. A finished scan removes its logs after
+//! the transaction that records its snapshot; a finished sync removes its
+//! disk's staging log.
 //!
 //! Invariant: a cached hash is only used for a file whose size, mtime and
 //! inode are exactly those it had when it was read.
+
+pub mod log;
 
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
@@ -18,7 +24,7 @@ use std::time::{Duration, Instant};
 use rusqlite::params;
 use rustc_hash::FxHashMap;
 
-use super::{Catalog, Error, bytes_path, path_bytes};
+use super::{Catalog, Error};
 use crate::object::ObjectId;
 
 /// A hash recorded by an earlier, unfinished scan.
@@ -70,13 +76,13 @@ pub struct Journal {
 }
 
 impl Journal {
-    /// Starts a journal writing into the catalog at `path`.
+    /// Starts a journal for the catalog at `path`.
     pub fn start(path: &Path) -> Result<Journal, Error> {
-        let mut cat = Catalog::open(path)?;
+        let mut writer = Writer::new(path);
         let (tx, rx) = mpsc::channel::<Msg>();
         let thread = std::thread::Builder::new()
             .name("coffer-journal".into())
-            .spawn(move || cat.write_notes(&rx))
+            .spawn(move || writer.run(&rx))
             .map_err(|source| Error::Create {
                 path: path.to_path_buf(),
                 source,
@@ -95,7 +101,7 @@ impl Journal {
         }
     }
 
-    /// Waits until every note handed over so far is committed.
+    /// Waits until every note handed over so far is written.
     pub fn flush(&self) {
         let (ack, done) = mpsc::sync_channel(1);
         if let Some(tx) = &self.tx
@@ -105,7 +111,7 @@ impl Journal {
         }
     }
 
-    /// Commits what is left and stops the writer.
+    /// Writes what is left and stops the writer.
     pub fn finish(mut self) -> Result<(), Error> {
         self.stop()
     }
@@ -137,9 +143,29 @@ fn sort(m: Msg, batch: &mut Vec<Note>, acks: &mut Vec<mpsc::SyncSender<()>>) {
     }
 }
 
-impl Catalog {
-    /// The writer thread's loop: batches of notes, one transaction each.
-    fn write_notes(&mut self, rx: &mpsc::Receiver<Msg>) -> Result<(), Error> {
+/// What writes notes: the logs it appends to, opened when first needed,
+/// and a connection to the catalog for copies.
+struct Writer {
+    catalog: PathBuf,
+    dir: PathBuf,
+    scan: Option<log::Writer>,
+    staging: FxHashMap<uuid::Uuid, log::Writer>,
+    conn: Option<Catalog>,
+}
+
+impl Writer {
+    fn new(catalog: &Path) -> Writer {
+        Writer {
+            catalog: catalog.to_path_buf(),
+            dir: log::dir_of(catalog),
+            scan: None,
+            staging: FxHashMap::default(),
+            conn: None,
+        }
+    }
+
+    /// The writer thread's loop: batches of notes, written together.
+    fn run(&mut self, rx: &mpsc::Receiver<Msg>) -> Result<(), Error> {
         let mut open = true;
         let mut result = Ok(());
         while open {
@@ -162,10 +188,10 @@ impl Catalog {
                     }
                 }
             }
-            // A failed commit loses only what a later run reads again; the
+            // A failed write loses only what a later run reads again; the
             // first failure is reported when the journal finishes.
             if !batch.is_empty()
-                && let Err(e) = self.commit_notes(&batch)
+                && let Err(e) = self.write(&batch)
                 && result.is_ok()
             {
                 result = Err(e);
@@ -177,10 +203,103 @@ impl Catalog {
         result
     }
 
-    /// Writes notes at once, on this connection (what a sync learned while
-    /// settling a disk's `tmp/`, before its scan reads the cache).
+    fn write(&mut self, notes: &[Note]) -> Result<(), Error> {
+        let mut copies: Vec<(uuid::Uuid, &[ObjectId])> = Vec::new();
+        let mut touched_scan = false;
+        let mut touched: Vec<uuid::Uuid> = Vec::new();
+        for n in notes {
+            match n {
+                Note::Hashed { path, cached } => {
+                    let w = match &mut self.scan {
+                        Some(w) => w,
+                        None => {
+                            let p = log::new_scan_log(&self.dir);
+                            let w = log::Writer::open(&p).map_err(|e| journal_error(&p, e))?;
+                            self.scan.insert(w)
+                        }
+                    };
+                    let rec = log::Record::Hashed {
+                        path: path.clone(),
+                        cached: *cached,
+                    };
+                    w.push(&rec).map_err(|e| journal_error(w.path(), e))?;
+                    touched_scan = true;
+                }
+                Note::Staging { disk, staging } => {
+                    let w = match self.staging.entry(*disk) {
+                        std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                        std::collections::hash_map::Entry::Vacant(v) => {
+                            let p = log::staging_log(&self.dir, *disk);
+                            v.insert(log::Writer::open(&p).map_err(|e| journal_error(&p, e))?)
+                        }
+                    };
+                    w.push(&log::Record::Staging(staging.clone()))
+                        .map_err(|e| journal_error(w.path(), e))?;
+                    if !touched.contains(disk) {
+                        touched.push(*disk);
+                    }
+                }
+                Note::Copied { disk, hashes } => copies.push((*disk, hashes)),
+            }
+        }
+        if touched_scan && let Some(w) = &mut self.scan {
+            w.flush().map_err(|e| journal_error(w.path(), e))?;
+        }
+        for d in touched {
+            if let Some(w) = self.staging.get_mut(&d) {
+                w.flush().map_err(|e| journal_error(w.path(), e))?;
+            }
+        }
+        if copies.is_empty() {
+            return Ok(());
+        }
+        let conn = match &mut self.conn {
+            Some(c) => c,
+            None => self.conn.insert(Catalog::open(&self.catalog)?),
+        };
+        conn.record_copies(&copies)
+    }
+}
+
+fn journal_error(path: &Path, source: std::io::Error) -> Error {
+    Error::Journal {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Catalog {
+    /// Writes notes at once (what a sync learned while settling a disk's
+    /// `tmp/`, before its scan reads the cache).
     pub fn write_notes_now(&mut self, notes: &[Note]) -> Result<(), Error> {
-        self.commit_notes(notes)
+        Writer::new(&self.path).write(notes)
+    }
+
+    /// Records copies flushed onto disks, in one transaction.
+    fn record_copies(&mut self, copies: &[(uuid::Uuid, &[ObjectId])]) -> Result<(), Error> {
+        let path = self.path.clone();
+        let e = |source| Error::Sqlite {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(e)?;
+        {
+            let mut copy = tx
+                .prepare_cached(
+                    "INSERT INTO copies(hash, disk_id, stored_at, verified_at) VALUES(?1, ?2, ?3, ?3)
+                     ON CONFLICT(hash, disk_id) DO UPDATE SET verified_at = ?3",
+                )
+                .map_err(e)?;
+            let now = crate::now();
+            for (disk, hashes) in copies {
+                let disk = disk.to_string();
+                for h in *hashes {
+                    copy.execute(params![h.to_hex(), disk, now]).map_err(e)?;
+                }
+            }
+        }
+        tx.execute(super::schema::BUMP, []).map_err(e)?;
+        tx.commit().map_err(e)
     }
 
     /// Content that has at least one copy on some disk.
@@ -213,147 +332,55 @@ impl Catalog {
             .map_err(self.err())
     }
 
-    fn commit_notes(&mut self, notes: &[Note]) -> Result<(), Error> {
-        let path = self.path.clone();
-        let e = |source| Error::Sqlite {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(e)?;
-        let mut copied = false;
-        {
-            let mut hashed = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO scan_cache(path, size, mtime_ns, inode, hash) VALUES(?1, ?2, ?3, ?4, ?5)",
-                )
-                .map_err(e)?;
-            let mut staging = tx
-                .prepare_cached(
-                    "INSERT OR REPLACE INTO staging(disk_id, name, path, size, mtime_ns, inode) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
-                )
-                .map_err(e)?;
-            let mut copy = tx
-                .prepare_cached(
-                    "INSERT INTO copies(hash, disk_id, stored_at, verified_at) VALUES(?1, ?2, ?3, ?3)
-                     ON CONFLICT(hash, disk_id) DO UPDATE SET verified_at = ?3",
-                )
-                .map_err(e)?;
-            let now = crate::now();
-            for n in notes {
-                match n {
-                    Note::Hashed { path, cached: c } => {
-                        hashed
-                            .execute(params![
-                                path_bytes(path),
-                                c.size as i64,
-                                c.mtime_ns,
-                                c.inode as i64,
-                                c.hash.to_hex()
-                            ])
-                            .map_err(e)?;
-                    }
-                    Note::Staging { disk, staging: s } => {
-                        staging
-                            .execute(params![
-                                disk.to_string(),
-                                s.name,
-                                path_bytes(&s.path),
-                                s.size as i64,
-                                s.mtime_ns,
-                                s.inode as i64
-                            ])
-                            .map_err(e)?;
-                    }
-                    Note::Copied { disk, hashes } => {
-                        for h in hashes {
-                            copy.execute(params![h.to_hex(), disk.to_string(), now])
-                                .map_err(e)?;
-                            copied = true;
-                        }
-                    }
-                }
-            }
-        }
-        if copied {
-            tx.execute(super::schema::BUMP, []).map_err(e)?;
-        }
-        tx.commit().map_err(e)
+    fn journal_dir(&self) -> PathBuf {
+        log::dir_of(&self.path)
     }
 
-    /// Hashes an unfinished scan recorded, by path.
+    /// Hashes unfinished scans recorded, by path (the latest for each).
     pub fn scan_cache(&self) -> Result<FxHashMap<Vec<u8>, Cached>, Error> {
-        let mut st = self
-            .conn
-            .prepare("SELECT path, size, mtime_ns, inode, hash FROM scan_cache")
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, i64>(3)?,
-                    r.get::<_, String>(4)?,
-                ))
-            })
-            .map_err(self.err())?;
+        use std::os::unix::ffi::OsStringExt;
+        let dir = self.journal_dir();
         let mut out = FxHashMap::default();
-        for r in rows {
-            let (p, size, mtime_ns, inode, hash) = r.map_err(self.err())?;
-            // A damaged row is only a file to read again.
-            if let Ok(hash) = hash.parse() {
-                out.insert(
-                    p,
-                    Cached {
-                        size: size as u64,
-                        mtime_ns,
-                        inode: inode as u64,
-                        hash,
-                    },
-                );
-            }
+        for (p, _) in log::scan_logs(&dir).map_err(|e| journal_error(&dir, e))? {
+            log::read(&p, |r| {
+                if let log::Record::Hashed { path, cached } = r {
+                    out.insert(path.into_os_string().into_vec(), cached);
+                }
+            })
+            .map_err(|e| journal_error(&p, e))?;
         }
         Ok(out)
     }
 
     /// Temp copies recorded for `disk`, by name.
     pub fn staging_on(&self, disk: uuid::Uuid) -> Result<FxHashMap<String, Staging>, Error> {
-        let mut st = self
-            .conn
-            .prepare("SELECT name, path, size, mtime_ns, inode FROM staging WHERE disk_id = ?1")
-            .map_err(self.err())?;
-        let rows = st
-            .query_map([disk.to_string()], |r| {
-                Ok(Staging {
-                    name: r.get(0)?,
-                    path: bytes_path(r.get(1)?),
-                    size: r.get::<_, i64>(2)? as u64,
-                    mtime_ns: r.get(3)?,
-                    inode: r.get::<_, i64>(4)? as u64,
-                })
-            })
-            .map_err(self.err())?;
+        let p = log::staging_log(&self.journal_dir(), disk);
         let mut out = FxHashMap::default();
-        for r in rows {
-            let s = r.map_err(self.err())?;
-            out.insert(s.name.clone(), s);
-        }
+        log::read(&p, |r| {
+            if let log::Record::Staging(s) = r {
+                out.insert(s.name.clone(), s);
+            }
+        })
+        .map_err(|e| journal_error(&p, e))?;
         Ok(out)
     }
 
     /// Forgets the temp copies recorded for `disk` (its `tmp/` was settled).
     pub fn clear_staging(&self, disk: uuid::Uuid) -> Result<(), Error> {
-        self.conn
-            .execute("DELETE FROM staging WHERE disk_id = ?1", [disk.to_string()])
-            .map_err(self.err())?;
-        Ok(())
+        let p = log::staging_log(&self.journal_dir(), disk);
+        log::remove(&p).map_err(|e| journal_error(&p, e))
     }
 
-    /// Forgets what an unfinished scan learned (a scan finished).
+    /// Forgets what unfinished scans learned (a scan finished): this
+    /// process's logs and those no writer holds any more. A scan another
+    /// process is running keeps its log.
     pub fn clear_scan_cache(&self) -> Result<(), Error> {
-        self.conn
-            .execute("DELETE FROM scan_cache", [])
-            .map_err(self.err())?;
+        let dir = self.journal_dir();
+        for (p, pid) in log::scan_logs(&dir).map_err(|e| journal_error(&dir, e))? {
+            if pid == std::process::id() || !log::in_use(&p) {
+                log::remove(&p).map_err(|e| journal_error(&p, e))?;
+            }
+        }
         Ok(())
     }
 }
