@@ -93,7 +93,7 @@ fn progress(w: &World, disk: &Path) -> Done {
     drop(st);
     let hashed = known.len() as i64;
     let needed = count(
-        "SELECT count(DISTINCT hash) FROM versions WHERE kind = 0 AND last_snapshot = (SELECT max(id) FROM snapshots)",
+        "SELECT count(DISTINCT hash) FROM versions WHERE kind = 0 AND last_snapshot >= (SELECT max(id) FROM snapshots)",
     );
     let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
     let mut held: u64 = objects.iter().map(|p| size(p)).sum();

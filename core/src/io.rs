@@ -22,6 +22,8 @@ use crate::disk::{DIR_MODE, FILE_MODE};
 /// A file being written through the seam.
 pub trait IoFile: Send {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()>;
+    /// Writes `buf` at `offset`, wherever the file's position is.
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()>;
     fn sync_all(&mut self) -> io::Result<()>;
     /// Cuts the file to `len` bytes (what was written past a limit).
     fn set_len(&mut self, len: u64) -> io::Result<()>;
@@ -44,6 +46,8 @@ pub trait DiskIo: Send + Sync + std::fmt::Debug {
     /// Opens an existing regular file to add to its end (a copy resumed
     /// after an interruption).
     fn append(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>>;
+    /// Opens an existing regular file to change in place ([`IoFile::write_at`]).
+    fn update(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>>;
     fn rename(&self, root: &Root, from: &Path, to: &Path) -> io::Result<()>;
     fn remove_file(&self, root: &Root, rel: &Path) -> io::Result<()>;
     /// Flushes everything written on the root's file system (`syncfs`):
@@ -55,11 +59,23 @@ pub trait DiskIo: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RealIo;
 
-struct RealFile(File);
+/// A file on a disk and how much was written to it through this handle.
+struct RealFile(File, u64);
+
+/// Below this, a copy's pages are left to the batch's `syncfs`: advising
+/// the kernel per small file cost more than it saved.
+const ADVISE_FROM: u64 = 1 << 20;
 
 impl IoFile for RealFile {
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        Write::write_all(&mut self.0, buf)
+        Write::write_all(&mut self.0, buf)?;
+        self.1 += buf.len() as u64;
+        Ok(())
+    }
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&self.0, buf, offset)?;
+        self.1 += buf.len() as u64;
+        Ok(())
     }
     fn sync_all(&mut self) -> io::Result<()> {
         self.0.sync_all()
@@ -71,6 +87,9 @@ impl IoFile for RealFile {
         Ok(self.0.metadata()?.len())
     }
     fn start_flush(&mut self) {
+        if self.1 < ADVISE_FROM {
+            return;
+        }
         // On Linux this starts writeback of the file's dirty pages and does
         // not wait for it; pages already written are dropped from the cache,
         // where a backup copy has no business staying.
@@ -83,15 +102,18 @@ impl DiskIo for RealIo {
         root.create_dir_all(rel, DIR_MODE)
     }
     fn create_new(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>> {
-        Ok(Box::new(RealFile(root.create_new(rel, FILE_MODE)?)))
+        Ok(Box::new(RealFile(root.create_new(rel, FILE_MODE)?, 0)))
     }
     fn rewrite(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>> {
-        Ok(Box::new(RealFile(root.rewrite(rel, FILE_MODE)?)))
+        Ok(Box::new(RealFile(root.rewrite(rel, FILE_MODE)?, 0)))
     }
     fn append(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>> {
         let mut f = root.open_rw(rel, false)?;
         std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0))?;
-        Ok(Box::new(RealFile(f)))
+        Ok(Box::new(RealFile(f, 0)))
+    }
+    fn update(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>> {
+        Ok(Box::new(RealFile(root.open_rw(rel, false)?, 0)))
     }
     fn rename(&self, root: &Root, from: &Path, to: &Path) -> io::Result<()> {
         root.rename(from, to)
@@ -245,6 +267,15 @@ impl IoFile for FaultyFile {
         self.written += buf.len() as u64;
         Ok(())
     }
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.io.step()?;
+        if let Fault::FileLimit(max) = self.io.fault
+            && offset + buf.len() as u64 > max
+        {
+            return Err(self.io.error());
+        }
+        self.inner.write_at(buf, offset)
+    }
     fn sync_all(&mut self) -> io::Result<()> {
         self.io.step()?;
         self.inner.sync_all()?;
@@ -297,6 +328,11 @@ impl DiskIo for FaultyIo {
     fn append(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>> {
         self.step()?;
         let inner = self.inner.append(root, rel)?;
+        Ok(self.written(root, rel, inner))
+    }
+    fn update(&self, root: &Root, rel: &Path) -> io::Result<Box<dyn IoFile>> {
+        self.step()?;
+        let inner = self.inner.update(root, rel)?;
         Ok(self.written(root, rel, inner))
     }
     fn rename(&self, root: &Root, from: &Path, to: &Path) -> io::Result<()> {

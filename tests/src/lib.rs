@@ -332,6 +332,11 @@ impl coffer_core::io::IoFile for CountingFile {
             .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
         self.inner.write_all(buf)
     }
+    fn write_at(&mut self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+        self.counter
+            .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        self.inner.write_at(buf, offset)
+    }
     fn sync_all(&mut self) -> std::io::Result<()> {
         self.inner.sync_all()
     }
@@ -385,6 +390,13 @@ impl coffer_core::io::DiskIo for CountingIo {
         rel: &Path,
     ) -> std::io::Result<Box<dyn coffer_core::io::IoFile>> {
         Ok(self.wrap(rel, coffer_core::io::RealIo.append(root, rel)?))
+    }
+    fn update(
+        &self,
+        root: &coffer_core::disk::Root,
+        rel: &Path,
+    ) -> std::io::Result<Box<dyn coffer_core::io::IoFile>> {
+        Ok(self.wrap(rel, coffer_core::io::RealIo.update(root, rel)?))
     }
     fn rename(
         &self,

@@ -22,6 +22,7 @@ use crate::object::ObjectId;
 
 mod disks;
 mod journal;
+mod pages;
 mod schema;
 mod versions;
 
@@ -72,7 +73,7 @@ pub enum Error {
 /// `PRAGMA application_id`: "CofR". Tells our catalogs from other SQLite files.
 pub const APPLICATION_ID: i64 = 0x436f_6652;
 /// The schema this Coffer writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// What a catalog entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]

@@ -58,8 +58,8 @@ CREATE INDEX copies_disk ON copies(disk_id, verified_at);
 
 /// What a scan learned before it was stopped (hashes of files read, keyed
 /// by what they were when read), and which temp copies on a disk came from
-/// which file: a killed scan or sync resumes from them instead of reading
-/// and copying again.
+/// which file: a killed scan or sync resumed from them instead of reading
+/// and copying again (dropped in v4: the journal is logs now).
 pub(super) const SCHEMA_V3: &str = "
 CREATE TABLE scan_cache(
     path BLOB PRIMARY KEY,
@@ -77,6 +77,24 @@ CREATE TABLE staging(
     inode INTEGER NOT NULL,
     PRIMARY KEY(disk_id, name)
 ) WITHOUT ROWID;
+";
+
+/// `last_snapshot` of a version still alive in the newest snapshot (v4): a
+/// new snapshot then writes only the versions that ended, never every one
+/// that lives on.
+pub(super) const ALIVE: i64 = i64::MAX;
+
+/// A version's last snapshot as readers see it: the newest snapshot's id for
+/// one still alive (and the stored id in a catalog from before v4).
+pub(super) const LAST: &str = "min(last_snapshot, (SELECT coalesce(max(id), 0) FROM snapshots))";
+
+/// v4: versions alive in the newest snapshot are marked `ALIVE`; the SQLite
+/// tables of the journal give way to its logs beside the catalog.
+const SCHEMA_V4: &str = "
+UPDATE versions SET last_snapshot = 9223372036854775807
+    WHERE last_snapshot = (SELECT max(id) FROM snapshots);
+DROP TABLE scan_cache;
+DROP TABLE staging;
 ";
 
 /// Raises `generation`; run by every method that changes snapshots,
@@ -124,6 +142,8 @@ impl Catalog {
                 }
                 // v3: the journal a killed scan or sync resumes from.
                 3 => tx.execute_batch(SCHEMA_V3).map_err(e)?,
+                // v4: alive versions marked, the journal's tables dropped.
+                4 => tx.execute_batch(SCHEMA_V4).map_err(e)?,
                 _ => unreachable!("no migration to schema version {step}"),
             }
             tx.pragma_update(None, "user_version", step).map_err(e)?;

@@ -216,3 +216,96 @@ fn non_utf8_paths_round_trip() {
         .unwrap();
     assert_eq!(cat.versions_in(s).unwrap()[0].path, weird);
 }
+
+/// `fixtures/catalog-v3.sqlite` was written by Coffer at schema v3 (commit
+/// dbbc762): two syncs of `/tmp/v3fx/src/docs` holding `kept.txt`,
+/// `changed.txt` and `deleted.txt`, then `changed.txt` rewritten,
+/// `deleted.txt` removed and `added.txt` made.
+#[test]
+fn a_catalog_of_schema_v3_migrates_and_keeps_every_snapshot() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.sqlite");
+    std::fs::write(&path, include_bytes!("fixtures/catalog-v3.sqlite")).unwrap();
+    let mut cat = Catalog::open(&path).unwrap();
+    let names = |cat: &Catalog, snap: i64| -> Vec<(String, i64, i64)> {
+        cat.versions_in(snap)
+            .unwrap()
+            .into_iter()
+            .map(|v| {
+                let p = v.path.to_string_lossy().replace("/tmp/v3fx/src", "");
+                (p, v.first_snapshot, v.last_snapshot)
+            })
+            .collect()
+    };
+    let own = |v: &[(&str, i64, i64)]| -> Vec<(String, i64, i64)> {
+        v.iter().map(|(p, f, l)| (p.to_string(), *f, *l)).collect()
+    };
+    assert_eq!(
+        names(&cat, 1),
+        own(&[
+            ("", 1, 2),
+            ("/docs", 1, 1),
+            ("/docs/changed.txt", 1, 1),
+            ("/docs/deleted.txt", 1, 1),
+            ("/docs/kept.txt", 1, 2),
+        ])
+    );
+    let two = own(&[
+        ("", 1, 2),
+        ("/docs", 2, 2),
+        ("/docs/added.txt", 2, 2),
+        ("/docs/changed.txt", 2, 2),
+        ("/docs/kept.txt", 1, 2),
+    ]);
+    assert_eq!(names(&cat, 2), two);
+    // A third snapshot in which only added.txt ended: what lives on is not
+    // written again, and both older snapshots read as before.
+    let added = cat
+        .versions_in(2)
+        .unwrap()
+        .into_iter()
+        .find(|v| v.path.ends_with("added.txt"))
+        .unwrap();
+    let three = cat
+        .apply_scan(
+            Some(2),
+            &ScanDelta {
+                ended: vec![added.id],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    assert_eq!(three, 3);
+    let now = names(&cat, 3);
+    assert_eq!(now.len(), 4);
+    assert!(
+        now.iter()
+            .all(|(p, _, l)| *l == 3 && !p.ends_with("added.txt"))
+    );
+    let mut two_after = two.clone();
+    for v in &mut two_after {
+        if v.0 != "/docs/added.txt" {
+            v.2 = 3;
+        }
+    }
+    assert_eq!(names(&cat, 2), two_after);
+    assert_eq!(names(&cat, 1)[3].0, "/docs/deleted.txt");
+    let alive: i64 = cat
+        .conn
+        .query_row(
+            "SELECT count(*) FROM versions WHERE last_snapshot = ?1",
+            [schema::ALIVE],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(alive, 4, "the living versions stay marked alive");
+    let tables: i64 = cat
+        .conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE name IN ('scan_cache', 'staging')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(tables, 0);
+}

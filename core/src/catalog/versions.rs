@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{OptionalExtension, params};
 
-use super::schema::BUMP;
+use super::schema::{ALIVE, BUMP, LAST};
 use super::{
     Catalog, Error, Kind, ObjectUse, ScanDelta, Snapshot, Version, bytes_path, parse_hash,
     path_bytes,
@@ -68,7 +68,7 @@ impl Catalog {
         params: P,
     ) -> Result<Vec<Version>, Error> {
         let sql = format!(
-            "SELECT id, path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, last_snapshot
+            "SELECT id, path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, {LAST}
              FROM versions {tail}"
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
@@ -125,12 +125,9 @@ impl Catalog {
             params![new_id, delta.started_at, crate::now(), delta.files as i64, delta.bytes as i64],
         )
         .map_err(e)?;
+        // What lives on stays marked alive (`ALIVE`), untouched: only the
+        // versions that ended are written.
         if let Some(prev) = prev {
-            tx.execute(
-                "UPDATE versions SET last_snapshot = ?1 WHERE last_snapshot = ?2",
-                [new_id, prev],
-            )
-            .map_err(e)?;
             let mut end = tx
                 .prepare("UPDATE versions SET last_snapshot = ?1 WHERE id = ?2")
                 .map_err(e)?;
@@ -145,7 +142,7 @@ impl Catalog {
             let mut ins = tx
                 .prepare(
                     "INSERT INTO versions(path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, last_snapshot)
-                     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+                     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 )
                 .map_err(e)?;
             // In key order, each new object lands next to the last one.
@@ -170,7 +167,8 @@ impl Catalog {
                     v.mode,
                     v.target.as_deref().map(path_bytes),
                     hash,
-                    new_id
+                    new_id,
+                    ALIVE
                 ])
                 .map_err(e)?;
             }
@@ -209,8 +207,10 @@ impl Catalog {
         let mut st = self
             .conn
             .prepare_cached(
-                "SELECT v.hash, o.size, v.last_snapshot, v.path FROM versions v JOIN objects o ON o.hash = v.hash
-                 ORDER BY v.hash, v.last_snapshot DESC",
+                &format!(
+                    "SELECT v.hash, o.size, {LAST}, v.path FROM versions v JOIN objects o ON o.hash = v.hash
+                     ORDER BY v.hash, v.last_snapshot DESC"
+                ),
             )
             .map_err(self.err())?;
         let mut rows = st.query([]).map_err(self.err())?;

@@ -30,6 +30,7 @@ pub mod fs;
 mod identity;
 mod leftovers;
 pub mod root;
+mod slot_pages;
 mod slots;
 mod space;
 mod stage;
@@ -46,6 +47,7 @@ pub use identity::{
 };
 pub use leftovers::Leftover;
 pub use root::Root;
+pub use slot_pages::{PageSource, PagesWritten};
 pub use slots::{CopiedSlot, MAX_GENERATION, SIDECAR_CAP, SLOT_CAP, Slot, SlotMeta};
 pub use space::{FAT32_MAX_FILE, Space};
 pub use stage::Stage;

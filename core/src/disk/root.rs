@@ -17,6 +17,7 @@
 //! Invariant: no operation through a `Root` follows a symlink, reads a file
 //! that is not regular, or touches anything outside the root.
 
+use std::collections::HashMap;
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read};
@@ -24,6 +25,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
@@ -72,7 +74,17 @@ pub struct Entry {
 pub struct Root {
     path: PathBuf,
     fd: OwnedFd,
+    /// Folders below the root opened before, by path. Most names Coffer
+    /// makes land in `coffer/tmp/` or one of 256 fan-out folders, and
+    /// resolving the whole path again for each small object was a third of
+    /// the kernel's work. Each was opened beneath the root with no symlink
+    /// on the way; a name in it is then reached with one `*at` call on a
+    /// single plain component (`O_NOFOLLOW`), which cannot leave it.
+    dirs: Mutex<HashMap<PathBuf, Arc<OwnedFd>>>,
 }
+
+/// Most folders a root keeps open (each is a descriptor).
+const DIRS_KEPT: usize = 320;
 
 /// An I/O error whose message says what was found instead of what was
 /// expected; `kind` keeps the error matchable.
@@ -130,7 +142,11 @@ impl Root {
         let path = std::fs::canonicalize(path)
             .or_else(|_| std::path::absolute(path))
             .unwrap_or_else(|_| path.to_path_buf());
-        Ok(Root { path, fd })
+        Ok(Root {
+            path,
+            fd,
+            dirs: Mutex::default(),
+        })
     }
 
     /// The root as a path, for messages and for the catalog.
@@ -157,41 +173,69 @@ impl Root {
         now.st_dev == ours.st_dev && now.st_ino == ours.st_ino
     }
 
-    /// Opens `rel` (below the root) with `flags`, never through a symlink.
+    /// Opens `rel` (below the root) with `flags`, never through a symlink:
+    /// its folder is resolved (or found open), then the name is opened in it.
     fn open_at(&self, rel: &Path, flags: OFlags, mode: Mode) -> io::Result<OwnedFd> {
-        check_rel(rel)?;
+        let (parent, name) = split(rel)?;
         let flags = flags | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        // openat2 refuses a mode unless a file may be created.
-        let mode = if flags.contains(OFlags::CREATE) {
-            mode
+        self.in_dir(parent, |dir| rustix::fs::openat(dir, name, flags, mode))
+            .map_err(|e| self.explain(rel, e))
+    }
+
+    /// Runs `op` in the folder `rel` (the root for ""), opened beneath the
+    /// root or kept from before. A kept folder that is gone (ENOENT: someone
+    /// removed it meanwhile) is opened again once.
+    fn in_dir<T>(&self, rel: &Path, op: impl Fn(&OwnedFd) -> Result<T, Errno>) -> Result<T, Errno> {
+        match op(&*self.dir(rel, false)?) {
+            Err(Errno::NOENT) => op(&*self.dir(rel, true)?),
+            r => r,
+        }
+    }
+
+    /// The folder `rel` (the root for ""), kept from before unless `fresh`.
+    fn dir(&self, rel: &Path, fresh: bool) -> Result<Arc<OwnedFd>, Errno> {
+        if !fresh && let Some(d) = self.kept(rel) {
+            return Ok(d);
+        }
+        let d = Arc::new(if rel.as_os_str().is_empty() {
+            rustix::io::dup(&self.fd)?
         } else {
-            Mode::empty()
-        };
+            self.resolve_dir(rel)?
+        });
+        self.keep(rel, d.clone());
+        Ok(d)
+    }
+
+    fn kept(&self, rel: &Path) -> Option<Arc<OwnedFd>> {
+        let dirs = self.dirs.lock().unwrap_or_else(PoisonError::into_inner);
+        dirs.get(rel).cloned()
+    }
+
+    fn keep(&self, rel: &Path, d: Arc<OwnedFd>) {
+        let mut dirs = self.dirs.lock().unwrap_or_else(PoisonError::into_inner);
+        if dirs.len() >= DIRS_KEPT {
+            dirs.clear();
+        }
+        dirs.insert(rel.to_path_buf(), d);
+    }
+
+    /// Opens the folder `rel` below the root, never through a symlink.
+    fn resolve_dir(&self, rel: &Path) -> Result<OwnedFd, Errno> {
+        check_rel(rel).map_err(|_| Errno::INVAL)?;
         if !NO_OPENAT2.load(Ordering::Relaxed) {
-            match rustix::fs::openat2(&self.fd, rel, flags, mode, RESOLVE) {
+            match rustix::fs::openat2(&self.fd, rel, DIR, Mode::empty(), RESOLVE) {
                 Err(Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
                 // EAGAIN: a rename raced the lookup; once more settles it.
                 Err(Errno::AGAIN) => {
-                    return rustix::fs::openat2(&self.fd, rel, flags, mode, RESOLVE)
-                        .map_err(|e| self.explain(rel, e));
+                    return rustix::fs::openat2(&self.fd, rel, DIR, Mode::empty(), RESOLVE);
                 }
-                r => return r.map_err(|e| self.explain(rel, e)),
+                r => return r,
             }
         }
-        // By hand: every folder on the way with O_NOFOLLOW, then the name.
-        let (parent, name) = split(rel)?;
-        let dir = self.walk(parent)?;
-        rustix::fs::openat(&dir, name, flags, mode).map_err(|e| self.explain(rel, e))
-    }
-
-    /// Opens the folders of `rel` one by one (the manual fallback).
-    fn walk(&self, rel: &Path) -> io::Result<OwnedFd> {
+        // By hand: every folder on the way with O_NOFOLLOW.
         let mut fd = rustix::io::dup(&self.fd)?;
-        let mut here = PathBuf::new();
         for c in rel.components() {
-            here.push(c);
-            fd = rustix::fs::openat(&fd, c.as_os_str(), DIR, Mode::empty())
-                .map_err(|e| self.explain(&here, e))?;
+            fd = rustix::fs::openat(&fd, c.as_os_str(), DIR, Mode::empty())?;
         }
         Ok(fd)
     }
@@ -433,25 +477,34 @@ impl Root {
     pub fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
         let (fp, fname) = split(from)?;
         let (tp, tname) = split(to)?;
-        let fdir = self.open_dir(fp)?;
-        if fp == tp {
-            return Ok(rustix::fs::renameat(&fdir, fname, &fdir, tname)?);
+        let attempt = |fresh| {
+            let (f, t) = (self.dir(fp, fresh)?, self.dir(tp, fresh)?);
+            rustix::fs::renameat(&*f, fname, &*t, tname)
+        };
+        match attempt(false) {
+            Err(Errno::NOENT) => attempt(true),
+            r => r,
         }
-        let tdir = self.open_dir(tp)?;
-        Ok(rustix::fs::renameat(&fdir, fname, &tdir, tname)?)
+        .map_err(|e| self.explain(from, e))
     }
 
     /// Removes a name (a file or a symlink itself; never what it points to).
     pub fn remove_file(&self, rel: &Path) -> io::Result<()> {
         let (parent, name) = split(rel)?;
-        let dir = self.open_dir(parent)?;
-        Ok(rustix::fs::unlinkat(&dir, name, AtFlags::empty())?)
+        self.in_dir(parent, |d| rustix::fs::unlinkat(d, name, AtFlags::empty()))
+            .map_err(|e| self.explain(rel, e))
     }
 
     /// Makes `rel` and the folders above it (mode `mode`); each must be a
     /// real folder, never a symlink to one.
     pub fn create_dir_all(&self, rel: &Path, mode: u32) -> io::Result<()> {
         check_rel(rel)?;
+        // Made or opened before, and still linked (a folder removed since
+        // has no links left).
+        let kept = self.kept(rel);
+        if kept.is_some_and(|d| rustix::fs::fstat(&*d).is_ok_and(|st| st.st_nlink > 0)) {
+            return Ok(());
+        }
         let mut fd = rustix::io::dup(&self.fd)?;
         let mut here = PathBuf::new();
         for c in rel.components() {
@@ -464,6 +517,7 @@ impl Root {
             fd = rustix::fs::openat(&fd, name, DIR, Mode::empty())
                 .map_err(|e| self.explain(&here, e))?;
         }
+        self.keep(rel, Arc::new(fd));
         Ok(())
     }
 
@@ -488,87 +542,5 @@ impl AsFd for Root {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn root() -> (tempfile::TempDir, Root) {
-        let d = tempfile::tempdir().unwrap();
-        let r = Root::open(d.path()).unwrap();
-        (d, r)
-    }
-
-    #[test]
-    fn symlinks_are_never_followed_anywhere_on_the_way() {
-        let (d, r) = root();
-        let outside = tempfile::tempdir().unwrap();
-        std::fs::write(outside.path().join("f"), b"secret").unwrap();
-        std::os::unix::fs::symlink(outside.path(), d.path().join("link")).unwrap();
-        std::fs::create_dir(d.path().join("real")).unwrap();
-        std::os::unix::fs::symlink("../link", d.path().join("real/up")).unwrap();
-        for rel in ["link/f", "link", "real/up/f"] {
-            let err = r.open_file(Path::new(rel)).unwrap_err();
-            assert!(err.to_string().contains("symlink"), "{rel}: {err}");
-        }
-        assert!(r.create_new(Path::new("link/new"), 0o600).is_err());
-        assert!(r.rewrite(Path::new("link/f"), 0o600).is_err());
-        assert!(r.list(Path::new("link")).is_err());
-        assert!(r.create_dir_all(Path::new("link/x"), 0o700).is_err());
-        assert!(
-            r.rename(Path::new("real/up"), Path::new("link/moved"))
-                .is_err()
-        );
-        // A dangling link is not created through either.
-        std::os::unix::fs::symlink(outside.path().join("made"), d.path().join("dangling")).unwrap();
-        assert!(r.open_rw(Path::new("dangling"), true).is_err());
-        assert!(r.rewrite(Path::new("dangling"), 0o600).is_err());
-        assert!(!outside.path().join("made").exists());
-        assert_eq!(std::fs::read(outside.path().join("f")).unwrap(), b"secret");
-        // Removing a link removes the link, not its target.
-        r.remove_file(Path::new("link")).unwrap();
-        assert!(outside.path().join("f").exists());
-    }
-
-    #[test]
-    fn special_files_are_refused_without_blocking() {
-        let (d, r) = root();
-        let fifo = d.path().join("fifo");
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            &fifo,
-            FileType::Fifo,
-            Mode::from_raw_mode(0o600),
-            0,
-        )
-        .unwrap();
-        let err = r.open_file(Path::new("fifo")).unwrap_err();
-        assert!(err.to_string().contains("FIFO"), "{err}");
-        let err = r.rewrite(Path::new("fifo"), 0o600).unwrap_err();
-        assert!(err.to_string().contains("FIFO"), "{err}");
-        std::fs::create_dir(d.path().join("dir")).unwrap();
-        let err = r.read_capped(Path::new("dir"), 10).unwrap_err();
-        assert!(err.to_string().contains("folder"), "{err}");
-    }
-
-    #[test]
-    fn reads_are_capped_and_paths_stay_plain() {
-        let (d, r) = root();
-        std::fs::write(d.path().join("big"), vec![0u8; 100]).unwrap();
-        assert!(r.read_capped(Path::new("big"), 99).is_err());
-        assert_eq!(r.read_capped(Path::new("big"), 100).unwrap().len(), 100);
-        for bad in ["../x", "/etc/passwd", "a/./b", "", "a/../b"] {
-            assert!(r.open_file(Path::new(bad)).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn a_moved_root_is_noticed() {
-        let base = tempfile::tempdir().unwrap();
-        let p = base.path().join("disk");
-        std::fs::create_dir(&p).unwrap();
-        let r = Root::open(&p).unwrap();
-        assert!(r.still_at_path());
-        std::fs::rename(&p, base.path().join("away")).unwrap();
-        std::fs::create_dir(&p).unwrap();
-        assert!(!r.still_at_path());
-    }
-}
+#[path = "root_tests.rs"]
+mod tests;

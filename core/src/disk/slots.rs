@@ -248,10 +248,44 @@ impl Disk {
     /// that is refused, loudly.
     pub fn write_catalog(&self, src: &Path) -> Result<SlotMeta, Error> {
         let io = self.gate()?;
-        let gens: Vec<Option<u64>> = self
-            .slots()
-            .into_iter()
-            .map(|s| s.meta.ok().map(|m| m.generation))
+        let w = self.begin_slot_write()?;
+        let db_shown = self.root.show(w.db);
+        let mut input = std::fs::File::open(src).map_err(|e| Error::io("cannot read", src, e))?;
+        let mut out = io
+            .rewrite(&self.root, Path::new(w.db))
+            .map_err(|e| Error::io("cannot write", &db_shown, e))?;
+        let mut hasher = Hasher::default();
+        let mut size = 0u64;
+        crate::object::with_buffer(|buf| -> Result<(), Error> {
+            loop {
+                let n = match input.read(buf) {
+                    Ok(0) => return Ok(()),
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(Error::io("cannot read", src, e)),
+                };
+                hasher.update(&buf[..n]);
+                out.write_all(&buf[..n])
+                    .map_err(|e| Error::io("cannot write", &db_shown, e))?;
+                size += n as u64;
+            }
+        })?;
+        out.sync_all()
+            .map_err(|e| Error::io("cannot flush", &db_shown, e))?;
+        drop(out);
+        self.finish_slot_write(&w, size, hasher.finish())
+    }
+
+    /// The first half of writing a slot: picks the older (or invalid) one,
+    /// checks that nothing but files stand where it goes, and drops its
+    /// sidecar (flushed), so that from here on it is invalid until
+    /// [`finish_slot_write`](Self::finish_slot_write).
+    pub(super) fn begin_slot_write(&self) -> Result<SlotWrite, Error> {
+        let io = self.gate()?;
+        let slots = self.slots();
+        let gens: Vec<Option<u64>> = slots
+            .iter()
+            .map(|s| s.meta.as_ref().ok().map(|m| m.generation))
             .collect();
         let target = match (gens[0], gens[1]) {
             (None, _) => 0,
@@ -268,9 +302,9 @@ impl Disk {
                     "its generation {newest} cannot be raised; move the disk's coffer/catalog-*.json aside and sync again"
                 ),
             })?;
-        let (_, db, side) = SLOTS[target];
+        let (name, db, side) = SLOTS[target];
         let (db_rel, side_rel) = (Path::new(db), Path::new(side));
-        let (db_shown, side_shown) = (self.root.show(db), self.root.show(side));
+        let side_shown = self.root.show(side);
         self.check_identity()?;
         // A damaged file is rewritten; anything that is not a file is a
         // stranger's, and nothing is written through or over it.
@@ -292,39 +326,35 @@ impl Disk {
         }
         io.sync_fs(&self.root)
             .map_err(|e| Error::io("cannot flush", self.root.path(), e))?;
-        let mut input = std::fs::File::open(src).map_err(|e| Error::io("cannot read", src, e))?;
-        let mut out = io
-            .rewrite(&self.root, db_rel)
-            .map_err(|e| Error::io("cannot write", &db_shown, e))?;
-        let mut hasher = Hasher::default();
-        let mut size = 0u64;
-        crate::object::with_buffer(|buf| -> Result<(), Error> {
-            loop {
-                let n = match input.read(buf) {
-                    Ok(0) => return Ok(()),
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(Error::io("cannot read", src, e)),
-                };
-                hasher.update(&buf[..n]);
-                out.write_all(&buf[..n])
-                    .map_err(|e| Error::io("cannot write", &db_shown, e))?;
-                size += n as u64;
-            }
-        })?;
-        out.sync_all()
-            .map_err(|e| Error::io("cannot flush", &db_shown, e))?;
-        drop(out);
-        let meta = SlotMeta {
+        Ok(SlotWrite {
+            name,
+            db,
+            side,
             generation,
+            was: slots.into_iter().nth(target).and_then(|s| s.meta.ok()),
+        })
+    }
+
+    /// The second half: the slot is written and flushed; its sidecar with
+    /// the new generation and checksum makes it valid.
+    pub(super) fn finish_slot_write(
+        &self,
+        w: &SlotWrite,
+        size: u64,
+        sha256: ObjectId,
+    ) -> Result<SlotMeta, Error> {
+        let io = self.gate()?;
+        let side_shown = self.root.show(w.side);
+        let meta = SlotMeta {
+            generation: w.generation,
             size,
-            sha256: hasher.finish(),
+            sha256,
             written_at: crate::now(),
         };
         let raw = serde_json::to_vec_pretty(&meta)
             .map_err(|e| Error::io("cannot encode", &side_shown, io::Error::other(e)))?;
         let mut f = io
-            .rewrite(&self.root, side_rel)
+            .rewrite(&self.root, Path::new(w.side))
             .map_err(|e| Error::io("cannot write", &side_shown, e))?;
         f.write_all(&raw)
             .map_err(|e| Error::io("cannot write", &side_shown, e))?;
@@ -332,4 +362,14 @@ impl Disk {
             .map_err(|e| Error::io("cannot flush", &side_shown, e))?;
         Ok(meta)
     }
+}
+
+/// A slot being written: which one, the generation it will have, and what
+/// its sidecar said before (when it was valid).
+pub(super) struct SlotWrite {
+    pub name: &'static str,
+    pub db: &'static str,
+    pub side: &'static str,
+    pub generation: u64,
+    pub was: Option<SlotMeta>,
 }

@@ -22,9 +22,15 @@ const MAX_PARTS: usize = 1 << 20;
 /// How the scan's temp copies are named: `staged.TAG.p001`, …
 pub(super) const STAGED: &str = "staged";
 
-/// A fresh tag for a temp copy's name.
+/// A fresh tag for a temp copy's name: random per process, then counted (a
+/// random draw per small file was measurable, and names only need to differ
+/// from every other run's).
 pub fn new_tag() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
+    static RUN: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| uuid::Uuid::new_v4().simple().to_string()[..20].to_string());
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}{n:x}", *RUN)
 }
 
 /// Where a copy into `tmp/` starts: from nothing, or from the parts an

@@ -286,8 +286,9 @@ fn full_error(e: crate::Error, disk: &Disk, report: &Report) -> crate::Error {
     e
 }
 
-/// Exports the catalog (with the profile) and writes it to the disk's
-/// older catalog slot.
+/// Writes the catalog (with the profile) to the disk's older catalog slot:
+/// page by page where SQLite can give pages (only those that changed are
+/// written), else exported and written whole.
 pub fn write_catalog_copy(catalog: &Catalog, profile: &Profile, disk: &Disk) -> crate::Result<()> {
     let profile_json = serde_json::to_string(profile).unwrap_or_default();
     catalog.set_meta("profile", &profile_json)?;
@@ -296,6 +297,12 @@ pub fn write_catalog_copy(catalog: &Catalog, profile: &Profile, disk: &Disk) -> 
         .parent()
         .unwrap_or(Path::new("."))
         .to_path_buf();
+    if disk
+        .write_catalog_pages(catalog, &dir.join("slot-pages"))?
+        .is_some()
+    {
+        return Ok(());
+    }
     let tmp = dir.join(format!(".export-{}.sqlite", uuid::Uuid::new_v4().simple()));
     let result = catalog
         .export_to(&tmp)
