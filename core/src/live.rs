@@ -44,9 +44,25 @@ pub fn copy_sqlite(from: &Path, to: &Path) -> Result<(), String> {
     src.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(|e| e.to_string())?;
     let mut dst = Connection::open(to).map_err(|e| e.to_string())?;
-    rusqlite::backup::Backup::new(&src, &mut dst)
-        .and_then(|b| b.run_to_completion(256, std::time::Duration::from_millis(5), None))
-        .map_err(|e| e.to_string())?;
+    // Every page in one step, inside one read transaction: a backup taken
+    // in several steps starts over whenever another connection writes in
+    // between, and a database written all the time (a browser's) would
+    // never finish. Busy only while a writer holds a lock SQLite needs to
+    // start reading: tried again for up to ten seconds.
+    {
+        use rusqlite::backup::{Backup, StepResult};
+        let b = Backup::new(&src, &mut dst).map_err(|e| e.to_string())?;
+        let until = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            match b.step(-1).map_err(|e| e.to_string())? {
+                StepResult::Done => break,
+                _ if std::time::Instant::now() > until => {
+                    return Err("the database stayed locked for 10 s".into());
+                }
+                _ => std::thread::sleep(std::time::Duration::from_millis(20)),
+            }
+        }
+    }
     // One file, whatever the source's journal mode was.
     dst.pragma_update(None, "journal_mode", "DELETE")
         .map_err(|e| e.to_string())?;

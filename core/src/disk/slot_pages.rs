@@ -119,6 +119,8 @@ pub struct PagesWritten {
     pub meta: SlotMeta,
     pub pages: usize,
     pub written: usize,
+    /// Whether the other slot was valid (else this was the only copy).
+    pub other_valid: bool,
 }
 
 impl Disk {
@@ -246,6 +248,7 @@ impl Disk {
             meta,
             pages: map.pages.len(),
             written,
+            other_valid: w.other_valid,
         }))
     }
 }

@@ -331,6 +331,7 @@ impl Disk {
             db,
             side,
             generation,
+            other_valid: slots[1 - target].meta.is_ok(),
             was: slots.into_iter().nth(target).and_then(|s| s.meta.ok()),
         })
     }
@@ -372,4 +373,6 @@ pub(super) struct SlotWrite {
     pub side: &'static str,
     pub generation: u64,
     pub was: Option<SlotMeta>,
+    /// Whether the other slot was valid when this write began.
+    pub other_valid: bool,
 }

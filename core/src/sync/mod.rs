@@ -297,10 +297,14 @@ pub fn write_catalog_copy(catalog: &Catalog, profile: &Profile, disk: &Disk) -> 
         .parent()
         .unwrap_or(Path::new("."))
         .to_path_buf();
-    if disk
-        .write_catalog_pages(catalog, &dir.join("slot-pages"))?
-        .is_some()
-    {
+    let maps = dir.join("slot-pages");
+    if let Some(w) = disk.write_catalog_pages(catalog, &maps)? {
+        // A disk with one valid slot (a new one) gets its second at once:
+        // the catalog copy is then redundant from the first sync on, and
+        // every later write of either slot is of changed pages only.
+        if !w.other_valid {
+            disk.write_catalog_pages(catalog, &maps)?;
+        }
         return Ok(());
     }
     let tmp = dir.join(format!(".export-{}.sqlite", uuid::Uuid::new_v4().simple()));
