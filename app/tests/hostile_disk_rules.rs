@@ -382,14 +382,14 @@ fn a_slot_generation_at_the_top_never_restores_an_old_snapshot() {
             );
             assert_eq!(
                 (ga, gb),
-                (Some(1), Some(2)),
-                "two syncs should give generations 1 and 2"
+                (Some(3), Some(2)),
+                "a first sync writes both slots (1, 2), the next the older (a, 3)"
             );
-            disk::rewrite_sidecar(&dw.slot('a'), &dw.sidecar('a'), u64::MAX.into());
+            disk::rewrite_sidecar(&dw.slot('b'), &dw.sidecar('b'), u64::MAX.into());
             // A change, so the next sync writes a catalog slot (an unchanged
             // disk takes the up-to-date path and writes none).
             dw.add_file("docs/a.txt", b"alpha, third version\n");
-            let named = ok_or_fails(&["catalog-a", "generation"]);
+            let named = ok_or_fails(&["catalog-b", "generation"]);
             let run = dw.run(Cmd::SyncAll);
             f.check(case, &run, &named);
             if run.ok() {
