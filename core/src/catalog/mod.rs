@@ -22,6 +22,7 @@ use crate::object::ObjectId;
 
 mod disks;
 mod journal;
+mod meta_rows;
 mod schema;
 mod versions;
 
@@ -67,7 +68,7 @@ pub enum Error {
 /// `PRAGMA application_id`: "CofR". Tells our catalogs from other SQLite files.
 pub const APPLICATION_ID: i64 = 0x436f_6652;
 /// The schema this Coffer writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// What a catalog entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -76,6 +77,12 @@ pub enum Kind {
     File,
     Dir,
     Symlink,
+    /// A named pipe: recorded and made again, never read.
+    Fifo,
+    /// Device nodes: recorded with their device number, made again only
+    /// as root.
+    CharDevice,
+    BlockDevice,
 }
 
 impl Kind {
@@ -84,6 +91,9 @@ impl Kind {
             Kind::File => 0,
             Kind::Dir => 1,
             Kind::Symlink => 2,
+            Kind::Fifo => 3,
+            Kind::CharDevice => 4,
+            Kind::BlockDevice => 5,
         }
     }
     fn from_i64(v: i64) -> Option<Kind> {
@@ -91,8 +101,60 @@ impl Kind {
             0 => Some(Kind::File),
             1 => Some(Kind::Dir),
             2 => Some(Kind::Symlink),
+            3 => Some(Kind::Fifo),
+            4 => Some(Kind::CharDevice),
+            5 => Some(Kind::BlockDevice),
             _ => None,
         }
+    }
+}
+
+impl Kind {
+    /// A FIFO or a device node: metadata only, no content.
+    pub fn is_special(self) -> bool {
+        matches!(self, Kind::Fifo | Kind::CharDevice | Kind::BlockDevice)
+    }
+}
+
+/// What a version records beyond its content, mode and mtime (schema 4).
+/// Versions an older Coffer recorded have no owner, no link count and no
+/// attributes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Attrs {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// The device the file was on and its link count: files with more than
+    /// one link, on the same device with the same inode, are one file.
+    pub dev: u64,
+    pub nlink: u64,
+    /// The device number of a device node.
+    pub rdev: u64,
+    /// Whether it had fewer blocks than its size needs (holes): restored
+    /// with holes where it holds whole blocks of zeros.
+    pub sparse: bool,
+    /// Its extended attributes and ACLs: an id in `xattr_sets`.
+    pub xattrs: Option<i64>,
+}
+
+impl Attrs {
+    /// What makes two versions of one path differ beyond content, mode and
+    /// target: the owner, the attributes, a device number, and for a file
+    /// with several links, which device it is on and how many links it has
+    /// (so that every link of a group in a snapshot carries the same
+    /// device, even after a reboot renumbered it).
+    pub fn same_as(&self, other: &Attrs, xattrs_same: bool) -> bool {
+        let links = |a: &Attrs| {
+            if a.nlink > 1 {
+                (a.dev, a.nlink)
+            } else {
+                (0, a.nlink.min(1))
+            }
+        };
+        self.uid == other.uid
+            && self.gid == other.gid
+            && self.rdev == other.rdev
+            && links(self) == links(other)
+            && xattrs_same
     }
 }
 
@@ -120,6 +182,7 @@ pub struct Version {
     pub hash: Option<ObjectId>,
     pub first_snapshot: i64,
     pub last_snapshot: i64,
+    pub attrs: Attrs,
 }
 
 /// A version a scan found, before it has an id.
@@ -133,6 +196,10 @@ pub struct NewVersion {
     pub mode: u32,
     pub target: Option<PathBuf>,
     pub hash: Option<ObjectId>,
+    /// Owner, links, device number, holes (`attrs.xattrs` is not read:
+    /// the set itself is in `xattrs`).
+    pub attrs: Attrs,
+    pub xattrs: Option<std::sync::Arc<crate::meta::Xattrs>>,
 }
 
 /// What a scan changed since the previous snapshot.
@@ -144,6 +211,8 @@ pub struct ScanDelta {
     pub added: Vec<NewVersion>,
     pub files: u64,
     pub bytes: u64,
+    /// Names of the owners and groups the scan found.
+    pub owners: Vec<(crate::meta::owner::Of, u32, String)>,
 }
 
 /// A backup disk as the catalog knows it.
@@ -206,6 +275,9 @@ pub struct ObjectUse {
 pub struct Catalog {
     conn: Connection,
     path: PathBuf,
+    /// The schema it holds: below the current one only for a copy from a
+    /// disk, which is read as it is.
+    schema: i64,
 }
 
 fn path_bytes(p: &Path) -> &[u8] {
@@ -235,6 +307,7 @@ impl Catalog {
         let mut cat = Catalog {
             conn,
             path: path.to_path_buf(),
+            schema: SCHEMA_VERSION,
         };
         cat.setup(true)?;
         Ok(cat)
@@ -264,6 +337,7 @@ impl Catalog {
         let mut cat = Catalog {
             conn,
             path: tmp.path().to_path_buf(),
+            schema: SCHEMA_VERSION,
         };
         cat.setup(true)?;
         // Closing checkpoints the WAL into the file and removes it.
@@ -313,6 +387,7 @@ impl Catalog {
         let mut cat = Catalog {
             conn,
             path: path.to_path_buf(),
+            schema: SCHEMA_VERSION,
         };
         cat.setup(false)?;
         Ok(cat)
@@ -374,6 +449,7 @@ impl Catalog {
                     path: self.path.clone(),
                 });
             }
+            self.schema = version;
             return Ok(());
         }
         self.conn

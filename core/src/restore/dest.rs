@@ -341,7 +341,7 @@ impl Dir {
     }
 
     /// Makes the symlink `name` → `target` with `mtime_ns`: under a temp
-    /// name, then put in place like a file.
+    /// name, given its owner by `owner`, then put in place like a file.
     pub(crate) fn make_symlink(
         &self,
         target: &OsStr,
@@ -349,10 +349,12 @@ impl Dir {
         mtime_ns: i64,
         replace: bool,
         shown: &Path,
+        owner: impl FnOnce(BorrowedFd<'_>, &OsStr),
     ) -> Result<(), Error> {
         let tmp = tmp_name("tmp");
         rustix::fs::symlinkat(target, &self.fd, &tmp)
             .map_err(errno_err("cannot create symlink", shown))?;
+        owner(self.fd.as_fd(), &tmp);
         let _ = rustix::fs::utimensat(
             &self.fd,
             &tmp,
@@ -536,5 +538,6 @@ impl Drop for Staging<'_> {
     }
 }
 
+mod special;
 #[cfg(test)]
 mod tests;

@@ -1,9 +1,14 @@
 //! Walking the sources: parallel `read_dir`, entries stat'ed relative to
-//! their folder, exclusions applied, symlinks recorded and never followed.
+//! their folder, exclusions applied, symlinks recorded and never followed;
+//! FIFOs and device nodes recorded as what they are (never opened), sockets
+//! left out without a word (they are made by the program that listens);
+//! the extended attributes of files and folders listed with one
+//! `llistxattr` each.
 //!
 //! Invariant: what cannot be read is listed as unreadable (and warned
 //! about), never left out as if it were gone.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -60,14 +65,15 @@ pub(super) fn walk_sources(
             }
         };
         let rules = matcher(profile, root, &source.excludes)?;
-        all.found
-            .push(Found::from_meta(root.clone(), &meta, Kind::Dir, None));
-        progress.advance(1, 0);
         let walk = Walk {
             rules: &rules,
             own_dir,
             progress,
+            root: crate::meta::owner::is_root(),
         };
+        all.found
+            .push(walk.xattrs_of(Found::from_meta(root.clone(), &meta, Kind::Dir, None)));
+        progress.advance(1, 0);
         all.merge(walk.dir(root)?);
     }
     Ok(all)
@@ -77,9 +83,28 @@ struct Walk<'a> {
     rules: &'a ignore::gitignore::Gitignore,
     own_dir: Option<&'a Path>,
     progress: &'a Progress,
+    /// Running as root: `security.*` and `trusted.*` are recorded too.
+    root: bool,
 }
 
 impl Walk<'_> {
+    /// `f` with its extended attributes (files and folders only: Linux
+    /// allows no `user.*` on symlinks or special files). What cannot be
+    /// read is warned about and left out.
+    fn xattrs_of(&self, f: Found) -> Found {
+        if !matches!(f.kind, Kind::File | Kind::Dir) {
+            return f;
+        }
+        match crate::meta::xattr::read_path(&f.path, self.root) {
+            Ok(x) => f.with_xattrs(x),
+            Err(e) => {
+                self.progress
+                    .warn(Some(&f.path), format!("{e}; recorded without them"));
+                f
+            }
+        }
+    }
+
     /// Everything under `dir`, its subfolders walked in parallel. Entries
     /// are stat'ed relative to their folder (no path lookups).
     fn dir(&self, dir: &Path) -> crate::Result<Walked> {
@@ -146,13 +171,24 @@ impl Walk<'_> {
                 }
             } else if ft.is_file() {
                 Found::from_meta(path, &meta, Kind::File, None)
+            } else if ft.is_fifo() {
+                Found::from_meta(path, &meta, Kind::Fifo, None)
+            } else if ft.is_char_device() {
+                Found::from_meta(path, &meta, Kind::CharDevice, None)
+            } else if ft.is_block_device() {
+                Found::from_meta(path, &meta, Kind::BlockDevice, None)
+            } else if ft.is_socket() {
+                // A socket is made by the program listening on it, and
+                // means nothing restored: left out, as tar and restic do.
+                continue;
             } else {
                 self.progress.warn(
                     Some(&path),
-                    "not a regular file, folder or symlink; skipped",
+                    "not a regular file, folder, symlink or special file; skipped",
                 );
                 continue;
             };
+            let f = self.xattrs_of(f);
             self.progress.advance(1, f.size);
             w.found.push(f);
         }
