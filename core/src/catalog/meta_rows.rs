@@ -116,6 +116,10 @@ impl Catalog {
 
     /// The recorded name of an owner or a group.
     pub fn owner_name(&self, of: Of, id: u32) -> Result<Option<String>, Error> {
+        // A copy from a disk written before schema 4 has no names.
+        if self.schema < 4 {
+            return Ok(None);
+        }
         self.conn
             .query_row(
                 "SELECT name FROM owner_names WHERE kind = ?1 AND id = ?2",

@@ -23,6 +23,34 @@ pub fn group_name(gid: u32) -> Option<String> {
         .map(|g| g.name)
 }
 
+/// The id a user name has here, if it has one.
+pub fn uid_named(name: &str) -> Option<u32> {
+    nix::unistd::User::from_name(name)
+        .ok()
+        .flatten()
+        .map(|u| u.uid.as_raw())
+}
+
+pub fn gid_named(name: &str) -> Option<u32> {
+    nix::unistd::Group::from_name(name)
+        .ok()
+        .flatten()
+        .map(|g| g.gid.as_raw())
+}
+
+/// The id to give a restored file: the one the recorded name has here (a
+/// catalog from another computer, where `alice` may be 1001 instead of
+/// 1000), else the recorded id itself, as tar does without
+/// `--numeric-owner`.
+pub fn local_id(of: Of, recorded: u32, name: Option<&str>) -> u32 {
+    let here = match (of, name) {
+        (Of::User, Some(n)) => uid_named(n),
+        (Of::Group, Some(n)) => gid_named(n),
+        (_, None) => None,
+    };
+    here.unwrap_or(recorded)
+}
+
 /// Whether a user or a group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -76,5 +104,15 @@ mod tests {
             names,
             vec![(Of::User, 0, "root".into()), (Of::Group, 0, "root".into())]
         );
+    }
+
+    #[test]
+    fn a_recorded_name_maps_to_its_id_here_and_an_unknown_one_keeps_the_id() {
+        // Recorded as 4242 on another computer, `root` is 0 here.
+        assert_eq!(local_id(Of::User, 4242, Some("root")), 0);
+        assert_eq!(local_id(Of::Group, 4242, Some("root")), 0);
+        // A name this computer does not know, or none: the id as recorded.
+        assert_eq!(local_id(Of::User, 4242, Some("no-such-user-here")), 4242);
+        assert_eq!(local_id(Of::Group, 77, None), 77);
     }
 }

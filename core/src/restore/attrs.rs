@@ -1,5 +1,6 @@
 //! What a restored thing gets beyond its bytes, mode and mtime: its owner
-//! (as root), its extended attributes and ACLs, holes where it had them;
+//! (as root; by recorded name where this computer knows the name, else by
+//! id), its extended attributes and ACLs, holes where it had them;
 //! and the tally of what the destination could not hold, told at the end
 //! in one line per kind.
 //!
@@ -22,6 +23,7 @@ use rustix::io::Errno;
 use super::select::Entry;
 use crate::catalog::{Catalog, Version};
 use crate::meta::Xattrs;
+use crate::meta::owner::{Of, local_id};
 use crate::meta::xattr::apply_fd;
 
 /// What a destination could not hold, counted as the restore goes.
@@ -33,6 +35,8 @@ pub(super) struct Tally {
     pub(super) links: AtomicU64,
     holes: AtomicU64,
     nodes: AtomicU64,
+    symlinks: AtomicU64,
+    modes: AtomicU64,
     devices_not_root: AtomicU64,
     withheld: AtomicU64,
     xattr_failed: AtomicU64,
@@ -54,6 +58,10 @@ pub(super) struct Fidelity {
     pub(super) unix: bool,
     pub(super) fs_name: &'static str,
     sets: HashMap<i64, Arc<Xattrs>>,
+    /// Recorded ids to the ids given back: by recorded name where this
+    /// computer knows it, else the same id.
+    uids: HashMap<u32, u32>,
+    gids: HashMap<u32, u32>,
     pub(super) tally: Tally,
 }
 
@@ -74,6 +82,21 @@ impl Fidelity {
                 v.insert(Arc::new(x));
             }
         }
+        let (mut uids, mut gids) = (HashMap::new(), HashMap::new());
+        for e in entries {
+            if let Some(u) = e.version.attrs.uid
+                && !uids.contains_key(&u)
+            {
+                let name = catalog.owner_name(Of::User, u)?;
+                uids.insert(u, local_id(Of::User, u, name.as_deref()));
+            }
+            if let Some(g) = e.version.attrs.gid
+                && !gids.contains_key(&g)
+            {
+                let name = catalog.owner_name(Of::Group, g)?;
+                gids.insert(g, local_id(Of::Group, g, name.as_deref()));
+            }
+        }
         Ok(Fidelity {
             root: crate::meta::owner::is_root(),
             trusted,
@@ -83,21 +106,41 @@ impl Fidelity {
                 k => k.name(),
             },
             sets,
+            uids,
+            gids,
             tally: Tally::default(),
         })
+    }
+
+    /// The owner and group `v` is given back, when they are (as root, for a
+    /// version that recorded them).
+    fn owner(&self, v: &Version) -> Option<(rustix::fs::Uid, rustix::fs::Gid)> {
+        let (uid, gid) = (v.attrs.uid?, v.attrs.gid?);
+        if !self.root {
+            return None;
+        }
+        let uid = self.uids.get(&uid).copied().unwrap_or(uid);
+        let gid = self.gids.get(&gid).copied().unwrap_or(gid);
+        // FAT32 and exFAT hold no owners: whatever is owned by another
+        // than this user loses its owner, and is counted; nothing is tried.
+        if !self.unix {
+            let me = (rustix::process::geteuid(), rustix::process::getegid());
+            if (uid, gid) != (me.0.as_raw(), me.1.as_raw()) {
+                add(&self.tally.owners);
+            }
+            return None;
+        }
+        Some((
+            rustix::fs::Uid::from_raw(uid),
+            rustix::fs::Gid::from_raw(gid),
+        ))
     }
 
     /// Gives the open file or folder `fd` its owner (as root) and its
     /// attributes; the caller sets its mode and mtime next.
     pub(super) fn apply(&self, fd: BorrowedFd<'_>, v: &Version) {
-        if self.root
-            && let (Some(uid), Some(gid)) = (v.attrs.uid, v.attrs.gid)
-            && rustix::fs::fchown(
-                fd,
-                Some(rustix::fs::Uid::from_raw(uid)),
-                Some(rustix::fs::Gid::from_raw(gid)),
-            )
-            .is_err()
+        if let Some((uid, gid)) = self.owner(v)
+            && rustix::fs::fchown(fd, Some(uid), Some(gid)).is_err()
         {
             add(&self.tally.owners);
         }
@@ -121,13 +164,12 @@ impl Fidelity {
 
     /// Owner of a symlink or special file, by name in its folder.
     pub(super) fn chown_at(&self, dir: BorrowedFd<'_>, name: &std::ffi::OsStr, v: &Version) {
-        if self.root
-            && let (Some(uid), Some(gid)) = (v.attrs.uid, v.attrs.gid)
+        if let Some((uid, gid)) = self.owner(v)
             && rustix::fs::chownat(
                 dir,
                 name,
-                Some(rustix::fs::Uid::from_raw(uid)),
-                Some(rustix::fs::Gid::from_raw(gid)),
+                Some(uid),
+                Some(gid),
                 rustix::fs::AtFlags::SYMLINK_NOFOLLOW,
             )
             .is_err()
@@ -149,11 +191,28 @@ impl Fidelity {
     pub(super) fn node_refused(&self, device: bool, e: Errno) {
         if device && !self.root {
             add(&self.tally.devices_not_root);
-        } else if e == Errno::PERM || e == Errno::OPNOTSUPP || e == Errno::NOSYS {
+        } else if !self.unix || matches!(e, Errno::PERM | Errno::OPNOTSUPP | Errno::NOSYS) {
             add(&self.tally.nodes);
         } else {
             add(&self.tally.xattr_failed);
         }
+    }
+
+    /// After its mode was set: counts a file or folder that did not get
+    /// it (FAT32 and exFAT keep a read-only flag, not a Unix mode).
+    pub(super) fn mode_kept(&self, fd: BorrowedFd<'_>, v: &Version) {
+        if self.unix {
+            return;
+        }
+        let mask = if self.trusted { 0o7777 } else { 0o777 };
+        if rustix::fs::fstat(fd).is_ok_and(|st| st.st_mode & 0o7777 != v.mode & mask) {
+            add(&self.tally.modes);
+        }
+    }
+
+    /// A symlink the destination cannot hold (FAT32, exFAT), not made.
+    pub(super) fn symlink_not_held(&self) {
+        add(&self.tally.symlinks);
     }
 
     /// A device node from a catalog that is not this computer's, left out.
@@ -198,6 +257,21 @@ impl Fidelity {
                 count(n(&t.nodes), "FIFO or device node")
             ));
         }
+        if n(&t.symlinks) > 0 {
+            out.push(format!(
+                "{} not made: {fs} cannot hold them",
+                count(n(&t.symlinks), "symlink")
+            ));
+        }
+        if n(&t.modes) > 0 {
+            let what = match n(&t.modes) {
+                1 => "1 file or folder".to_string(),
+                k => format!("{k} files and folders"),
+            };
+            out.push(format!(
+                "{what} given {fs}'s own permissions: {fs} cannot hold Unix modes"
+            ));
+        }
         if n(&t.owners) > 0 {
             out.push(format!(
                 "{} kept this user as owner: {fs} cannot hold owners",
@@ -235,10 +309,41 @@ impl Fidelity {
             acls: n(&t.acls),
             holes: n(&t.holes),
             special: n(&t.nodes),
+            symlinks: n(&t.symlinks),
+            modes: n(&t.modes),
             owners: n(&t.owners),
             devices_not_root: n(&t.devices_not_root),
             withheld: n(&t.withheld),
             failed: n(&t.xattr_failed),
         }
     }
+}
+
+/// What a destination could not hold: counts of files restored without
+/// it. None of it makes a restore incomplete; each kind is told once.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct NotHeld {
+    /// Hard links written as separate copies.
+    pub links_copied: u64,
+    /// Files restored without their extended attributes.
+    pub xattrs: u64,
+    /// Of those, files with ACLs.
+    pub acls: u64,
+    /// Sparse files written in full.
+    pub holes: u64,
+    /// FIFOs and device nodes not made.
+    pub special: u64,
+    /// Symlinks not made.
+    pub symlinks: u64,
+    /// Files and folders given the file system's own permissions.
+    pub modes: u64,
+    /// Files left owned by this user (as root).
+    pub owners: u64,
+    /// Device nodes not made: only root makes them.
+    pub devices_not_root: u64,
+    /// Files whose device node or privileged attributes were left out:
+    /// the catalog is not this computer's.
+    pub withheld: u64,
+    /// Attributes or special files refused for another reason.
+    pub failed: u64,
 }

@@ -334,6 +334,7 @@ fn write_tmp(
             keep_special,
             target,
         )?;
+        fid.mode_kept(out.as_fd(), &e.version);
         Ok(Ok(()))
     })();
     drop(out);

@@ -82,12 +82,14 @@ pub(super) fn make_links(
         let v = &fe.version;
         let hash = v.hash.unwrap_or_else(|| ObjectId::of(b""));
         let (lparent, lname) = split(&le.rel);
+        // FAT keeps mtimes to two seconds: there the copy's hash check is
+        // what tells the first link is the file restored.
         let first = cx.dest.dir(lparent, false)?.and_then(|d| {
             let st = d.stat(lname)?;
             let mtime = st.st_mtime * 1_000_000_000 + st.st_mtime_nsec as i64;
             (file_type(&st) == rustix::fs::FileType::RegularFile
                 && st.st_size as u64 == le.version.size
-                && mtime == le.version.mtime_ns)
+                && (mtime == le.version.mtime_ns || !cx.fid.unix))
                 .then_some((d, (st.st_dev, st.st_ino)))
         });
         let Some((ldir, ident)) = first else {
@@ -192,6 +194,7 @@ fn copy_of(
             cx.keep_special,
             target,
         )?;
+        cx.fid.mode_kept(out.as_fd(), &e.version);
         out.sync_all().map_err(io_err("cannot flush", target))?;
         put_in_place(dir, &tmp, dir, name, replace, target)?;
         Ok(())

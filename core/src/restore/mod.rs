@@ -39,6 +39,7 @@ use crate::disk::Disk;
 use crate::object::ObjectId;
 use crate::task::{Phase, Progress};
 use attrs::Fidelity;
+pub use attrs::NotHeld;
 use batch::{Batch, BatchCtx, FileJob, Writing, settle};
 use cover::{holders, plan_next};
 use dest::Dest;
@@ -215,31 +216,6 @@ pub struct Report {
     pub missing_bytes: u64,
 }
 
-/// What a destination could not hold: counts of files restored without
-/// it. None of it makes a restore incomplete; each kind is told once.
-#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
-pub struct NotHeld {
-    /// Hard links written as separate copies.
-    pub links_copied: u64,
-    /// Files restored without their extended attributes.
-    pub xattrs: u64,
-    /// Of those, files with ACLs.
-    pub acls: u64,
-    /// Sparse files written in full.
-    pub holes: u64,
-    /// FIFOs and device nodes not made.
-    pub special: u64,
-    /// Files left owned by this user (as root).
-    pub owners: u64,
-    /// Device nodes not made: only root makes them.
-    pub devices_not_root: u64,
-    /// Files whose device node or privileged attributes were left out:
-    /// the catalog is not this computer's.
-    pub withheld: u64,
-    /// Attributes or special files refused for another reason.
-    pub failed: u64,
-}
-
 impl Report {
     /// True when everything asked for is at the destination.
     pub fn complete(&self) -> bool {
@@ -360,6 +336,8 @@ pub fn restore(
                             dirty_dirs = true;
                         }
                     }
+                    // FAT32 and exFAT have no symlinks: counted and told.
+                    Kind::Symlink if !fid.unix => fid.symlink_not_held(),
                     Kind::Symlink => {
                         let dir = dest.dir(parent, true)?.ok_or_else(vanished)?;
                         let link_target = e.version.target.clone().unwrap_or_default();
@@ -495,6 +473,7 @@ pub fn restore(
         if let Some(d) = dest.dir(&e.rel, false)? {
             fid.apply(std::os::fd::AsFd::as_fd(&d), &e.version);
             d.set_meta(e.version.mode, e.version.mtime_ns, keep_special)?;
+            fid.mode_kept(std::os::fd::AsFd::as_fd(&d), &e.version);
         }
     }
     report.not_held = fid.not_held();

@@ -39,7 +39,18 @@ impl Dir {
             Mode::from_raw_mode(0o600),
             rdev as rustix::fs::Dev,
         ) {
+            // A FUSE driver may leave a plain file behind a refusal
+            // (fusefat does): never under the temp name after it.
+            self.remove(&tmp);
             return Ok(Err(e));
+        }
+        // A FUSE driver may also make a plain file instead: not a FIFO.
+        match self.stat(&tmp).map(|st| file_type(&st)) {
+            Some(t) if t == kind => {}
+            _ => {
+                self.remove(&tmp);
+                return Ok(Err(Errno::OPNOTSUPP));
+            }
         }
         owner(self.fd.as_fd(), &tmp);
         let done = rustix::fs::chmodat(
