@@ -229,6 +229,11 @@ impl<'a> Pass<'a> {
         };
         let mut hashed = hash_all(to_hash);
         let (linked, again) = same_links(&hashed, links, stage, journal, progress);
+        // Counted below as read; they took the hash of a link that was.
+        let (linked_files, linked_bytes) = (
+            linked.len() as u64,
+            linked.iter().map(|(f, _, _)| f.size).sum::<u64>(),
+        );
         hashed.extend(linked);
         hashed.extend(hash_all(again));
         progress.check()?;
@@ -263,6 +268,8 @@ impl<'a> Pass<'a> {
                 }
             }
         }
+        self.report.hashed_files = self.report.hashed_files.saturating_sub(linked_files);
+        self.report.hashed_bytes = self.report.hashed_bytes.saturating_sub(linked_bytes);
         self.record(catalog)
     }
 
