@@ -89,21 +89,6 @@ fn size_refused(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(27 | 1 | 22 | 75))
 }
 
-/// Writes `piece`, which lands at offset `at` of its part, leaving whole
-/// blocks of zeros as holes; `short` tells whether the part now ends in one.
-fn write_with_holes(f: &mut dyn IoFile, piece: &[u8], at: u64, short: &mut bool) -> io::Result<()> {
-    for (zero, r) in crate::meta::sparse::runs(piece, at) {
-        if zero {
-            f.skip(r.len() as u64)?;
-            *short = true;
-        } else {
-            f.write_all(&piece[r])?;
-            *short = false;
-        }
-    }
-    Ok(())
-}
-
 fn is_file(st: &rustix::fs::Stat) -> bool {
     FileType::from_raw_mode(st.st_mode) == FileType::RegularFile
 }
@@ -481,7 +466,7 @@ impl Disk {
                     let take = (limit - *written).min(chunk.len() as u64) as usize;
                     let piece = &chunk[..take];
                     let wrote = if holes {
-                        write_with_holes(f.as_mut(), piece, *written, &mut short)
+                        crate::meta::sparse::write_skipping(f.as_mut(), piece, *written, &mut short)
                     } else {
                         f.write_all(piece)
                     };
