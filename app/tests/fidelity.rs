@@ -337,21 +337,30 @@ fn a_restore_gives_back_links_xattrs_acls_holes_special_files_modes_owners_and_m
     let (w, tree, device) = synced(true);
     assert!(allocated(&tree.join("disk.img")) < 1 << 20);
 
-    // The sparse file's object on the disk is sparse too.
-    let objects = w.mounts().join("A/coffer/objects");
+    // The sparse file's object on the disk is sparse too; and nothing
+    // under the disk's coffer folder (objects, catalog slots, sidecars) is
+    // open to other accounts.
     let mut biggest = (0u64, 0u64);
-    let mut stack = vec![objects];
+    let mut stack = vec![w.mounts().join("A/coffer")];
+    let mut checked = 0;
     while let Some(d) = stack.pop() {
+        let m = std::fs::metadata(&d).unwrap();
+        assert_eq!(m.mode() & 0o777, 0o700, "{}", d.display());
         for e in std::fs::read_dir(&d).unwrap() {
             let e = e.unwrap();
             let m = e.metadata().unwrap();
             if m.is_dir() {
                 stack.push(e.path());
-            } else if m.len() > biggest.0 {
+                continue;
+            }
+            assert_eq!(m.mode() & 0o777, 0o600, "{}", e.path().display());
+            checked += 1;
+            if m.len() > biggest.0 {
                 biggest = (m.len(), m.blocks() * 512);
             }
         }
     }
+    assert!(checked > 10, "{checked} files on the disk");
     assert!(biggest.0 >= GIB, "no 1 GiB object: {biggest:?}");
     assert!(biggest.1 < 1 << 20, "the object takes {} bytes", biggest.1);
 
