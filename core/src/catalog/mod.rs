@@ -134,6 +134,10 @@ pub struct Attrs {
     pub sparse: bool,
     /// Its extended attributes and ACLs: an id in `xattr_sets`.
     pub xattrs: Option<i64>,
+    /// When its inode last changed (any attribute, mode, owner or link
+    /// count changes it): not compared, only a reason to list attributes
+    /// again.
+    pub ctime_ns: Option<i64>,
 }
 
 impl Attrs {
@@ -196,8 +200,9 @@ pub struct NewVersion {
     pub mode: u32,
     pub target: Option<PathBuf>,
     pub hash: Option<ObjectId>,
-    /// Owner, links, device number, holes (`attrs.xattrs` is not read:
-    /// the set itself is in `xattrs`).
+    /// Owner, links, device number, holes. The set of attributes is
+    /// `xattrs` when read from the file, else `attrs.xattrs` (an id taken
+    /// over from the version before).
     pub attrs: Attrs,
     pub xattrs: Option<std::sync::Arc<crate::meta::Xattrs>>,
 }

@@ -103,6 +103,9 @@ ALTER TABLE versions ADD COLUMN nlink INTEGER;
 ALTER TABLE versions ADD COLUMN rdev INTEGER;
 ALTER TABLE versions ADD COLUMN sparse INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE versions ADD COLUMN xattrs INTEGER REFERENCES xattr_sets(id);
+-- When its inode last changed (ns): a scan that finds it the same takes
+-- the attributes as recorded instead of listing them again.
+ALTER TABLE versions ADD COLUMN ctime_ns INTEGER;
 ";
 
 /// Raises `generation`; run by every method that changes snapshots,

@@ -278,6 +278,7 @@ fn a_catalog_of_schema_3_opens_and_takes_what_schema_4_records() {
         rdev: 0,
         sparse: true,
         xattrs: None,
+        ctime_ns: Some(1_700_000_000_123_456_789),
     };
     let mut a = file("/h/a", b"a");
     a.attrs = attrs.clone();
@@ -306,8 +307,8 @@ fn a_catalog_of_schema_3_opens_and_takes_what_schema_4_records() {
     let b = now.iter().find(|v| v.path == Path::new("/h/b")).unwrap();
     assert_eq!(a.attrs.uid, Some(65534));
     assert_eq!(
-        (a.attrs.dev, a.attrs.nlink, a.attrs.sparse),
-        (2049, 2, true)
+        (a.attrs.dev, a.attrs.nlink, a.attrs.sparse, a.attrs.ctime_ns),
+        (2049, 2, true, Some(1_700_000_000_123_456_789))
     );
     // One set, stored once, shared by both versions.
     assert!(a.attrs.xattrs.is_some());

@@ -70,9 +70,9 @@ impl Catalog {
         // A copy from a disk written before schema 4 has none of its
         // columns: its versions come without owners, links or attributes.
         let v4 = if self.schema >= 4 {
-            "uid, gid, dev, nlink, rdev, sparse, xattrs"
+            "uid, gid, dev, nlink, rdev, sparse, xattrs, ctime_ns"
         } else {
-            "NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+            "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
         };
         let sql = format!(
             "SELECT id, path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, last_snapshot,
@@ -153,8 +153,8 @@ impl Catalog {
             let mut ins = tx
                 .prepare(
                     "INSERT INTO versions(path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, last_snapshot,
-                                          uid, gid, dev, nlink, rdev, sparse, xattrs)
-                     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+                                          uid, gid, dev, nlink, rdev, sparse, xattrs, ctime_ns)
+                     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 )
                 .map_err(e)?;
             let sets = super::meta_rows::store_xattr_sets(&tx, &delta.added).map_err(e)?;
@@ -173,10 +173,12 @@ impl Catalog {
             for v in &delta.added {
                 let hash = v.hash.map(|h| h.to_hex());
                 let a = &v.attrs;
+                // A set read from the file, or the one a scan took over
+                // from the version before (its inode unchanged).
                 let set = v
                     .xattrs
                     .as_ref()
-                    .and_then(|x| sets.get(&x.digest()).copied());
+                    .map_or(a.xattrs, |x| sets.get(&x.digest()).copied());
                 ins.execute(params![
                     path_bytes(&v.path),
                     v.kind.to_i64(),
@@ -193,7 +195,8 @@ impl Catalog {
                     a.nlink as i64,
                     a.rdev as i64,
                     a.sparse,
-                    set
+                    set,
+                    a.ctime_ns
                 ])
                 .map_err(e)?;
             }
@@ -347,6 +350,7 @@ fn version_row(r: &rusqlite::Row<'_>) -> RowResult<Version> {
             rdev: r.get::<_, Option<i64>>(15)?.unwrap_or(0) as u64,
             sparse: r.get::<_, Option<bool>>(16)?.unwrap_or(false),
             xattrs: r.get(17)?,
+            ctime_ns: r.get(18)?,
         },
     }))
 }

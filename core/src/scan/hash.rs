@@ -116,9 +116,11 @@ pub(super) fn hash_settled(
         }
         let after = after?;
         if settled {
-            let xattrs = f.xattrs.take();
+            // The attributes were listed after the walk's stat: its ctime
+            // is the one they are known to be as new as.
+            let (xattrs, set, ctime) = (f.xattrs.take(), f.attrs.xattrs, f.attrs.ctime_ns);
             *f = Found::from_meta(f.path.clone(), &after, Kind::File, None);
-            f.xattrs = xattrs;
+            (f.xattrs, f.attrs.xattrs, f.attrs.ctime_ns) = (xattrs, set, ctime);
             journal.note(Note::Hashed {
                 path: f.path.clone(),
                 cached: Cached {

@@ -75,7 +75,9 @@ struct Found {
     target: Option<PathBuf>,
     /// Owner, links, device number, holes.
     attrs: Attrs,
-    /// Extended attributes and ACLs, with the digest of their encoding.
+    /// Extended attributes and ACLs as read, with the digest of their
+    /// encoding. Not read when the inode's ctime is the one recorded: then
+    /// `attrs.xattrs` is the recorded set's id.
     xattrs: Option<(std::sync::Arc<crate::meta::Xattrs>, [u8; 32])>,
     /// A SQLite database with a `-wal`, `-shm` or `-journal` beside it:
     /// being written, so copied through the backup API, and read again at
@@ -112,19 +114,11 @@ impl Found {
                 sparse: kind == Kind::File
                     && crate::meta::sparse::may_have_holes(size, meta.blocks()),
                 xattrs: None,
+                ctime_ns: Some(meta.ctime() * 1_000_000_000 + meta.ctime_nsec()),
             },
             xattrs: None,
             live: false,
         }
-    }
-
-    /// Takes the attribute set read for it (none when empty).
-    fn with_xattrs(mut self, x: crate::meta::Xattrs) -> Found {
-        if !x.is_empty() {
-            let d = x.digest();
-            self.xattrs = Some((std::sync::Arc::new(x), d));
-        }
-        self
     }
 
     /// A file with other links, by device and inode.
@@ -158,8 +152,11 @@ impl Found {
     /// Same content, mode, target, owner, links and attributes: nothing to
     /// record. `digests` names the catalog's attribute sets.
     fn same_everything(&self, v: &Version, digests: &FxHashMap<i64, [u8; 32]>) -> bool {
-        let theirs = v.attrs.xattrs.and_then(|id| digests.get(&id));
-        let xattrs_same = theirs == self.xattrs.as_ref().map(|x| &x.1);
+        let xattrs_same = match &self.xattrs {
+            Some((_, d)) => v.attrs.xattrs.and_then(|id| digests.get(&id)) == Some(d),
+            // None read, or the recorded set taken over.
+            None => v.attrs.xattrs == self.attrs.xattrs,
+        };
         self.same_content(v)
             && v.mode == self.mode
             && v.target == self.target

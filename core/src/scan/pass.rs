@@ -15,7 +15,7 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::hash::hash_settled;
-use super::walk::{Walked, walk_sources};
+use super::walk::{Walked, attach_xattrs, walk_sources};
 use super::{Error, Found, Report};
 use crate::catalog::{
     Cached, Catalog, Journal, Kind, NewVersion, Note, ScanDelta, Snapshot, Version,
@@ -110,12 +110,28 @@ impl<'a> Pass<'a> {
     /// Decides, for each thing found, whether it is unchanged, known
     /// content under new metadata, a move, content an interrupted scan
     /// read, or something to read.
-    fn compare(&mut self, found: Vec<Found>, cache: &FxHashMap<Vec<u8>, Cached>) {
+    fn compare(&mut self, mut found: Vec<Found>, cache: &FxHashMap<Vec<u8>, Cached>) {
         let mut by_path: FxHashMap<&[u8], usize> =
             FxHashMap::with_capacity_and_hasher(self.prev.len(), Default::default());
         for (i, v) in self.prev.iter().enumerate() {
             by_path.insert(v.path.as_os_str().as_bytes(), i);
         }
+        // The attributes of what did not change since the version before
+        // (same kind, device, inode and ctime) are taken as recorded.
+        let prev = &self.prev;
+        attach_xattrs(
+            &mut found,
+            |f| {
+                let v = &prev[*by_path.get(f.path.as_os_str().as_bytes())?];
+                (v.kind == f.kind
+                    && v.inode == f.inode
+                    && v.attrs.dev == f.attrs.dev
+                    && v.attrs.ctime_ns.is_some()
+                    && v.attrs.ctime_ns == f.attrs.ctime_ns)
+                    .then_some(v.attrs.xattrs)
+            },
+            self.progress,
+        );
         // Built only when a file turns up under a path the catalog does not know.
         let mut by_ident: Option<FxHashMap<(u64, u64, i64), ObjectId>> = None;
         let mut to_read: Vec<(Found, Option<usize>)> = Vec::new();

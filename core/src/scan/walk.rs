@@ -2,8 +2,8 @@
 //! their folder, exclusions applied, symlinks recorded and never followed;
 //! FIFOs and device nodes recorded as what they are (never opened), sockets
 //! left out without a word (they are made by the program that listens);
-//! the extended attributes of files and folders listed with one
-//! `llistxattr` each.
+//! then the extended attributes of files and folders whose inode changed
+//! since the last snapshot, one `llistxattr` each (`attach_xattrs`).
 //!
 //! Invariant: what cannot be read is listed as unreadable (and warned
 //! about), never left out as if it were gone.
@@ -69,10 +69,9 @@ pub(super) fn walk_sources(
             rules: &rules,
             own_dir,
             progress,
-            root: crate::meta::owner::is_root(),
         };
         all.found
-            .push(walk.xattrs_of(Found::from_meta(root.clone(), &meta, Kind::Dir, None)));
+            .push(Found::from_meta(root.clone(), &meta, Kind::Dir, None));
         progress.advance(1, 0);
         all.merge(walk.dir(root)?);
     }
@@ -83,28 +82,41 @@ struct Walk<'a> {
     rules: &'a ignore::gitignore::Gitignore,
     own_dir: Option<&'a Path>,
     progress: &'a Progress,
-    /// Running as root: `security.*` and `trusted.*` are recorded too.
-    root: bool,
+}
+
+/// Lists the extended attributes of the files and folders found, on all
+/// cores (Linux allows no `user.*` on symlinks or special files). Where
+/// `recorded` gives the set of the version before, whose inode has not
+/// changed since (same ctime: any attribute, mode, owner or link change
+/// moves it), that set is taken without asking the kernel. What cannot be
+/// read is warned about and left out.
+pub(super) fn attach_xattrs(
+    found: &mut [Found],
+    recorded: impl Fn(&Found) -> Option<Option<i64>> + Sync,
+    progress: &Progress,
+) {
+    // As root, `security.*` and `trusted.*` are recorded too.
+    let root = crate::meta::owner::is_root();
+    found
+        .par_iter_mut()
+        .filter(|f| matches!(f.kind, Kind::File | Kind::Dir))
+        .for_each(|f| {
+            if let Some(set) = recorded(f) {
+                f.attrs.xattrs = set;
+                return;
+            }
+            match crate::meta::xattr::read_path(&f.path, root) {
+                Ok(x) if !x.is_empty() => {
+                    let d = x.digest();
+                    f.xattrs = Some((std::sync::Arc::new(x), d));
+                }
+                Ok(_) => {}
+                Err(e) => progress.warn(Some(&f.path), format!("{e}; recorded without them")),
+            }
+        });
 }
 
 impl Walk<'_> {
-    /// `f` with its extended attributes (files and folders only: Linux
-    /// allows no `user.*` on symlinks or special files). What cannot be
-    /// read is warned about and left out.
-    fn xattrs_of(&self, f: Found) -> Found {
-        if !matches!(f.kind, Kind::File | Kind::Dir) {
-            return f;
-        }
-        match crate::meta::xattr::read_path(&f.path, self.root) {
-            Ok(x) => f.with_xattrs(x),
-            Err(e) => {
-                self.progress
-                    .warn(Some(&f.path), format!("{e}; recorded without them"));
-                f
-            }
-        }
-    }
-
     /// Everything under `dir`, its subfolders walked in parallel. Entries
     /// are stat'ed relative to their folder (no path lookups).
     fn dir(&self, dir: &Path) -> crate::Result<Walked> {
@@ -188,7 +200,6 @@ impl Walk<'_> {
                 );
                 continue;
             };
-            let f = self.xattrs_of(f);
             self.progress.advance(1, f.size);
             w.found.push(f);
         }
