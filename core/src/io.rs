@@ -29,6 +29,19 @@ pub trait IoFile: Send {
     fn set_len(&mut self, len: u64) -> io::Result<()>;
     /// The file's length now.
     fn size(&mut self) -> io::Result<u64>;
+    /// Moves `n` bytes on without writing them: a hole where the file
+    /// system makes holes. A file that ends in one is given its length
+    /// with [`set_len`](Self::set_len). By default zeros are written.
+    fn skip(&mut self, n: u64) -> io::Result<()> {
+        let zeros = [0u8; 8192];
+        let mut left = n;
+        while left > 0 {
+            let take = left.min(zeros.len() as u64) as usize;
+            self.write_all(&zeros[..take])?;
+            left -= take as u64;
+        }
+        Ok(())
+    }
     /// Starts writing what was written out to the device, without waiting,
     /// so the flush that makes a batch durable finds most of it done.
     /// Advisory: the file system may ignore it.
@@ -85,6 +98,10 @@ impl IoFile for RealFile {
     }
     fn size(&mut self) -> io::Result<u64> {
         Ok(self.0.metadata()?.len())
+    }
+    fn skip(&mut self, n: u64) -> io::Result<()> {
+        let by = i64::try_from(n).map_err(io::Error::other)?;
+        std::io::Seek::seek(&mut self.0, std::io::SeekFrom::Current(by)).map(|_| ())
     }
     fn start_flush(&mut self) {
         if self.1 < ADVISE_FROM {

@@ -15,6 +15,7 @@ pub mod human;
 pub mod io;
 pub mod jobs;
 pub mod live;
+pub mod meta;
 pub mod object;
 pub mod plan;
 pub mod redundancy;

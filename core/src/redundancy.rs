@@ -87,6 +87,10 @@ pub struct Status {
     /// The oldest snapshot every file of which still has a copy on some disk.
     pub history_from: Option<crate::catalog::Snapshot>,
     pub no_copy: Tally,
+    /// What each source holds beyond plain content.
+    pub holdings: Vec<crate::meta::holds::Holdings>,
+    /// What a disk's file system cannot hold of a source.
+    pub limits: Vec<crate::meta::holds::Limit>,
 }
 
 /// Every current file with its copies.
@@ -226,6 +230,8 @@ pub fn status(catalog: &Catalog, profile: &Profile) -> crate::Result<Status> {
         "Everything survives the loss of any one disk".to_string()
     };
     let history_from = history_from(catalog)?;
+    let holdings = crate::meta::holds::holdings(catalog, profile)?;
+    let limits = crate::meta::holds::limits(catalog, &holdings)?;
     Ok(Status {
         snapshot,
         sources,
@@ -233,6 +239,8 @@ pub fn status(catalog: &Catalog, profile: &Profile) -> crate::Result<Status> {
         headline,
         history_from,
         no_copy,
+        holdings,
+        limits,
     })
 }
 

@@ -122,10 +122,13 @@ pub fn run<T: Send + 'static>(
         }
         std::thread::sleep(Duration::from_millis(50));
     };
-    // Late events (the last warnings) are printed before the summary.
+    // Late events (the last warnings and notices) are printed before the
+    // summary.
     for ev in task.drain() {
-        if let (Event::Warning(w), false) = (ev, quiet) {
-            bar.suspend(|| eprintln!("warning: {w}"));
+        match (ev, quiet) {
+            (Event::Warning(w), false) => bar.suspend(|| eprintln!("warning: {w}")),
+            (Event::Notice(n), false) => bar.suspend(|| eprintln!("{}", human::escape(&n))),
+            _ => {}
         }
     }
     bar.finish_and_clear();

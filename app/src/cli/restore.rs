@@ -60,6 +60,9 @@ fn kind_mark(k: Kind) -> &'static str {
         Kind::File => "",
         Kind::Dir => "/",
         Kind::Symlink => "@",
+        // As `ls -F` marks them.
+        Kind::Fifo => "|",
+        Kind::CharDevice | Kind::BlockDevice => "",
     }
 }
 
@@ -401,6 +404,20 @@ fn run_once(
         r.snapshot,
         human::time(r.snapshot_time)
     );
+    if r.links > 0 {
+        let _ = writeln!(
+            text,
+            "{} of them made as hard links of another",
+            human::count(r.links, "file")
+        );
+    }
+    if r.special > 0 {
+        let _ = writeln!(
+            text,
+            "Made {}",
+            human::count(r.special, "FIFO or device node")
+        );
+    }
     if r.already_done > 0 {
         let _ = writeln!(
             text,

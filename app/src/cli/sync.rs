@@ -210,6 +210,23 @@ pub(super) fn status(ctx: &Ctx) -> anyhow::Result<Done> {
             f.wanted
         );
     }
+    for (f, h) in st.sources.iter().zip(&st.holdings) {
+        if let Some(what) = h.described() {
+            let _ = writeln!(text, "  {} also holds {what}", human::path(&f.path));
+        }
+    }
+    if !st.limits.is_empty() {
+        text.push_str("\nWhat a disk cannot hold:\n");
+        for l in &st.limits {
+            // The message names the disk by its label.
+            let _ = writeln!(
+                text,
+                "  {}: {}",
+                human::path(&l.source),
+                human::escape(&l.message)
+            );
+        }
+    }
     text.push_str("\nIf a disk were lost:\n");
     for d in &st.disks {
         if d.lost.files == 0 {

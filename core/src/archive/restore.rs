@@ -532,6 +532,7 @@ fn place(
                         e.mtime_ns,
                         *put == Put::Replace,
                         &shown,
+                        |_, _| {},
                     )?;
                     report.symlinks += 1;
                 }

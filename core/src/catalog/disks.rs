@@ -26,6 +26,7 @@ impl Catalog {
             row.used = used;
         }
         self.upsert_disk(&row)?;
+        self.set_disk_fs(disk.id(), disk.fs_kind().name())?;
         Ok(row)
     }
 

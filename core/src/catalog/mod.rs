@@ -22,6 +22,7 @@ use crate::object::ObjectId;
 
 mod disks;
 mod journal;
+mod meta_rows;
 mod pages;
 mod schema;
 mod versions;
@@ -73,7 +74,7 @@ pub enum Error {
 /// `PRAGMA application_id`: "CofR". Tells our catalogs from other SQLite files.
 pub const APPLICATION_ID: i64 = 0x436f_6652;
 /// The schema this Coffer writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// What a catalog entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -82,6 +83,12 @@ pub enum Kind {
     File,
     Dir,
     Symlink,
+    /// A named pipe: recorded and made again, never read.
+    Fifo,
+    /// Device nodes: recorded with their device number, made again only
+    /// as root.
+    CharDevice,
+    BlockDevice,
 }
 
 impl Kind {
@@ -90,6 +97,9 @@ impl Kind {
             Kind::File => 0,
             Kind::Dir => 1,
             Kind::Symlink => 2,
+            Kind::Fifo => 3,
+            Kind::CharDevice => 4,
+            Kind::BlockDevice => 5,
         }
     }
     fn from_i64(v: i64) -> Option<Kind> {
@@ -97,8 +107,64 @@ impl Kind {
             0 => Some(Kind::File),
             1 => Some(Kind::Dir),
             2 => Some(Kind::Symlink),
+            3 => Some(Kind::Fifo),
+            4 => Some(Kind::CharDevice),
+            5 => Some(Kind::BlockDevice),
             _ => None,
         }
+    }
+}
+
+impl Kind {
+    /// A FIFO or a device node: metadata only, no content.
+    pub fn is_special(self) -> bool {
+        matches!(self, Kind::Fifo | Kind::CharDevice | Kind::BlockDevice)
+    }
+}
+
+/// What a version records beyond its content, mode and mtime (schema 4).
+/// Versions an older Coffer recorded have no owner, no link count and no
+/// attributes.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Attrs {
+    pub uid: Option<u32>,
+    pub gid: Option<u32>,
+    /// The device the file was on and its link count: files with more than
+    /// one link, on the same device with the same inode, are one file.
+    pub dev: u64,
+    pub nlink: u64,
+    /// The device number of a device node.
+    pub rdev: u64,
+    /// Whether it had fewer blocks than its size needs (holes): restored
+    /// with holes where it holds whole blocks of zeros.
+    pub sparse: bool,
+    /// Its extended attributes and ACLs: an id in `xattr_sets`.
+    pub xattrs: Option<i64>,
+    /// When its inode last changed (any attribute, mode, owner or link
+    /// count changes it): not compared, only a reason to list attributes
+    /// again.
+    pub ctime_ns: Option<i64>,
+}
+
+impl Attrs {
+    /// What makes two versions of one path differ beyond content, mode and
+    /// target: the owner, the attributes, a device number, and for a file
+    /// with several links, which device it is on and how many links it has
+    /// (so that every link of a group in a snapshot carries the same
+    /// device, even after a reboot renumbered it).
+    pub fn same_as(&self, other: &Attrs, xattrs_same: bool) -> bool {
+        let links = |a: &Attrs| {
+            if a.nlink > 1 {
+                (a.dev, a.nlink)
+            } else {
+                (0, a.nlink.min(1))
+            }
+        };
+        self.uid == other.uid
+            && self.gid == other.gid
+            && self.rdev == other.rdev
+            && links(self) == links(other)
+            && xattrs_same
     }
 }
 
@@ -126,6 +192,7 @@ pub struct Version {
     pub hash: Option<ObjectId>,
     pub first_snapshot: i64,
     pub last_snapshot: i64,
+    pub attrs: Attrs,
 }
 
 /// A version a scan found, before it has an id.
@@ -139,6 +206,11 @@ pub struct NewVersion {
     pub mode: u32,
     pub target: Option<PathBuf>,
     pub hash: Option<ObjectId>,
+    /// Owner, links, device number, holes. The set of attributes is
+    /// `xattrs` when read from the file, else `attrs.xattrs` (an id taken
+    /// over from the version before).
+    pub attrs: Attrs,
+    pub xattrs: Option<std::sync::Arc<crate::meta::Xattrs>>,
 }
 
 /// What a scan changed since the previous snapshot.
@@ -150,6 +222,8 @@ pub struct ScanDelta {
     pub added: Vec<NewVersion>,
     pub files: u64,
     pub bytes: u64,
+    /// Names of the owners and groups the scan found.
+    pub owners: Vec<(crate::meta::owner::Of, u32, String)>,
 }
 
 /// A backup disk as the catalog knows it.
@@ -212,6 +286,9 @@ pub struct ObjectUse {
 pub struct Catalog {
     conn: Connection,
     path: PathBuf,
+    /// The schema it holds: below the current one only for a copy from a
+    /// disk, which is read as it is.
+    schema: i64,
 }
 
 fn path_bytes(p: &Path) -> &[u8] {
@@ -241,6 +318,7 @@ impl Catalog {
         let mut cat = Catalog {
             conn,
             path: path.to_path_buf(),
+            schema: SCHEMA_VERSION,
         };
         cat.setup(true)?;
         Ok(cat)
@@ -270,6 +348,7 @@ impl Catalog {
         let mut cat = Catalog {
             conn,
             path: tmp.path().to_path_buf(),
+            schema: SCHEMA_VERSION,
         };
         cat.setup(true)?;
         // Closing checkpoints the WAL into the file and removes it.
@@ -319,6 +398,7 @@ impl Catalog {
         let mut cat = Catalog {
             conn,
             path: path.to_path_buf(),
+            schema: SCHEMA_VERSION,
         };
         cat.setup(false)?;
         Ok(cat)
@@ -380,6 +460,7 @@ impl Catalog {
                     path: self.path.clone(),
                 });
             }
+            self.schema = version;
             return Ok(());
         }
         self.conn

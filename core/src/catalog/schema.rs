@@ -97,6 +97,35 @@ DROP TABLE scan_cache;
 DROP TABLE staging;
 ";
 
+/// v5: what a restore needs to give back exactly what was there: owners (ids
+/// in the version, names beside them), hard links (device and link count),
+/// device numbers, holes, and extended attributes and ACLs, stored once per
+/// distinct set (named by the SHA-256 of its canonical encoding).
+pub(super) const SCHEMA_V5: &str = "
+CREATE TABLE xattr_sets(
+    id INTEGER PRIMARY KEY,
+    sha256 BLOB NOT NULL UNIQUE,
+    data BLOB NOT NULL
+);
+CREATE TABLE owner_names(
+    kind INTEGER NOT NULL,          -- 0 user, 1 group
+    id INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    PRIMARY KEY(kind, id)
+) WITHOUT ROWID;
+-- versions.kind may also be 3 (fifo), 4 (char device), 5 (block device).
+ALTER TABLE versions ADD COLUMN uid INTEGER;
+ALTER TABLE versions ADD COLUMN gid INTEGER;
+ALTER TABLE versions ADD COLUMN dev INTEGER;
+ALTER TABLE versions ADD COLUMN nlink INTEGER;
+ALTER TABLE versions ADD COLUMN rdev INTEGER;
+ALTER TABLE versions ADD COLUMN sparse INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE versions ADD COLUMN xattrs INTEGER REFERENCES xattr_sets(id);
+-- When its inode last changed (ns): a scan that finds it the same takes
+-- the attributes as recorded instead of listing them again.
+ALTER TABLE versions ADD COLUMN ctime_ns INTEGER;
+";
+
 /// Raises `generation`; run by every method that changes snapshots,
 /// versions, objects or copies, in the same transaction (or before the
 /// change, so that a crash can only leave it too high).
@@ -144,6 +173,8 @@ impl Catalog {
                 3 => tx.execute_batch(SCHEMA_V3).map_err(e)?,
                 // v4: alive versions marked, the journal's tables dropped.
                 4 => tx.execute_batch(SCHEMA_V4).map_err(e)?,
+                // v5: owners, links, devices, holes, extended attributes.
+                5 => tx.execute_batch(SCHEMA_V5).map_err(e)?,
                 _ => unreachable!("no migration to schema version {step}"),
             }
             tx.pragma_update(None, "user_version", step).map_err(e)?;

@@ -10,6 +10,8 @@ fn file(path: &str, content: &[u8]) -> NewVersion {
         mode: 0o644,
         target: None,
         hash: Some(ObjectId::of(content)),
+        attrs: Attrs::default(),
+        xattrs: None,
     }
 }
 
@@ -308,4 +310,127 @@ fn a_catalog_of_schema_v3_migrates_and_keeps_every_snapshot() {
         )
         .unwrap();
     assert_eq!(tables, 0);
+}
+
+/// A catalog as Coffer wrote it at schema 3 (the same SQL the earlier steps
+/// run), with a snapshot, a file, a folder and a disk copy in it.
+fn v3_catalog(path: &std::path::Path) {
+    let c = Connection::open(path).unwrap();
+    c.execute_batch(schema::SCHEMA_V1).unwrap();
+    c.execute("INSERT INTO meta(key, value) VALUES('generation', '7')", [])
+        .unwrap();
+    c.execute_batch(schema::SCHEMA_V3).unwrap();
+    let h = ObjectId::of(b"old").to_hex();
+    c.execute_batch(&format!(
+        "INSERT INTO snapshots VALUES(1, 100, 101, 1, 3);
+         INSERT INTO objects VALUES('{h}', 3);
+         INSERT INTO versions(path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, last_snapshot)
+             VALUES(x'2f682f6f6c64', 0, 3, 5, 9, 420, NULL, '{h}', 1, 1),
+                   (x'2f68', 1, 0, 5, 8, 493, NULL, NULL, 1, 1);
+         INSERT INTO disks(id, label, created_at) VALUES('{}', 'Blue', 1);
+         INSERT INTO copies VALUES('{h}', (SELECT id FROM disks), 2, NULL);"
+    , uuid::Uuid::new_v4()))
+    .unwrap();
+    c.pragma_update(None, "application_id", APPLICATION_ID)
+        .unwrap();
+    c.pragma_update(None, "user_version", 3).unwrap();
+}
+
+#[test]
+fn a_catalog_of_schema_3_opens_and_takes_what_schema_5_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.sqlite");
+    v3_catalog(&path);
+    // A copy from a disk is read as it is, without migrating.
+    let copy = Catalog::open_copy(&path).unwrap();
+    assert_eq!(copy.versions_in(1).unwrap().len(), 2);
+    drop(copy);
+
+    let mut cat = Catalog::open(&path).unwrap();
+    let v: i64 = cat
+        .conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+    assert_eq!(cat.generation().unwrap(), 7);
+    let old = cat.versions_in(1).unwrap();
+    assert_eq!(old.len(), 2);
+    assert_eq!(old[1].path, PathBuf::from("/h/old"));
+    assert_eq!(old[1].hash, Some(ObjectId::of(b"old")));
+    assert_eq!(old[1].attrs, Attrs::default());
+    assert_eq!(cat.copies().unwrap().len(), 1);
+
+    // What schema 5 records goes in and comes back.
+    let x = crate::meta::Xattrs::new(vec![(b"user.tag".to_vec(), b"important".to_vec())]).unwrap();
+    let x = std::sync::Arc::new(x);
+    let attrs = Attrs {
+        uid: Some(65534),
+        gid: Some(65534),
+        dev: 2049,
+        nlink: 2,
+        rdev: 0,
+        sparse: true,
+        xattrs: None,
+        ctime_ns: Some(1_700_000_000_123_456_789),
+    };
+    let mut a = file("/h/a", b"a");
+    a.attrs = attrs.clone();
+    a.xattrs = Some(x.clone());
+    let mut b = file("/h/b", b"a");
+    b.attrs = attrs.clone();
+    b.xattrs = Some(x.clone());
+    let fifo = NewVersion {
+        kind: Kind::Fifo,
+        hash: None,
+        size: 0,
+        ..file("/h/pipe", b"")
+    };
+    let s2 = cat
+        .apply_scan(
+            Some(1),
+            &ScanDelta {
+                added: vec![a, b, fifo],
+                owners: vec![(crate::meta::owner::Of::User, 65534, "nobody".into())],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    let now = cat.versions_in(s2).unwrap();
+    let a = now.iter().find(|v| v.path == Path::new("/h/a")).unwrap();
+    let b = now.iter().find(|v| v.path == Path::new("/h/b")).unwrap();
+    assert_eq!(a.attrs.uid, Some(65534));
+    assert_eq!(
+        (a.attrs.dev, a.attrs.nlink, a.attrs.sparse, a.attrs.ctime_ns),
+        (2049, 2, true, Some(1_700_000_000_123_456_789))
+    );
+    // One set, stored once, shared by both versions.
+    assert!(a.attrs.xattrs.is_some());
+    assert_eq!(a.attrs.xattrs, b.attrs.xattrs);
+    let n: i64 = cat
+        .conn
+        .query_row("SELECT count(*) FROM xattr_sets", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(cat.xattr_set(a.attrs.xattrs.unwrap()).unwrap().unwrap(), *x);
+    assert!(now.iter().any(|v| v.kind == Kind::Fifo));
+    assert_eq!(
+        cat.owner_name(crate::meta::owner::Of::User, 65534)
+            .unwrap()
+            .as_deref(),
+        Some("nobody")
+    );
+}
+
+#[test]
+fn a_damaged_attribute_set_in_a_catalog_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let cat = Catalog::open(&dir.path().join("c.sqlite")).unwrap();
+    cat.conn
+        .execute(
+            "INSERT INTO xattr_sets(id, sha256, data) VALUES(1, x'00', x'01ff')",
+            [],
+        )
+        .unwrap();
+    let err = cat.xattr_set(1).unwrap_err().to_string();
+    assert!(err.contains("xattr_sets.data"), "{err}");
 }

@@ -67,8 +67,16 @@ impl Catalog {
         tail: &str,
         params: P,
     ) -> Result<Vec<Version>, Error> {
+        // A copy from a disk written before schema 5 has none of its
+        // columns: its versions come without owners, links or attributes.
+        let v5 = if self.schema >= 5 {
+            "uid, gid, dev, nlink, rdev, sparse, xattrs, ctime_ns"
+        } else {
+            "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
+        };
         let sql = format!(
-            "SELECT id, path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, {LAST}
+            "SELECT id, path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, {LAST},
+                    {v5}
              FROM versions {tail}"
         );
         let mut st = self.conn.prepare_cached(&sql).map_err(self.err())?;
@@ -141,10 +149,13 @@ impl Catalog {
                 .map_err(e)?;
             let mut ins = tx
                 .prepare(
-                    "INSERT INTO versions(path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, last_snapshot)
-                     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                    "INSERT INTO versions(path, kind, size, mtime_ns, inode, mode, target, hash, first_snapshot, last_snapshot,
+                                          uid, gid, dev, nlink, rdev, sparse, xattrs, ctime_ns)
+                     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
                 )
                 .map_err(e)?;
+            let sets = super::meta_rows::store_xattr_sets(&tx, &delta.added).map_err(e)?;
+            super::meta_rows::store_owner_names(&tx, &delta.owners).map_err(e)?;
             // In key order, each new object lands next to the last one.
             let mut objects: Vec<(ObjectId, u64)> = delta
                 .added
@@ -158,6 +169,13 @@ impl Catalog {
             }
             for v in &delta.added {
                 let hash = v.hash.map(|h| h.to_hex());
+                let a = &v.attrs;
+                // A set read from the file, or the one a scan took over
+                // from the version before (its inode unchanged).
+                let set = v
+                    .xattrs
+                    .as_ref()
+                    .map_or(a.xattrs, |x| sets.get(&x.digest()).copied());
                 ins.execute(params![
                     path_bytes(&v.path),
                     v.kind.to_i64(),
@@ -168,7 +186,15 @@ impl Catalog {
                     v.target.as_deref().map(path_bytes),
                     hash,
                     new_id,
-                    ALIVE
+                    ALIVE,
+                    a.uid,
+                    a.gid,
+                    a.dev as i64,
+                    a.nlink as i64,
+                    a.rdev as i64,
+                    a.sparse,
+                    set,
+                    a.ctime_ns
                 ])
                 .map_err(e)?;
             }
@@ -312,5 +338,19 @@ fn version_row(r: &rusqlite::Row<'_>) -> RowResult<Version> {
         hash,
         first_snapshot: r.get(9)?,
         last_snapshot: r.get(10)?,
+        attrs: crate::catalog::Attrs {
+            uid: r
+                .get::<_, Option<i64>>(11)?
+                .and_then(|v| u32::try_from(v).ok()),
+            gid: r
+                .get::<_, Option<i64>>(12)?
+                .and_then(|v| u32::try_from(v).ok()),
+            dev: r.get::<_, Option<i64>>(13)?.unwrap_or(0) as u64,
+            nlink: r.get::<_, Option<i64>>(14)?.unwrap_or(0) as u64,
+            rdev: r.get::<_, Option<i64>>(15)?.unwrap_or(0) as u64,
+            sparse: r.get::<_, Option<bool>>(16)?.unwrap_or(false),
+            xattrs: r.get(17)?,
+            ctime_ns: r.get(18)?,
+        },
     }))
 }

@@ -41,6 +41,22 @@ impl Kind {
     pub fn case_insensitive(self) -> bool {
         matches!(self, Kind::Fat32 | Kind::Exfat)
     }
+
+    /// Whether it holds what a Unix file is beyond its bytes: hard links,
+    /// extended attributes and ACLs, holes, FIFOs and device nodes, owners.
+    /// FAT32 and exFAT hold none of them.
+    pub fn unix(self) -> bool {
+        !matches!(self, Kind::Fat32 | Kind::Exfat)
+    }
+
+    /// Its name in messages, and in the catalog's record of a disk.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Fat32 => "FAT32",
+            Kind::Exfat => "exFAT",
+            Kind::Other(_) => "other",
+        }
+    }
 }
 
 /// The file system of `path` (which must exist), from its magic number, or

@@ -222,12 +222,15 @@ impl Disk {
     }
 
     /// Reads an object's bytes (its parts in order). The caller checks the hash.
+    /// The holes of a sparse object are given as zeros without being read.
     pub fn open_object(&self, hash: &ObjectId) -> Result<Box<dyn Read + Send>, Error> {
         let mut reader: Box<dyn Read + Send> = Box::new(io::empty());
         for p in self.object_rels(hash)? {
             let f = self
                 .root
                 .open_file(&p)
+                .map_err(|e| Error::io("cannot open", &self.root.show(&p), e))?;
+            let f = crate::meta::sparse::Sparse::of(f)
                 .map_err(|e| Error::io("cannot open", &self.root.show(&p), e))?;
             reader = Box::new(reader.chain(f));
         }
@@ -435,6 +438,11 @@ impl Disk {
             Ok(f)
         };
         let shown = |parts: &[PathBuf]| self.root.show(parts.last().cloned().unwrap_or_default());
+        // Whole blocks of zeros (the holes of a sparse source among them)
+        // are left as holes where the disk's file system makes them.
+        let holes = self.fs_kind().unix();
+        // Whether the part being written ends in a hole, so far.
+        let mut short = false;
         let result: Result<(), CopyInError> = with_buffer(|buf| {
             loop {
                 let n = match src.read(buf) {
@@ -447,17 +455,28 @@ impl Disk {
                 let mut chunk = &buf[..n];
                 while !chunk.is_empty() {
                     if cur.as_ref().is_none_or(|(_, w)| *w >= limit) {
-                        if let Some((mut f, _)) = cur.take() {
+                        if let Some((mut f, w)) = cur.take() {
+                            if short {
+                                f.set_len(w)
+                                    .map_err(|e| Error::io("cannot write", &shown(&parts), e))?;
+                            }
                             f.sync_all()
                                 .map_err(|e| Error::io("cannot flush", &shown(&parts), e))?;
                         }
+                        short = false;
                         cur = Some((new_part(&mut parts)?, 0));
                     }
                     let Some((f, written)) = cur.as_mut() else {
                         break;
                     };
                     let take = (limit - *written).min(chunk.len() as u64) as usize;
-                    match f.write_all(&chunk[..take]) {
+                    let piece = &chunk[..take];
+                    let wrote = if holes {
+                        crate::meta::sparse::write_skipping(f.as_mut(), piece, *written, &mut short)
+                    } else {
+                        f.write_all(piece)
+                    };
+                    match wrote {
                         Ok(()) => {}
                         // A file system that refuses a file this big (FAT
                         // through a FUSE driver that is not recognised):
@@ -474,6 +493,7 @@ impl Disk {
                                 f.set_len(*written)
                                     .map_err(|e| Error::io("cannot write", &shown(&parts), e))?;
                             }
+                            short = false;
                             limit = *written;
                             self.learn_max_file(limit);
                             continue;
@@ -489,7 +509,11 @@ impl Disk {
             if parts.is_empty() {
                 cur = Some((new_part(&mut parts)?, 0));
             }
-            if let Some((f, _)) = cur.as_mut() {
+            if let Some((f, w)) = cur.as_mut() {
+                if short {
+                    f.set_len(*w)
+                        .map_err(|e| Error::io("cannot write", &shown(&parts), e))?;
+                }
                 f.start_flush();
             }
             Ok(())

@@ -15,11 +15,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::attrs::Fidelity;
 use super::dest::{Dest, Dir, put_in_place, set_file_meta};
 use super::select::{Entry, State};
 use super::{BadCopy, Error, Report, io_err};
 use crate::catalog::Catalog;
 use crate::disk::Disk;
+use crate::meta::sparse::HoleWriter;
 use crate::object::{Hasher, ObjectId};
 use crate::task::Progress;
 
@@ -60,6 +62,7 @@ impl<'s, 'e> Writing<'s, 'e> {
         batch: Batch<'e>,
         disks: &'env [Disk],
         keep_special: bool,
+        fid: &'env Fidelity,
         progress: &'env Progress,
     ) -> crate::Result<Self>
     where
@@ -68,7 +71,7 @@ impl<'s, 'e> Writing<'s, 'e> {
         let thread = std::thread::Builder::new()
             .name("restore-write".into())
             .spawn_scoped(scope, move || {
-                let written = batch.write(disks, keep_special, progress);
+                let written = batch.write(disks, keep_special, fid, progress);
                 (batch, written)
             })
             .map_err(|e| crate::Error::Panic(format!("cannot start a thread: {e}")))?;
@@ -120,6 +123,7 @@ impl Batch<'_> {
         &self,
         disks: &[Disk],
         keep_special: bool,
+        fid: &Fidelity,
         progress: &Progress,
     ) -> Vec<Written> {
         use rayon::prelude::*;
@@ -130,12 +134,13 @@ impl Batch<'_> {
             .with_max_len(1)
             .map(|j| {
                 let mut mismatches = Vec::new();
+                let holes = fid.holes_for(&j.entry.version);
                 for src in &j.sources {
                     if stop.load(Ordering::Relaxed) {
                         return Err(crate::Error::Cancelled);
                     }
                     let disk = src.and_then(|d| disks.get(d));
-                    match write_tmp(j, disk, keep_special, progress) {
+                    match write_tmp(j, disk, keep_special, holes, fid, progress) {
                         Ok(Ok(tmp)) => return Ok((Some(tmp), mismatches)),
                         Ok(Err(actual)) => mismatches.extend(src.map(|d| (d, actual))),
                         Err(e) => {
@@ -265,7 +270,8 @@ impl BatchCtx<'_> {
 }
 
 /// Writes one file from `disk` (or an empty file) under a temp name in its
-/// folder, checks its hash, and sets its mode and mtime. `Ok(Ok(name))`:
+/// folder (with holes for whole blocks of zeros when `holes`), checks its
+/// hash, and gives it its owner, attributes, mode and mtime. `Ok(Ok(name))`:
 /// the temp file, ready for the batch's flush; `Ok(Err(actual))`: the
 /// disk's copy is damaged. The temp file never survives a mismatch or an
 /// error.
@@ -273,12 +279,15 @@ fn write_tmp(
     j: &FileJob<'_>,
     disk: Option<&Disk>,
     keep_special: bool,
+    holes: bool,
+    fid: &Fidelity,
     progress: &Progress,
 ) -> crate::Result<Result<OsString, ObjectId>> {
     let (dir, e, hash, target) = (&j.dir, j.entry, j.hash, j.target.as_path());
-    let (tmp, mut out) = dir.create_tmp(target)?;
+    let (tmp, out) = dir.create_tmp(target)?;
     let result = (|| -> crate::Result<Result<(), ObjectId>> {
         let mut h = Hasher::default();
+        let mut sparse = holes.then(|| HoleWriter::new(&out));
         if let Some(disk) = disk {
             let mut r = disk.open_object(&hash)?;
             crate::object::with_buffer(|buf| -> crate::Result<()> {
@@ -299,11 +308,17 @@ fn write_tmp(
                     };
                     let chunk = buf.get(..n).unwrap_or_default();
                     h.update(chunk);
-                    out.write_all(chunk)
-                        .map_err(io_err("cannot write", target))?;
+                    match sparse.as_mut() {
+                        Some(w) => w.write(chunk),
+                        None => (&out).write_all(chunk),
+                    }
+                    .map_err(io_err("cannot write", target))?;
                     progress.advance(0, n as u64);
                 }
             })?;
+        }
+        if let Some(w) = sparse {
+            w.finish().map_err(io_err("cannot write", target))?;
         }
         let actual = h.finish();
         if actual != hash {
@@ -311,6 +326,7 @@ fn write_tmp(
         }
         // Start writing it out now, so the batch's flush finds it done.
         let _ = rustix::fs::fadvise(out.as_fd(), 0, None, rustix::fs::Advice::DontNeed);
+        fid.apply(out.as_fd(), &e.version);
         set_file_meta(
             &out,
             e.version.mode,
@@ -318,6 +334,7 @@ fn write_tmp(
             keep_special,
             target,
         )?;
+        fid.mode_kept(out.as_fd(), &e.version);
         Ok(Ok(()))
     })();
     drop(out);

@@ -341,7 +341,7 @@ impl Dir {
     }
 
     /// Makes the symlink `name` → `target` with `mtime_ns`: under a temp
-    /// name, then put in place like a file.
+    /// name, given its owner by `owner`, then put in place like a file.
     pub(crate) fn make_symlink(
         &self,
         target: &OsStr,
@@ -349,10 +349,12 @@ impl Dir {
         mtime_ns: i64,
         replace: bool,
         shown: &Path,
+        owner: impl FnOnce(BorrowedFd<'_>, &OsStr),
     ) -> Result<(), Error> {
         let tmp = tmp_name("tmp");
         rustix::fs::symlinkat(target, &self.fd, &tmp)
             .map_err(errno_err("cannot create symlink", shown))?;
+        owner(self.fd.as_fd(), &tmp);
         let _ = rustix::fs::utimensat(
             &self.fd,
             &tmp,
@@ -369,10 +371,16 @@ impl Dir {
         mtime_ns: i64,
         keep_special: bool,
     ) -> Result<(), Error> {
-        rustix::fs::futimens(&self.fd, &timestamps(mtime_ns))
-            .map_err(errno_err("cannot set the time of", &self.path))?;
-        rustix::fs::fchmod(&self.fd, mode_bits(mode, keep_special))
-            .map_err(errno_err("cannot set the mode of", &self.path))
+        held(
+            &self.fd,
+            rustix::fs::futimens(&self.fd, &timestamps(mtime_ns)),
+        )
+        .map_err(errno_err("cannot set the time of", &self.path))?;
+        held(
+            &self.fd,
+            rustix::fs::fchmod(&self.fd, mode_bits(mode, keep_special)),
+        )
+        .map_err(errno_err("cannot set the mode of", &self.path))
     }
 
     /// Lets the owner write into a folder that an earlier restore finished
@@ -396,13 +404,37 @@ pub(crate) fn set_file_meta(
     keep_special: bool,
     shown: &Path,
 ) -> Result<(), Error> {
-    rustix::fs::fchmod(f.as_fd(), mode_bits(mode, keep_special))
-        .map_err(errno_err("cannot set the mode of", shown))?;
+    held(
+        f,
+        rustix::fs::fchmod(f.as_fd(), mode_bits(mode, keep_special)),
+    )
+    .map_err(errno_err("cannot set the mode of", shown))?;
     if let Some(t) = mtime_ns {
-        rustix::fs::futimens(f.as_fd(), &timestamps(t))
+        held(f, rustix::fs::futimens(f.as_fd(), &timestamps(t)))
             .map_err(errno_err("cannot set the time of", shown))?;
     }
     Ok(())
+}
+
+/// Setting a mode or a time, where the file system has none to set: a
+/// FUSE driver that does not implement it (fusefat), or the kernel's FAT
+/// refusing a mode it cannot show. The file keeps what the file system
+/// gives it, and the restore says so once (`attrs`); anything else is an
+/// error.
+fn held(fd: impl AsFd, r: rustix::io::Result<()>) -> rustix::io::Result<()> {
+    match r {
+        Err(Errno::NOSYS | Errno::OPNOTSUPP) => Ok(()),
+        Err(Errno::PERM)
+            if rustix::fs::fstatfs(fd).is_ok_and(|s| {
+                #[allow(clippy::unnecessary_cast)]
+                let magic = s.f_type as i64;
+                !crate::disk::fs::kind_of(Path::new("/"), magic).unix()
+            }) =>
+        {
+            Ok(())
+        }
+        r => r,
+    }
 }
 
 /// Renames `from_name` in `from` to `to_name` in `to` without replacing
@@ -444,6 +476,15 @@ pub(crate) fn put_in_place(
                 Ok(()) => rustix::fs::unlinkat(&from.fd, from_name, AtFlags::empty())
                     .map_err(errno_err("cannot remove", shown)),
                 Err(Errno::EXIST) => Err(appeared()),
+                // No hard links either (FAT through FUSE): a plain rename
+                // once nothing is there. Only this restore writes into its
+                // temp names' folder, so the gap is another program's race.
+                Err(Errno::PERM | Errno::OPNOTSUPP | Errno::NOSYS)
+                    if to.stat(to_name).is_none() =>
+                {
+                    rustix::fs::renameat(&from.fd, from_name, &to.fd, to_name)
+                        .map_err(errno_err("cannot rename", shown))
+                }
                 Err(e) => Err(errno_err("cannot rename", shown)(e)),
             }
         }
@@ -536,5 +577,6 @@ impl Drop for Staging<'_> {
     }
 }
 
+mod special;
 #[cfg(test)]
 mod tests;

@@ -7,18 +7,24 @@
 //! next for the rest (greedy set cover over the catalog's copies).
 //!
 //! The pieces: `select` (snapshot, versions, where each goes), `names`
-//! (unsafe names, FAT/exFAT collisions), `dest` (the destination writer,
-//! also used by archive restores), `cover` (which disks to read, which to
-//! plug in next), `batch` (files written on all cores, one flush per
-//! batch); this file orchestrates them.
+//! (unsafe names, FAT/exFAT collisions), `check` (what is at the
+//! destination already), `dest` (the destination writer, also used by
+//! archive restores), `cover` (which disks to read, which to plug in
+//! next), `batch` (files written on all cores, one flush per batch),
+//! `links` (hard links made again), `attrs` (owners, extended attributes,
+//! holes, and what the destination could not hold); this file
+//! orchestrates them.
 //!
 //! Invariant: nothing is written outside the destination; no existing file
 //! is replaced without the user's choice; every byte is checked against its
 //! hash.
 
+mod attrs;
 mod batch;
+mod check;
 mod cover;
 pub(crate) mod dest;
+mod links;
 mod names;
 mod select;
 
@@ -32,11 +38,13 @@ use crate::catalog::{Catalog, Kind, Version};
 use crate::disk::Disk;
 use crate::object::ObjectId;
 use crate::task::{Phase, Progress};
+use attrs::Fidelity;
+pub use attrs::NotHeld;
 use batch::{Batch, BatchCtx, FileJob, Writing, settle};
 use cover::{holders, plan_next};
-use dest::{Dest, file_type};
+use dest::Dest;
 use names::handle_collisions;
-pub use names::{fat_invalid, is_case_insensitive_fs};
+pub use names::{fat_invalid, fs_kind_of, is_case_insensitive_fs};
 use select::{Entry, State};
 pub use select::{is_under, open_disk_catalog, resolve_snapshot, select};
 
@@ -187,6 +195,12 @@ pub struct Report {
     pub bytes: u64,
     pub dirs: u64,
     pub symlinks: u64,
+    /// FIFOs and device nodes made.
+    pub special: u64,
+    /// Files made as another link of a file restored (counted in `files`).
+    pub links: u64,
+    /// What the destination could not hold (told in one line per kind).
+    pub not_held: NotHeld,
     /// Already at the destination with the right content (an earlier run).
     pub already_done: u64,
     pub skipped_existing: Vec<PathBuf>,
@@ -254,59 +268,9 @@ pub fn restore(
     }
 
     // Look before writing anything: unsafe parents and conflicts.
-    let mut conflicts = Vec::new();
-    for e in &mut entries {
-        progress.check()?;
-        let parent = e.rel.parent().unwrap_or(Path::new(""));
-        let Some(dir) = dest.dir(parent, false)? else {
-            continue;
-        };
-        let name = e.rel.file_name().unwrap_or_default();
-        let Some(st) = dir.stat(name) else {
-            continue;
-        };
-        let ft = file_type(&st);
-        use rustix::fs::FileType as T;
-        let same = match e.version.kind {
-            Kind::Dir => ft == T::Directory,
-            Kind::Symlink => ft == T::Symlink && dir.link_target(name) == e.version.target,
-            Kind::File => {
-                ft == T::RegularFile
-                    && st.st_size as u64 == e.version.size
-                    && dir.holds(name, e.version.size, e.version.hash)
-            }
-        };
-        if same {
-            e.state = State::Done;
-            continue;
-        }
-        match opts.existing {
-            Existing::Skip => {
-                e.state = State::Skipped;
-                report.skipped_existing.push(dest_root.join(&e.rel));
-            }
-            Existing::Overwrite if ft == T::RegularFile && e.version.kind != Kind::Dir => {
-                e.state = State::Replace;
-            }
-            _ => conflicts.push(dest_root.join(&e.rel)),
-        }
-    }
-    // Children of a skipped folder that is not a folder cannot be restored.
-    let blocked: Vec<PathBuf> = entries
-        .iter()
-        .filter(|e| e.state == State::Skipped && e.version.kind == Kind::Dir)
-        .map(|e| e.rel.clone())
-        .collect();
-    for e in &mut entries {
-        if e.state != State::Skipped && blocked.iter().any(|b| e.rel.starts_with(b) && &e.rel != b)
-        {
-            e.state = State::Skipped;
-            report.skipped_existing.push(dest_root.join(&e.rel));
-        }
-    }
-    if !conflicts.is_empty() {
-        return Err(Error::Conflicts { paths: conflicts }.into());
-    }
+    check::look(&mut entries, &dest, opts, &mut report, progress)?;
+    let followers = links::groups(&entries);
+    let fid = Fidelity::new(catalog, &entries, keep_special, fs_kind_of(&dest_root))?;
 
     // What the connected disks can provide.
     let holders = holders(catalog, disks)?;
@@ -344,7 +308,7 @@ pub fn restore(
     std::thread::scope(|s| -> crate::Result<()> {
         let mut inflight: Option<Writing<'_, '_>> = None;
         let walked = (|| -> crate::Result<()> {
-            for e in &entries {
+            for (i, e) in entries.iter().enumerate() {
                 progress.check()?;
                 if e.version.kind == Kind::Dir && e.state == State::Done {
                     // A folder an earlier run finished (and made read-only, maybe)
@@ -372,6 +336,8 @@ pub fn restore(
                             dirty_dirs = true;
                         }
                     }
+                    // FAT32 and exFAT have no symlinks: counted and told.
+                    Kind::Symlink if !fid.unix => fid.symlink_not_held(),
                     Kind::Symlink => {
                         let dir = dest.dir(parent, true)?.ok_or_else(vanished)?;
                         let link_target = e.version.target.clone().unwrap_or_default();
@@ -381,9 +347,40 @@ pub fn restore(
                             e.version.mtime_ns,
                             e.state == State::Replace,
                             &target,
+                            |d, n| fid.chown_at(d, n, &e.version),
                         )?;
                         cx.report.symlinks += 1;
                     }
+                    Kind::Fifo | Kind::CharDevice | Kind::BlockDevice => {
+                        use rustix::fs::FileType as T;
+                        let (kind, device) = match e.version.kind {
+                            Kind::CharDevice => (T::CharacterDevice, true),
+                            Kind::BlockDevice => (T::BlockDevice, true),
+                            _ => (T::Fifo, false),
+                        };
+                        // A device node from a catalog that is not this
+                        // computer's could open any disk: like setuid.
+                        if device && !fid.trusted {
+                            fid.device_withheld();
+                            continue;
+                        }
+                        let dir = dest.dir(parent, true)?.ok_or_else(vanished)?;
+                        match dir.make_node(
+                            name,
+                            kind,
+                            e.version.attrs.rdev,
+                            e.version.mode,
+                            e.version.mtime_ns,
+                            keep_special,
+                            e.state == State::Replace,
+                            &target,
+                            |d, n| fid.chown_at(d, n, &e.version),
+                        )? {
+                            Ok(()) => cx.report.special += 1,
+                            Err(err) => fid.node_refused(device, err),
+                        }
+                    }
+                    Kind::File if followers.contains_key(&i) => {}
                     Kind::File => {
                         let hash = e.version.hash.unwrap_or_else(|| ObjectId::of(b""));
                         let empty = e.version.size == 0 && hash == ObjectId::of(b"");
@@ -432,6 +429,7 @@ pub fn restore(
                                 std::mem::take(&mut batch),
                                 disks,
                                 keep_special,
+                                &fid,
                                 progress,
                             )?);
                             dirty_dirs |= settle(before, &mut cx)?;
@@ -441,8 +439,22 @@ pub fn restore(
             }
             dirty_dirs |= settle(inflight.take(), &mut cx)?;
             let last = std::mem::take(&mut batch);
-            let written = last.write(disks, keep_special, progress);
+            let written = last.write(disks, keep_special, &fid, progress);
             dirty_dirs |= last.finish(written, &mut cx)?;
+            // The other links of each file, now that it is in place.
+            dirty_dirs |= links::make_links(
+                &entries,
+                &followers,
+                &mut links::LinkCtx {
+                    dest: &dest,
+                    fid: &fid,
+                    keep_special,
+                    report: cx.report,
+                    missing: cx.missing,
+                    missing_paths: cx.missing_paths,
+                    progress,
+                },
+            )?;
             Ok(())
         })();
         if walked.is_err() {
@@ -459,8 +471,14 @@ pub fn restore(
         .collect();
     for e in dirs.into_iter().rev() {
         if let Some(d) = dest.dir(&e.rel, false)? {
+            fid.apply(std::os::fd::AsFd::as_fd(&d), &e.version);
             d.set_meta(e.version.mode, e.version.mtime_ns, keep_special)?;
+            fid.mode_kept(std::os::fd::AsFd::as_fd(&d), &e.version);
         }
+    }
+    report.not_held = fid.not_held();
+    for n in fid.notices() {
+        progress.notice(n);
     }
     if dirty_dirs {
         dest.flush()?;

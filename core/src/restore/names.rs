@@ -95,17 +95,22 @@ fn fold(p: &Path) -> String {
 
 /// Whether the destination (or its nearest existing ancestor) is FAT/exFAT.
 pub fn is_case_insensitive_fs(dest: &Path) -> bool {
+    fs_kind_of(dest).case_insensitive()
+}
+
+/// The file system `dest` (or its nearest existing parent) is on: FAT and
+/// exFAT also through FUSE.
+pub fn fs_kind_of(dest: &Path) -> crate::disk::fs::Kind {
     let mut p = dest;
     loop {
         if let Ok(s) = rustix::fs::statfs(p) {
-            // FAT and exFAT, also through FUSE.
             #[allow(clippy::unnecessary_cast)]
             let magic = s.f_type as i64;
-            return crate::disk::fs::kind_of(p, magic).case_insensitive();
+            return crate::disk::fs::kind_of(p, magic);
         }
         match p.parent() {
             Some(q) => p = q,
-            None => return false,
+            None => return crate::disk::fs::Kind::Other(0),
         }
     }
 }
@@ -202,6 +207,7 @@ mod tests {
                 hash: None,
                 first_snapshot: 1,
                 last_snapshot: 1,
+                attrs: Default::default(),
             },
             rel: PathBuf::from(path),
             state: State::ToDo,

@@ -34,7 +34,7 @@ pub(super) fn hash_settled(
     const TRIES: usize = 3;
     let mut tries = 0;
     while tries < TRIES {
-        let mut file = std::fs::File::options()
+        let file = std::fs::File::options()
             .read(true)
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&f.path)
@@ -52,6 +52,8 @@ pub(super) fn hash_settled(
         if let Some(s) = stage {
             s.wait_for_room();
         }
+        // Holes are given as zeros without being read.
+        let mut reader = crate::meta::sparse::Sparse::new(&file, before.len(), before.blocks());
         let (hash, n, staged) = match stage.filter(|s| s.reserve(before.len())) {
             Some(stage) => {
                 // Journaled first: a copy a kill interrupts can be resumed.
@@ -66,7 +68,7 @@ pub(super) fn hash_settled(
                         inode: before.ino(),
                     },
                 });
-                match stage.disk().stage_as(&tag, &mut file, each) {
+                match stage.disk().stage_as(&tag, &mut reader, each) {
                     Ok(p) => (p.hash, p.size, Some((stage, p))),
                     Err(e) => {
                         stage.unreserve(before.len());
@@ -87,7 +89,7 @@ pub(super) fn hash_settled(
                 }
             }
             None => {
-                let (hash, n) = object::hash_reader(&mut file, |n| {
+                let (hash, n) = object::hash_reader(&mut reader, |n| {
                     each(n).map_err(|_| std::io::Error::other("cancelled"))
                 })
                 .map_err(|e| format!("cannot be read ({e})"))?;
@@ -114,7 +116,11 @@ pub(super) fn hash_settled(
         }
         let after = after?;
         if settled {
+            // The attributes were listed after the walk's stat: its ctime
+            // is the one they are known to be as new as.
+            let (xattrs, set, ctime) = (f.xattrs.take(), f.attrs.xattrs, f.attrs.ctime_ns);
             *f = Found::from_meta(f.path.clone(), &after, Kind::File, None);
+            (f.xattrs, f.attrs.xattrs, f.attrs.ctime_ns) = (xattrs, set, ctime);
             journal.note(Note::Hashed {
                 path: f.path.clone(),
                 cached: Cached {

@@ -25,7 +25,9 @@ mod walk;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-use crate::catalog::{Catalog, Journal, Kind, NewVersion, Version};
+use rustc_hash::FxHashMap;
+
+use crate::catalog::{Attrs, Catalog, Journal, Kind, NewVersion, Version};
 use crate::config::Profile;
 use crate::disk::Stage;
 use crate::object::ObjectId;
@@ -71,6 +73,12 @@ struct Found {
     inode: u64,
     mode: u32,
     target: Option<PathBuf>,
+    /// Owner, links, device number, holes.
+    attrs: Attrs,
+    /// Extended attributes and ACLs as read, with the digest of their
+    /// encoding. Not read when the inode's ctime is the one recorded: then
+    /// `attrs.xattrs` is the recorded set's id.
+    xattrs: Option<(std::sync::Arc<crate::meta::Xattrs>, [u8; 32])>,
     /// A SQLite database with a `-wal`, `-shm` or `-journal` beside it:
     /// being written, so copied through the backup API, and read again at
     /// every scan (its main file may not change when its log does).
@@ -84,16 +92,38 @@ impl Found {
         kind: Kind,
         target: Option<PathBuf>,
     ) -> Found {
+        let size = if kind == Kind::File { meta.len() } else { 0 };
         Found {
             path,
             kind,
-            size: if kind == Kind::File { meta.len() } else { 0 },
+            size,
             mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
             inode: meta.ino(),
             mode: meta.mode() & 0o7777,
             target,
+            attrs: Attrs {
+                uid: Some(meta.uid()),
+                gid: Some(meta.gid()),
+                dev: meta.dev(),
+                nlink: meta.nlink(),
+                rdev: if matches!(kind, Kind::CharDevice | Kind::BlockDevice) {
+                    meta.rdev()
+                } else {
+                    0
+                },
+                sparse: kind == Kind::File
+                    && crate::meta::sparse::may_have_holes(size, meta.blocks()),
+                xattrs: None,
+                ctime_ns: Some(meta.ctime() * 1_000_000_000 + meta.ctime_nsec()),
+            },
+            xattrs: None,
             live: false,
         }
+    }
+
+    /// A file with other links, by device and inode.
+    fn link_key(&self) -> Option<(u64, u64)> {
+        (self.kind == Kind::File && self.attrs.nlink > 1).then_some((self.attrs.dev, self.inode))
     }
 
     fn version(&self, hash: Option<ObjectId>) -> NewVersion {
@@ -106,6 +136,8 @@ impl Found {
             mode: self.mode,
             target: self.target.clone(),
             hash,
+            attrs: self.attrs.clone(),
+            xattrs: self.xattrs.as_ref().map(|x| std::sync::Arc::clone(&x.0)),
         }
     }
 
@@ -117,8 +149,18 @@ impl Found {
             && v.inode == self.inode
     }
 
-    fn same_everything(&self, v: &Version) -> bool {
-        self.same_content(v) && v.mode == self.mode && v.target == self.target
+    /// Same content, mode, target, owner, links and attributes: nothing to
+    /// record. `digests` names the catalog's attribute sets.
+    fn same_everything(&self, v: &Version, digests: &FxHashMap<i64, [u8; 32]>) -> bool {
+        let xattrs_same = match &self.xattrs {
+            Some((_, d)) => v.attrs.xattrs.and_then(|id| digests.get(&id)) == Some(d),
+            // None read, or the recorded set taken over.
+            None => v.attrs.xattrs == self.attrs.xattrs,
+        };
+        self.same_content(v)
+            && v.mode == self.mode
+            && v.target == self.target
+            && self.attrs.same_as(&v.attrs, xattrs_same)
     }
 }
 

@@ -15,9 +15,11 @@ use rayon::prelude::*;
 use rustc_hash::{FxHashMap, FxHashSet};
 
 use super::hash::hash_settled;
-use super::walk::{Walked, walk_sources};
+use super::walk::{Walked, attach_xattrs, walk_sources};
 use super::{Error, Found, Report};
-use crate::catalog::{Cached, Catalog, Journal, Kind, NewVersion, ScanDelta, Snapshot, Version};
+use crate::catalog::{
+    Cached, Catalog, Journal, Kind, NewVersion, Note, ScanDelta, Snapshot, Version,
+};
 use crate::config::Profile;
 use crate::disk::Stage;
 use crate::object::ObjectId;
@@ -32,6 +34,8 @@ pub struct Pass<'a> {
     started_at: i64,
     prev_snap: Option<Snapshot>,
     prev: Vec<Version>,
+    /// The catalog's attribute sets, by id: what `prev` refers to.
+    digests: FxHashMap<i64, [u8; 32]>,
     /// Versions of the previous snapshot seen again unchanged.
     kept: Vec<bool>,
     added: Vec<NewVersion>,
@@ -71,14 +75,15 @@ impl<'a> Pass<'a> {
                     Some(s) => catalog.versions_alive(s.id)?,
                     None => Vec::new(),
                 };
-                Ok((snap, versions, catalog.scan_cache()?))
+                let digests = catalog.xattr_digests()?.into_iter().collect();
+                Ok((snap, versions, catalog.scan_cache()?, digests))
             });
             let walked = walker
                 .join()
                 .unwrap_or_else(|_| Err(crate::Error::Panic("the folder walk panicked".into())));
             (walked, prev)
         });
-        let (prev_snap, prev, cache) = prev?;
+        let (prev_snap, prev, cache, digests) = prev?;
         let Walked { found, unreadable } = walked?;
         let mut pass = Pass {
             stage,
@@ -89,6 +94,7 @@ impl<'a> Pass<'a> {
             prev_snap,
             kept: vec![false; prev.len()],
             prev,
+            digests,
             added: Vec::new(),
             to_hash: Vec::new(),
             unreadable,
@@ -104,12 +110,28 @@ impl<'a> Pass<'a> {
     /// Decides, for each thing found, whether it is unchanged, known
     /// content under new metadata, a move, content an interrupted scan
     /// read, or something to read.
-    fn compare(&mut self, found: Vec<Found>, cache: &FxHashMap<Vec<u8>, Cached>) {
+    fn compare(&mut self, mut found: Vec<Found>, cache: &FxHashMap<Vec<u8>, Cached>) {
         let mut by_path: FxHashMap<&[u8], usize> =
             FxHashMap::with_capacity_and_hasher(self.prev.len(), Default::default());
         for (i, v) in self.prev.iter().enumerate() {
             by_path.insert(v.path.as_os_str().as_bytes(), i);
         }
+        // The attributes of what did not change since the version before
+        // (same kind, device, inode and ctime) are taken as recorded.
+        let prev = &self.prev;
+        attach_xattrs(
+            &mut found,
+            |f| {
+                let v = &prev[*by_path.get(f.path.as_os_str().as_bytes())?];
+                (v.kind == f.kind
+                    && v.inode == f.inode
+                    && v.attrs.dev == f.attrs.dev
+                    && v.attrs.ctime_ns.is_some()
+                    && v.attrs.ctime_ns == f.attrs.ctime_ns)
+                    .then_some(v.attrs.xattrs)
+            },
+            self.progress,
+        );
         // Built only when a file turns up under a path the catalog does not know.
         let mut by_ident: Option<FxHashMap<(u64, u64, i64), ObjectId>> = None;
         let mut to_read: Vec<(Found, Option<usize>)> = Vec::new();
@@ -122,14 +144,16 @@ impl<'a> Pass<'a> {
                     // Its log may have changed while its main file did not.
                     to_read.push((f, Some(i)));
                 }
-                Some((i, v)) if f.same_everything(v) => self.kept[i] = true,
+                Some((i, v)) if f.same_everything(v, &self.digests) => self.kept[i] = true,
                 Some((_, v)) if f.kind != Kind::File => {
                     self.report.changed += u64::from(v.kind != Kind::Dir);
                     self.added.push(f.version(None));
                 }
                 Some((_, v)) if f.same_content(v) => {
-                    // Only the mode changed: a new version, same content.
-                    self.report.changed += 1;
+                    // Only the mode, owner, links or attributes changed: a
+                    // new version, same content. A version an older Coffer
+                    // recorded (no owner) is only completed, not changed.
+                    self.report.changed += u64::from(v.attrs.uid.is_some());
                     let h = v.hash;
                     self.added.push(f.version(h));
                 }
@@ -193,7 +217,7 @@ impl<'a> Pass<'a> {
             (Some(j), _) | (None, Some(j)) => j,
             (None, None) => return Err(Error::NoSources.into()),
         };
-        let mut to_hash = std::mem::take(&mut self.to_hash);
+        let to_hash = std::mem::take(&mut self.to_hash);
         // Consistent copies of live databases are made here, on the
         // workstation, beside the catalog.
         let scratch = catalog
@@ -203,19 +227,31 @@ impl<'a> Pass<'a> {
             .join("tmp");
         let hash_bytes: u64 = to_hash.iter().map(|(f, _)| f.size).sum();
         progress.phase(Phase::Hashing, to_hash.len() as u64, hash_bytes);
-        // Largest first, so no core is left alone with a big file at the end.
-        to_hash.sort_unstable_by_key(|(f, _)| std::cmp::Reverse(f.size));
-        let hashed: Vec<(Found, Option<usize>, Result<ObjectId, String>)> = to_hash
-            .into_par_iter()
-            // One file per task: sizes vary wildly, so every file is up for stealing.
-            .with_max_len(1)
-            .map(|(mut f, prev)| {
-                progress.current(&f.path);
-                let r = hash_settled(&mut f, stage, journal, &scratch, progress);
-                progress.advance(1, 0);
-                (f, prev, r)
-            })
-            .collect();
+        // The other links of a file read once are not read again.
+        let (to_hash, links) = split_links(to_hash);
+        let hash_all = |mut list: Vec<(Found, Option<usize>)>| {
+            // Largest first, so no core is left alone with a big file at the end.
+            list.sort_unstable_by_key(|(f, _)| std::cmp::Reverse(f.size));
+            list.into_par_iter()
+                // One file per task: sizes vary wildly, so every file is up for stealing.
+                .with_max_len(1)
+                .map(|(mut f, prev)| {
+                    progress.current(&f.path);
+                    let r = hash_settled(&mut f, stage, journal, &scratch, progress);
+                    progress.advance(1, 0);
+                    (f, prev, r)
+                })
+                .collect::<Vec<_>>()
+        };
+        let mut hashed = hash_all(to_hash);
+        let (linked, again) = same_links(&hashed, links, stage, journal, progress);
+        // Counted below as read; they took the hash of a link that was.
+        let (linked_files, linked_bytes) = (
+            linked.len() as u64,
+            linked.iter().map(|(f, _, _)| f.size).sum::<u64>(),
+        );
+        hashed.extend(linked);
+        hashed.extend(hash_all(again));
         progress.check()?;
         // Everything learned is in the catalog before the snapshot is.
         journal.flush();
@@ -227,7 +263,8 @@ impl<'a> Pass<'a> {
                 // A live database read again and found as it was.
                 Ok(h)
                     if prev.is_some_and(|i| {
-                        self.prev[i].hash == Some(h) && f.same_everything(&self.prev[i])
+                        self.prev[i].hash == Some(h)
+                            && f.same_everything(&self.prev[i], &self.digests)
                     }) =>
                 {
                     if let Some(i) = prev {
@@ -247,6 +284,8 @@ impl<'a> Pass<'a> {
                 }
             }
         }
+        self.report.hashed_files = self.report.hashed_files.saturating_sub(linked_files);
+        self.report.hashed_bytes = self.report.hashed_bytes.saturating_sub(linked_bytes);
         self.record(catalog)
     }
 
@@ -285,9 +324,12 @@ impl<'a> Pass<'a> {
         // The walk's order depends on thread timing; the catalog's does not.
         let mut added = self.added;
         added.sort_by(|a, b| a.path.cmp(&b.path));
+        let uids = added.iter().filter_map(|v| v.attrs.uid).collect();
+        let gids = added.iter().filter_map(|v| v.attrs.gid).collect();
         let delta = ScanDelta {
             started_at: self.started_at,
             ended,
+            owners: crate::meta::owner::names_of(&uids, &gids),
             added,
             files: report.files,
             bytes: report.bytes,
@@ -296,4 +338,65 @@ impl<'a> Pass<'a> {
         report.new_snapshot = true;
         Ok(report)
     }
+}
+
+/// A file read, with its version in the previous snapshot and its hash.
+type Hashed = (Found, Option<usize>, Result<ObjectId, String>);
+
+type ToRead = Vec<(Found, Option<usize>)>;
+
+/// Sets apart the files to read whose device and inode another one to read
+/// shares (hard links): only the first of each is read.
+fn split_links(list: ToRead) -> (ToRead, ToRead) {
+    let mut seen: FxHashSet<(u64, u64)> = FxHashSet::default();
+    let (mut first, mut rest) = (Vec::with_capacity(list.len()), Vec::new());
+    for (f, prev) in list {
+        match f.link_key() {
+            Some(k) if !f.live && !seen.insert(k) => rest.push((f, prev)),
+            _ => first.push((f, prev)),
+        }
+    }
+    (first, rest)
+}
+
+/// The other links of a file that was read take its hash when they still
+/// have the size and mtime it had when read (one inode: one content); the
+/// rest are read like any file.
+fn same_links(
+    hashed: &[Hashed],
+    links: ToRead,
+    stage: Option<&Stage<'_>>,
+    journal: &Journal,
+    progress: &Progress,
+) -> (Vec<Hashed>, ToRead) {
+    if links.is_empty() {
+        return (Vec::new(), Vec::new());
+    }
+    let read: FxHashMap<(u64, u64), (u64, i64, ObjectId)> = hashed
+        .iter()
+        .filter_map(|(f, _, r)| Some((f.link_key()?, (f.size, f.mtime_ns, *r.as_ref().ok()?))))
+        .collect();
+    let (mut done, mut again) = (Vec::new(), Vec::new());
+    for (f, prev) in links {
+        match f.link_key().and_then(|k| read.get(&k)) {
+            Some(&(size, mtime_ns, h)) if size == f.size && mtime_ns == f.mtime_ns => {
+                if let Some(s) = stage {
+                    s.note_path(&h, &f.path);
+                }
+                journal.note(Note::Hashed {
+                    path: f.path.clone(),
+                    cached: Cached {
+                        size,
+                        mtime_ns,
+                        inode: f.inode,
+                        hash: h,
+                    },
+                });
+                progress.advance(1, size);
+                done.push((f, prev, Ok(h)));
+            }
+            _ => again.push((f, prev)),
+        }
+    }
+    (done, again)
 }

@@ -169,3 +169,63 @@ fn missing_source_is_reported_not_deleted() {
     );
     assert!(progress.warnings()[0].message.contains("cannot be read"));
 }
+
+#[test]
+fn a_hard_link_group_is_read_once_and_recorded_as_one_file() {
+    let mut fx = fixture();
+    fs::hard_link(fx.src.join("a.txt"), fx.src.join("sub/a-link.txt")).unwrap();
+    let r = run(&mut fx);
+    // a.txt and sub/b.txt read; the link takes a.txt's hash.
+    assert_eq!((r.files, r.hashed_files), (3, 2));
+    let a = &fx.cat.versions_of(&fx.src.join("a.txt")).unwrap()[0];
+    let l = &fx.cat.versions_of(&fx.src.join("sub/a-link.txt")).unwrap()[0];
+    assert_eq!(a.hash, l.hash);
+    assert_eq!(
+        (a.inode, a.attrs.dev, a.attrs.nlink),
+        (l.inode, l.attrs.dev, 2)
+    );
+    // Unlinked, the other one is a new version of its own: nlink 1 now.
+    fs::remove_file(fx.src.join("sub/a-link.txt")).unwrap();
+    let r = run(&mut fx);
+    assert_eq!((r.removed, r.changed, r.hashed_files), (1, 1, 0));
+    let a = fx.cat.versions_of(&fx.src.join("a.txt")).unwrap();
+    assert_eq!(a.last().unwrap().attrs.nlink, 1);
+}
+
+#[test]
+fn a_change_of_mode_owner_or_attributes_alone_is_a_new_version_read_from_nothing() {
+    let mut fx = fixture();
+    run(&mut fx);
+    let a = fx.src.join("a.txt");
+    let b = fx.src.join("sub/b.txt");
+    fs::set_permissions(&a, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let r = run(&mut fx);
+    assert_eq!((r.changed, r.hashed_files, r.new_snapshot), (1, 0, true));
+    assert_eq!(fx.cat.versions_of(&a).unwrap().last().unwrap().mode, 0o600);
+
+    rustix::fs::setxattr(&b, "user.tag", b"blue", rustix::fs::XattrFlags::empty()).unwrap();
+    let r = run(&mut fx);
+    assert_eq!((r.changed, r.hashed_files), (1, 0));
+    let v = fx.cat.versions_of(&b).unwrap().last().unwrap().clone();
+    let set = fx.cat.xattr_set(v.attrs.xattrs.unwrap()).unwrap().unwrap();
+    assert_eq!(
+        set.iter().collect::<Vec<_>>(),
+        vec![(&b"user.tag"[..], &b"blue"[..])]
+    );
+    // Its inode unchanged since, the set is taken as recorded: no change.
+    assert!(!run(&mut fx).new_snapshot);
+    // The same value written again is no change either (listed again: the
+    // write moved its ctime).
+    rustix::fs::setxattr(&b, "user.tag", b"blue", rustix::fs::XattrFlags::empty()).unwrap();
+    assert!(!run(&mut fx).new_snapshot);
+    rustix::fs::setxattr(&b, "user.tag", b"red", rustix::fs::XattrFlags::empty()).unwrap();
+    assert_eq!(run(&mut fx).changed, 1);
+
+    if crate::meta::owner::is_root() {
+        std::os::unix::fs::chown(&a, Some(65534), Some(65534)).unwrap();
+        let r = run(&mut fx);
+        assert_eq!((r.changed, r.hashed_files), (1, 0));
+        let v = fx.cat.versions_of(&a).unwrap().last().unwrap().clone();
+        assert_eq!((v.attrs.uid, v.attrs.gid), (Some(65534), Some(65534)));
+    }
+}

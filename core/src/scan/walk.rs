@@ -1,9 +1,14 @@
 //! Walking the sources: parallel `read_dir`, entries stat'ed relative to
-//! their folder, exclusions applied, symlinks recorded and never followed.
+//! their folder, exclusions applied, symlinks recorded and never followed;
+//! FIFOs and device nodes recorded as what they are (never opened), sockets
+//! left out without a word (they are made by the program that listens);
+//! then the extended attributes of files and folders whose inode changed
+//! since the last snapshot, one `llistxattr` each (`attach_xattrs`).
 //!
 //! Invariant: what cannot be read is listed as unreadable (and warned
 //! about), never left out as if it were gone.
 
+use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -60,14 +65,14 @@ pub(super) fn walk_sources(
             }
         };
         let rules = matcher(profile, root, &source.excludes)?;
-        all.found
-            .push(Found::from_meta(root.clone(), &meta, Kind::Dir, None));
-        progress.advance(1, 0);
         let walk = Walk {
             rules: &rules,
             own_dir,
             progress,
         };
+        all.found
+            .push(Found::from_meta(root.clone(), &meta, Kind::Dir, None));
+        progress.advance(1, 0);
         all.merge(walk.dir(root)?);
     }
     Ok(all)
@@ -77,6 +82,38 @@ struct Walk<'a> {
     rules: &'a ignore::gitignore::Gitignore,
     own_dir: Option<&'a Path>,
     progress: &'a Progress,
+}
+
+/// Lists the extended attributes of the files and folders found, on all
+/// cores (Linux allows no `user.*` on symlinks or special files). Where
+/// `recorded` gives the set of the version before, whose inode has not
+/// changed since (same ctime: any attribute, mode, owner or link change
+/// moves it), that set is taken without asking the kernel. What cannot be
+/// read is warned about and left out.
+pub(super) fn attach_xattrs(
+    found: &mut [Found],
+    recorded: impl Fn(&Found) -> Option<Option<i64>> + Sync,
+    progress: &Progress,
+) {
+    // As root, `security.*` and `trusted.*` are recorded too.
+    let root = crate::meta::owner::is_root();
+    found
+        .par_iter_mut()
+        .filter(|f| matches!(f.kind, Kind::File | Kind::Dir))
+        .for_each(|f| {
+            if let Some(set) = recorded(f) {
+                f.attrs.xattrs = set;
+                return;
+            }
+            match crate::meta::xattr::read_path(&f.path, root) {
+                Ok(x) if !x.is_empty() => {
+                    let d = x.digest();
+                    f.xattrs = Some((std::sync::Arc::new(x), d));
+                }
+                Ok(_) => {}
+                Err(e) => progress.warn(Some(&f.path), format!("{e}; recorded without them")),
+            }
+        });
 }
 
 impl Walk<'_> {
@@ -146,10 +183,20 @@ impl Walk<'_> {
                 }
             } else if ft.is_file() {
                 Found::from_meta(path, &meta, Kind::File, None)
+            } else if ft.is_fifo() {
+                Found::from_meta(path, &meta, Kind::Fifo, None)
+            } else if ft.is_char_device() {
+                Found::from_meta(path, &meta, Kind::CharDevice, None)
+            } else if ft.is_block_device() {
+                Found::from_meta(path, &meta, Kind::BlockDevice, None)
+            } else if ft.is_socket() {
+                // A socket is made by the program listening on it, and
+                // means nothing restored: left out, as tar and restic do.
+                continue;
             } else {
                 self.progress.warn(
                     Some(&path),
-                    "not a regular file, folder or symlink; skipped",
+                    "not a regular file, folder, symlink or special file; skipped",
                 );
                 continue;
             };

@@ -178,7 +178,7 @@ fn copy_one(
         progress.check()
     };
     for path in paths {
-        let Ok(mut f) = open_source(path) else {
+        let Ok(mut f) = open_source(path).and_then(crate::meta::sparse::Sparse::of) else {
             continue;
         };
         progress.current(path);

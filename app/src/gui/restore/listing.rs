@@ -177,6 +177,7 @@ mod tests {
             hash: None,
             first_snapshot: 1,
             last_snapshot: 1,
+            attrs: Default::default(),
         };
         let entries = vec![
             version("/home/me/Photos"),

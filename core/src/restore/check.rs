@@ -1,0 +1,83 @@
+//! Looking at the destination before anything is written: what is already
+//! there with the right content (an earlier run), what the user chose to
+//! leave or replace, and the conflicts that stop the restore.
+//!
+//! Invariant: nothing here writes; a path that is there and differs is
+//! either the user's choice (skip, replace a regular file) or a conflict.
+
+use std::path::{Path, PathBuf};
+
+use super::dest::{Dest, file_type};
+use super::select::{Entry, State};
+use super::{Error, Existing, Options, Report};
+use crate::catalog::Kind;
+
+/// Marks each entry done, skipped or to replace; the conflicts stop the
+/// restore before anything is written.
+pub(super) fn look(
+    entries: &mut [Entry],
+    dest: &Dest,
+    opts: &Options,
+    report: &mut Report,
+    progress: &crate::task::Progress,
+) -> crate::Result<()> {
+    let dest_root = dest.root().to_path_buf();
+    let mut conflicts = Vec::new();
+    for e in entries.iter_mut() {
+        progress.check()?;
+        let parent = e.rel.parent().unwrap_or(Path::new(""));
+        let Some(dir) = dest.dir(parent, false)? else {
+            continue;
+        };
+        let name = e.rel.file_name().unwrap_or_default();
+        let Some(st) = dir.stat(name) else {
+            continue;
+        };
+        let ft = file_type(&st);
+        use rustix::fs::FileType as T;
+        let v = &e.version;
+        let same = match v.kind {
+            Kind::Dir => ft == T::Directory,
+            Kind::Symlink => ft == T::Symlink && dir.link_target(name) == v.target,
+            Kind::File => {
+                ft == T::RegularFile
+                    && st.st_size as u64 == v.size
+                    && dir.holds(name, v.size, v.hash)
+            }
+            Kind::Fifo => ft == T::Fifo,
+            Kind::CharDevice => ft == T::CharacterDevice && st.st_rdev == v.attrs.rdev,
+            Kind::BlockDevice => ft == T::BlockDevice && st.st_rdev == v.attrs.rdev,
+        };
+        if same {
+            e.state = State::Done;
+            continue;
+        }
+        match opts.existing {
+            Existing::Skip => {
+                e.state = State::Skipped;
+                report.skipped_existing.push(dest_root.join(&e.rel));
+            }
+            Existing::Overwrite if ft == T::RegularFile && v.kind != Kind::Dir => {
+                e.state = State::Replace;
+            }
+            _ => conflicts.push(dest_root.join(&e.rel)),
+        }
+    }
+    // Children of a skipped folder that is not a folder cannot be restored.
+    let blocked: Vec<PathBuf> = entries
+        .iter()
+        .filter(|e| e.state == State::Skipped && e.version.kind == Kind::Dir)
+        .map(|e| e.rel.clone())
+        .collect();
+    for e in entries.iter_mut() {
+        if e.state != State::Skipped && blocked.iter().any(|b| e.rel.starts_with(b) && &e.rel != b)
+        {
+            e.state = State::Skipped;
+            report.skipped_existing.push(dest_root.join(&e.rel));
+        }
+    }
+    if !conflicts.is_empty() {
+        return Err(Error::Conflicts { paths: conflicts }.into());
+    }
+    Ok(())
+}
