@@ -7,6 +7,7 @@ mod archive;
 mod assets;
 mod ctx;
 mod disks;
+mod history;
 mod progress;
 mod restore;
 mod shown;
@@ -80,6 +81,13 @@ pub enum Command {
     /// Commands whose output is stored in archives (e.g. pg_dump).
     #[command(subcommand)]
     Dump(archive::DumpCmd),
+    /// What ran: every sync, verify, scan, restore and archive job, from
+    /// the window, the command line or the background agent, newest first.
+    History {
+        /// Show at most this many jobs.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Every snapshot: id, time, files, bytes.
     Snapshots,
     /// Browse a snapshot like a folder listing.
@@ -247,9 +255,13 @@ pub struct SyncArgs {
 pub struct VerifyArgs {
     /// The disk: its mount path or label. Default: every connected disk.
     pub disk: Option<String>,
-    /// Verify at most this many objects (the least recently verified).
+    /// Verify at most this many copies (the least recently verified).
     #[arg(long)]
     pub limit: Option<u64>,
+    /// Stop after this long (e.g. "10 min"); the next verify goes on with
+    /// the copies left, least recently verified first.
+    #[arg(long)]
+    pub budget: Option<humantime::Duration>,
 }
 
 /// Runs the command line; returns the exit code.
@@ -304,6 +316,7 @@ fn dispatch(cli: Cli) -> Exit {
                 Command::Verify(a) => sync::verify_cmd(&ctx, a),
                 Command::Archive(a) => archive::archive(&ctx, a),
                 Command::Dump(a) => archive::dump(&ctx, a),
+                Command::History { limit } => history::history(&ctx, limit),
                 Command::Snapshots => restore::snapshots(&ctx),
                 Command::Ls(a) => restore::ls(&ctx, a),
                 Command::Find(a) => restore::find(&ctx, a),

@@ -369,6 +369,23 @@ fn run_once(
         Some(_) => None,
         None => Some(ctx.config()?.profile.set_id),
     };
+    let paths = ctx.paths.clone();
+    // Recorded in this computer's history (when it has a catalog).
+    let recorded = move |disks: &[Disk],
+                         p: &coffer_core::Progress,
+                         job: &mut dyn FnMut(
+        &coffer_core::Progress,
+    ) -> coffer_core::Result<restore::Report>| {
+        let held = jobs::history::held(disks);
+        jobs::record(
+            &paths,
+            jobs::FrontEnd::Cli,
+            jobs::JobKind::Restore,
+            &held,
+            p,
+            job,
+        )
+    };
     let outcome = progress::run("restore", ctx.json, move |p| match &from_disk {
         Some(root) => {
             let disk = Disk::open(root, io::real())?;
@@ -379,14 +396,18 @@ fn run_once(
                 p.notice(format!("{problem}; the disk's other catalog copy was used"));
             }
             let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), Some(root))?;
-            let r = restore::restore(&mut cat, None, &disks, &opts, p)?;
+            let r = recorded(&disks, p, &mut |p| {
+                restore::restore(&mut cat, None, &disks, &opts, p)
+            })?;
             Ok((r, jobs::dumps::recorded(&cat)))
         }
         None => {
             let mut cat = Catalog::open(&catalog_path)?;
             let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), None)?;
             let opts = with_dumps(&cat, dumps_only, &opts)?;
-            let r = restore::restore(&mut cat, set, &disks, &opts, p)?;
+            let r = recorded(&disks, p, &mut |p| {
+                restore::restore(&mut cat, set, &disks, &opts, p)
+            })?;
             Ok((r, jobs::dumps::recorded(&cat)))
         }
     });

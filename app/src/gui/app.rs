@@ -44,7 +44,9 @@ pub struct CofferApp {
     pub(super) cx: Ctx,
     pub(super) picker: Picker,
     /// The log's last lines, while the log window is open.
-    pub(super) log_view: Option<String>,
+    pub(super) log_view: Option<super::log_view::LogView>,
+    /// The log file "Show log" reads.
+    log_file: std::path::PathBuf,
     pub(super) actions: Actions,
     /// Reading the catalog's view model.
     refresh: Option<Task<Model>>,
@@ -83,6 +85,7 @@ impl CofferApp {
             },
             picker: Picker::new(Way::detect()),
             log_view: None,
+            log_file: crate::log::log_file_path(),
             actions: Actions::default(),
             refresh: None,
             watcher: None,
@@ -93,6 +96,12 @@ impl CofferApp {
     /// sessions whose system chooser does not work).
     pub fn with_folder_chooser_in_window(mut self) -> CofferApp {
         self.picker = Picker::new(Way::InWindow);
+        self
+    }
+
+    /// "Show log" reads this file (tests point it into their world).
+    pub fn with_log_file(mut self, path: std::path::PathBuf) -> CofferApp {
+        self.log_file = path;
         self
     }
 
@@ -236,6 +245,9 @@ impl CofferApp {
                 match t {
                     Tab::Restore => self.tabs.restore.stale(),
                     Tab::Archives => self.tabs.archives.stale(),
+                    // The history also holds what the command line and the
+                    // agent ran since the last read.
+                    Tab::History => cx.refresh(),
                     Tab::Disks | Tab::Sources | Tab::Map => {}
                 }
             }
@@ -273,7 +285,13 @@ impl CofferApp {
             }
             Action::DismissMessage => cx.status.message = None,
             Action::ShowLog => {
-                self.log_view = Some(super::frame::log_tail(&crate::log::log_file_path(), 400));
+                let all = self.log_view.as_ref().is_some_and(|l| l.show_all);
+                self.log_view = Some(super::log_view::LogView::read(&self.log_file, all));
+            }
+            Action::LogShowAll(all) => {
+                if let Some(l) = &mut self.log_view {
+                    l.show_all = all;
+                }
             }
             Action::CloseLog => self.log_view = None,
         }

@@ -188,6 +188,8 @@ impl Jobs {
             Kind::Restore => "restore",
             Kind::Archive => "archive",
         };
+        // The log says what the window did, as it does for the command line.
+        ::log::info!("{title}");
         let task = coffer_core::task::spawn_with(name, waker.clone(), claim.cancel.clone(), job);
         self.running.push(Running {
             claim,
@@ -289,6 +291,7 @@ impl Jobs {
             match outcome {
                 Some(outcome) => {
                     let r = self.running.remove(i);
+                    log_end(&r.live.title, &outcome);
                     out.push(Finished {
                         kind: r.claim.kind,
                         outcome,
@@ -299,6 +302,26 @@ impl Jobs {
             }
         }
         out
+    }
+}
+
+/// One line in the log for a job's end.
+fn log_end(title: &str, outcome: &Outcome<Done>) {
+    match outcome {
+        Outcome::Completed { warnings, .. } if warnings.is_empty() => {
+            ::log::info!("{title}: done");
+        }
+        Outcome::Completed { warnings, .. } => {
+            ::log::warn!(
+                "{title}: done, with {}",
+                coffer_core::human::count(warnings.len() as u64, "warning")
+            );
+            for w in warnings {
+                ::log::warn!("{w}");
+            }
+        }
+        Outcome::Cancelled => ::log::info!("{title}: cancelled"),
+        Outcome::Failed(e) => ::log::error!("{title}: failed: {}", super::messages::error_text(e)),
     }
 }
 

@@ -8,9 +8,12 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use coffer_core::catalog::{CopyRow, DiskRow};
+use coffer_core::catalog::{CopyRow, DiskRow, HistoryEntry};
 use coffer_core::redundancy::{self, FileCopies, FolderStatus, Tally};
 use coffer_core::{Catalog, ObjectId, Paths, human};
+
+/// Jobs the History tab shows at most.
+const HISTORY: usize = 300;
 
 /// How a disk's space is split, in bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -106,6 +109,8 @@ pub struct Model {
     pub advice: Option<String>,
     /// Every current file with its copies, for drilling down the map.
     pub files: Vec<FileCopies>,
+    /// The newest jobs, newest first (the History tab).
+    pub history: Vec<HistoryEntry>,
 }
 
 impl Model {
@@ -140,7 +145,9 @@ impl Model {
             })
             .collect();
         let sources = status.sources.iter().map(|f| map_row(f, &files)).collect();
+        let history = catalog.history(HISTORY)?;
         Ok(Model {
+            history,
             headline: status.headline,
             advice: advice(&rows, &files, present),
             cards,

@@ -7,7 +7,8 @@
 //! that any name Linux allows comes back exactly.
 //!
 //! The pieces: `schema` (tables and migrations), `versions` (snapshots,
-//! versions, objects), `disks` (disks and their copies).
+//! versions, objects), `disks` (disks and their copies), `history` (what
+//! every job did), `journal` (a scan or sync in progress).
 //!
 //! Invariant: every query lives here; a catalog is only ever changed inside a
 //! transaction, so a killed process leaves the previous consistent state.
@@ -21,10 +22,12 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::object::ObjectId;
 
 mod disks;
+mod history;
 mod journal;
 mod schema;
 mod versions;
 
+pub use history::{Ended, HistoryDisk, HistoryEntry, JobEnd};
 pub use journal::{Cached, Journal, Note, Staging};
 
 #[derive(Debug, thiserror::Error)]
@@ -67,7 +70,7 @@ pub enum Error {
 /// `PRAGMA application_id`: "CofR". Tells our catalogs from other SQLite files.
 pub const APPLICATION_ID: i64 = 0x436f_6652;
 /// The schema this Coffer writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// What a catalog entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]

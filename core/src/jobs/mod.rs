@@ -7,20 +7,24 @@
 //! restore may read), `sync` (sync every chosen disk of this set: the
 //! command before, dumps, one scan, each disk, the command after; a dry run
 //! on a scratch copy of the catalog), `verify` (verify a disk, then refresh
-//! its catalog copy), `dumps` (dump commands into the snapshot).
+//! its catalog copy), `dumps` (dump commands into the snapshot), `history`
+//! (every job recorded in the catalog with the front end that ran it).
 //!
 //! Invariant: a rule of how a job runs lives here and nowhere else; only
-//! disks of this backup set are ever written; a dry run changes nothing.
+//! disks of this backup set are ever written; a dry run changes nothing;
+//! every job that changes something is recorded in the history.
 
 pub mod disks;
 pub mod dumps;
+pub mod history;
 mod sync;
 mod verify;
 
 use std::path::PathBuf;
 
+pub use history::{FrontEnd, JobKind, record};
 pub use sync::{SyncJob, SyncReport, sync};
-pub use verify::{VerifyReport, verify};
+pub use verify::{Slice, VerifyReport, verify};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

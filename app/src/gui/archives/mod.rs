@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use coffer_core::archive::{self, Mode, Options, RestoreOptions};
+use coffer_core::jobs::{self, FrontEnd, JobKind};
 use coffer_core::task::Outcome;
 use coffer_core::{Task, human};
 
@@ -220,11 +221,15 @@ impl ArchivesTab {
         let profile = cx.shared.config.profile.clone();
         let what = if full { "full" } else { "incremental" };
         let title = format!("Writing a {what} archive into {}", dir.display());
+        let paths = cx.shared.paths.clone();
         let started = cx.start(Kind::Archive, Vec::new(), title, move |p| {
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                coffer_core::Error::Failed(format!("cannot create {}: {e}", human::path(&dir)))
-            })?;
-            archive::create(&profile, &dir, mode, &opts, p).map(Done::ArchiveWritten)
+            jobs::record(&paths, FrontEnd::Window, JobKind::Archive, &[], p, |p| {
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    coffer_core::Error::Failed(format!("cannot create {}: {e}", human::path(&dir)))
+                })?;
+                archive::create(&profile, &dir, mode, &opts, p)
+            })
+            .map(Done::ArchiveWritten)
         });
         if started {
             self.job = Some(Job::Write);
@@ -237,12 +242,22 @@ impl ArchivesTab {
         };
         let files = row.files.clone();
         let title = format!("Verifying archive {name}");
+        let paths = cx.shared.paths.clone();
         let started = cx.start(Kind::Archive, Vec::new(), title, move |p| {
-            files
-                .iter()
-                .map(|f| archive::verify(f, p))
-                .collect::<coffer_core::Result<Vec<_>>>()
-                .map(Done::ArchiveVerified)
+            jobs::record(
+                &paths,
+                FrontEnd::Window,
+                JobKind::ArchiveVerify,
+                &[],
+                p,
+                |p| {
+                    files
+                        .iter()
+                        .map(|f| archive::verify(f, p))
+                        .collect::<coffer_core::Result<Vec<_>>>()
+                },
+            )
+            .map(Done::ArchiveVerified)
         });
         if started {
             self.job = Some(Job::Verify { name });
@@ -318,8 +333,17 @@ impl ArchivesTab {
         };
         let title = format!("Restoring {name} into {}", dest.display());
         let to = dest.clone();
+        let paths = cx.shared.paths.clone();
         let started = cx.start(Kind::Archive, Vec::new(), title, move |p| {
-            archive::restore(&dir, &to, &opts, p).map(Done::ArchiveRestored)
+            jobs::record(
+                &paths,
+                FrontEnd::Window,
+                JobKind::ArchiveRestore,
+                &[],
+                p,
+                |p| archive::restore(&dir, &to, &opts, p),
+            )
+            .map(Done::ArchiveRestored)
         });
         if started {
             self.job = Some(Job::Restore { name, dest });

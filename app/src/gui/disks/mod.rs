@@ -14,7 +14,7 @@ mod view;
 
 use std::path::PathBuf;
 
-use coffer_core::jobs::{self, SyncJob};
+use coffer_core::jobs::{self, FrontEnd, SyncJob};
 use coffer_core::task::Outcome;
 use coffer_core::volumes::MountSource;
 use coffer_core::{Catalog, Disk, Paths, Profile, Task, human, io, sync};
@@ -246,6 +246,7 @@ impl DisksTab {
                     ..sync::Options::default()
                 },
                 mounts,
+                front: FrontEnd::Window,
             };
             jobs::sync(&paths, &profile, &job, p).map(Done::Plan)
         });
@@ -337,6 +338,7 @@ impl DisksTab {
                 scan: true,
                 opts: sync::Options::default(),
                 mounts,
+                front: FrontEnd::Window,
             };
             jobs::sync(&paths, &profile, &job, p).map(Done::Sync)
         });
@@ -369,7 +371,15 @@ impl DisksTab {
         let profile = cx.shared.config.profile.clone();
         let disks = vec![root.clone()];
         cx.start(Kind::Verify, disks, title, move |p| {
-            jobs::verify(&paths, &profile, &root, None, p).map(Done::Verify)
+            jobs::verify(
+                &paths,
+                &profile,
+                &root,
+                jobs::Slice::default(),
+                FrontEnd::Window,
+                p,
+            )
+            .map(Done::Verify)
         });
     }
 

@@ -16,6 +16,7 @@ mod view;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use coffer_core::jobs::{FrontEnd, JobKind};
 use coffer_core::restore::{self, At, Existing, Held, Options};
 use coffer_core::task::Outcome;
 use coffer_core::{Task, jobs};
@@ -225,6 +226,7 @@ impl RestoreTab {
         };
         let mounts = cx.shared.mount_source.clone();
         let disks = restore_disks(&cx.shared);
+        let paths = cx.shared.paths.clone();
         cx.start(Kind::Restore, disks, title, move |p| {
             let mut cat = catalog.open()?;
             // A disk's own catalog may not list the disk it came from.
@@ -233,7 +235,11 @@ impl RestoreTab {
                 CatalogFile::Workstation(_) => None,
             };
             let disks = jobs::disks::open_known(&cat, &mounts, from)?;
-            restore::restore(&mut cat, workstation, &disks, &opts, p).map(Done::Restore)
+            let held = jobs::history::held(&disks);
+            jobs::record(&paths, FrontEnd::Window, JobKind::Restore, &held, p, |p| {
+                restore::restore(&mut cat, workstation, &disks, &opts, p)
+            })
+            .map(Done::Restore)
         });
     }
 }
