@@ -4,6 +4,7 @@
 //! in `coffer-core`, and long work runs on `core::task` threads.
 
 pub mod cli;
+pub mod desktop;
 pub mod gui;
 pub mod icon;
 pub mod log;

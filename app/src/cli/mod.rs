@@ -218,6 +218,50 @@ pub struct SourceAdd {
 pub enum DiskCmd {
     /// Make a mounted folder a backup disk.
     Init(DiskInit),
+    /// Give a disk a new name (it must be plugged in: the name is written
+    /// on the disk).
+    Rename {
+        /// The disk: its name, its mount path or its id.
+        disk: String,
+        /// The new name.
+        label: String,
+    },
+    /// Change the most space Coffer may use on a disk (it must be plugged in).
+    Quota {
+        /// The disk: its name, its mount path or its id.
+        disk: String,
+        /// A size such as 500G, or "none" for no limit.
+        size: String,
+    },
+    /// Forget a lost disk: its copies no longer count, so the next syncs of
+    /// the other disks make up for them. Says first what that costs.
+    Forget {
+        /// The disk: its name or its id.
+        disk: String,
+        /// Forget it even though some files would lose copies.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Unmount a disk and power it off, so it can be unplugged.
+    Eject {
+        /// The disk: its name, its mount path or its id.
+        disk: String,
+    },
+    /// Sync a disk as soon as it is plugged in (by the window, or by the
+    /// background agent when the window is closed).
+    AutoSync {
+        /// The disk: its name, its mount path or its id.
+        disk: String,
+        #[arg(value_enum)]
+        switch: OnOff,
+    },
+}
+
+/// A switch on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Args, Debug)]
@@ -309,6 +353,7 @@ fn dispatch(cli: Cli) -> Exit {
                 Command::Source(SourceCmd::List) => sources::source_list(&ctx),
                 Command::Hook(a) => sources::hook(&ctx, a),
                 Command::Disk(DiskCmd::Init(a)) => disks::disk_init(&ctx, a),
+                Command::Disk(c) => disks::manage(&ctx, c),
                 Command::Disks => disks::disks(&ctx),
                 Command::Scan => sync::scan_cmd(&ctx),
                 Command::Sync(a) => sync::sync_cmd(&ctx, a),

@@ -315,13 +315,11 @@ pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
             human::escape(&d.label),
             n,
             human::bytes(*bytes),
-            match (all_verified, oldest) {
-                (true, Some(t)) => format!("all verified, oldest {}", human::ago(*t, now)),
-                _ => "not all verified yet".to_string(),
-            }
+            verified_words(d.last_verify.is_some(), *all_verified, *oldest, now)
         );
         rows.push(
             json!({"disk": d.label, "disk_id": d.id, "files": n, "bytes": bytes,
+            "ever_verified": d.last_verify.is_some(),
             "all_verified": all_verified, "oldest_verified_at": oldest}),
         );
     }
@@ -329,6 +327,17 @@ pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
         json!({"path": path, "files": files.len(), "by_copies": by_copies, "disks": rows}),
         text,
     ))
+}
+
+/// How far a disk's copies were checked. A copy is hashed as it is
+/// written, but only `coffer verify` reads it back from the disk: a disk
+/// never verified says so, whatever its copies' write-time checks say.
+fn verified_words(ever: bool, all: bool, oldest: Option<i64>, now: i64) -> String {
+    match (ever, all, oldest) {
+        (false, _, _) => "never verified".to_string(),
+        (true, true, Some(t)) => format!("all verified, oldest {}", human::ago(t, now)),
+        _ => "not all verified yet".to_string(),
+    }
 }
 
 // ----------------------------------------------------------------- restore
