@@ -100,6 +100,10 @@ pub enum Command {
     Whereis { path: PathBuf },
     /// Bring files back from the disks (any snapshot, any folder).
     Restore(RestoreArgs),
+    /// Run in the background: sync each disk whose auto-sync is on when it
+    /// is plugged in (or already is), verify a slice of it, and tell the
+    /// desktop. One agent runs per user.
+    Agent(AgentArgs),
     /// Print a shell completion script (for packagers).
     #[command(hide = true)]
     Completions {
@@ -164,6 +168,24 @@ pub struct RestoreArgs {
     /// command that loads each back.
     #[arg(long, requires = "to", conflicts_with = "paths")]
     pub dumps: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// Start the agent at login: write an autostart entry and a systemd
+    /// user unit running this program, then exit.
+    #[arg(long, conflicts_with = "uninstall")]
+    pub install: bool,
+    /// Stop starting the agent at login (the autostart entry switched off,
+    /// the user unit removed), then exit.
+    #[arg(long)]
+    pub uninstall: bool,
+    /// How long the verify after each sync may read ("0s": none).
+    #[arg(long, default_value = "2min")]
+    pub verify_budget: humantime::Duration,
+    /// Remind of a disk that was not synced for this long.
+    #[arg(long, default_value = "30days")]
+    pub remind_after: humantime::Duration,
 }
 
 #[derive(Args, Debug)]
@@ -368,6 +390,7 @@ fn dispatch(cli: Cli) -> Exit {
                 Command::Versions { path } => restore::versions(&ctx, &path),
                 Command::Whereis { path } => restore::whereis(&ctx, &path),
                 Command::Restore(a) => restore::restore(&ctx, a),
+                Command::Agent(a) => agent_cmd(&ctx, a),
                 Command::Completions { shell } => {
                     assets::completions_cmd(shell).map(|(value, text)| ctx::Done::ok(value, text))
                 }
@@ -377,4 +400,44 @@ fn dispatch(cli: Cli) -> Exit {
             }
         });
     ctx::finish(json, result)
+}
+
+/// `coffer agent`: installs, uninstalls, or runs until stopped.
+fn agent_cmd(ctx: &ctx::Ctx, a: AgentArgs) -> anyhow::Result<ctx::Done> {
+    use crate::agent::{self, install};
+    use crate::desktop::autostart::Dirs;
+    let dirs = Dirs::from_env();
+    if a.install || a.uninstall {
+        let done = if a.install {
+            let exe = std::env::current_exe()
+                .map_err(|e| anyhow::anyhow!("cannot tell where this program is: {e}"))?;
+            install::install(&dirs, &install::unit_dir(), &exe)?
+        } else {
+            install::uninstall(&dirs, &install::unit_dir())?
+        };
+        let text = if a.install {
+            format!(
+                "The agent starts at your next login ({}).\nTo run it under systemd instead: systemctl --user enable --now {}\n",
+                coffer_core::human::path(&done.entry),
+                install::UNIT
+            )
+        } else {
+            "The agent no longer starts at login.\n".to_string()
+        };
+        return Ok(ctx::Done::ok(
+            serde_json::json!({"entry": done.entry, "unit": done.unit, "on": a.install}),
+            text,
+        ));
+    }
+    let opts = agent::Options {
+        verify_budget: a.verify_budget.into(),
+        remind_after: a.remind_after.into(),
+        bus: crate::desktop::Bus::Default,
+    };
+    match agent::run(&ctx.paths, &opts)? {
+        agent::Ended::AlreadyRunning => Ok(ctx::Done::ok(
+            serde_json::json!({"already_running": true}),
+            "Another Coffer agent runs already: this one leaves it to it.\n".into(),
+        )),
+    }
 }

@@ -1,10 +1,13 @@
 //! What Coffer asks of the desktop over D-Bus: ejecting a disk through
-//! udisks2 (`udisks`).
+//! udisks2 (`udisks`), desktop notifications through the freedesktop
+//! Notifications interface (`notify`), and starting at login (`autostart`).
 //!
 //! Invariant: nothing here is needed for a backup: where the desktop does
 //! not offer a service, the caller gets a sentence saying what to do
 //! instead, and no job fails because of it.
 
+pub mod autostart;
+pub mod notify;
 pub mod udisks;
 
 /// Which bus to talk to.
