@@ -431,7 +431,10 @@ fn a_disks_loss_counts_each_content_once_and_forgetting_it_says_the_same() {
     let status = coffer_core::redundancy::status(&b.catalog, &b.profile).unwrap();
     let loss = &status.disks[0].lost;
     assert_eq!(loss.files, 4);
-    assert_eq!(loss.bytes, 60_000, "three files of one content take its room once");
+    assert_eq!(
+        loss.bytes, 60_000,
+        "three files of one content take its room once"
+    );
     let id = Disk::open(&d, io::real()).unwrap().id();
     let cost = coffer_core::redundancy::forget_cost(&b.catalog, &b.profile, id).unwrap();
     assert_eq!(cost.only_copy, *loss);
