@@ -65,7 +65,7 @@ pub(super) fn plugged(
         "Coffer copies what changed; leave the disk plugged in until it says it is done",
         Urgency::Low,
     );
-    let outcome = watched(shared, "sync", &row, |p| {
+    let outcome = watched(shared, "sync", &row, root, |p| {
         jobs::sync(paths, &cfg.profile, &job, p)
     });
     let replace = note.unwrap_or(0);
@@ -109,7 +109,7 @@ pub(super) fn plugged(
         limit: None,
         budget: Some(opts.verify_budget),
     };
-    let outcome = watched(shared, "verify", &row, |p| {
+    let outcome = watched(shared, "verify", &row, root, |p| {
         jobs::verify(paths, &cfg.profile, root, slice, FrontEnd::Agent, p)
     });
     match outcome {
@@ -140,12 +140,14 @@ fn watched<T>(
     shared: &Arc<Shared>,
     kind: &str,
     row: &coffer_core::catalog::DiskRow,
+    root: &Path,
     job: impl FnOnce(&Progress) -> coffer_core::Result<T>,
 ) -> Outcome<T> {
     shared.set_job(Some(AgentJob {
         kind: kind.into(),
         disk_id: row.id,
         label: row.label.clone(),
+        root: root.to_path_buf(),
         phase: "Starting".into(),
         ..AgentJob::default()
     }));

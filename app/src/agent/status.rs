@@ -27,6 +27,8 @@ pub struct AgentJob {
     pub kind: String,
     pub disk_id: uuid::Uuid,
     pub label: String,
+    /// Where the disk is mounted.
+    pub root: PathBuf,
     /// The phase in words ("Copying").
     pub phase: String,
     pub files_done: u64,

@@ -51,6 +51,8 @@ pub struct CofferApp {
     /// Reading the catalog's view model.
     refresh: Option<Task<Model>>,
     watcher: Option<volumes::Watcher>,
+    /// When the agent's status was last read.
+    agent_read: Option<Instant>,
 }
 
 /// How long `logic()` may spend draining events per frame.
@@ -65,9 +67,11 @@ impl CofferApp {
             // The backup set's id must not change between runs.
             config.save(&paths)?;
         }
+        let mut tabs = Tabs::default();
+        tabs.disks.manage.at_login = crate::desktop::autostart::Dirs::from_env().is_on();
         Ok(CofferApp {
             tab: Tab::Disks,
-            tabs: Tabs::default(),
+            tabs,
             cx: Ctx {
                 shared: Shared {
                     paths,
@@ -76,6 +80,7 @@ impl CofferApp {
                     mounts: Mounts::default(),
                     model: Model::default(),
                     waker: None,
+                    agent: None,
                 },
                 jobs: Jobs::default(),
                 status: Status {
@@ -89,6 +94,7 @@ impl CofferApp {
             actions: Actions::default(),
             refresh: None,
             watcher: None,
+            agent_read: None,
         })
     }
 
@@ -96,6 +102,20 @@ impl CofferApp {
     /// sessions whose system chooser does not work).
     pub fn with_folder_chooser_in_window(mut self) -> CofferApp {
         self.picker = Picker::new(Way::InWindow);
+        self
+    }
+
+    /// Where the agent switch writes its autostart entry (tests).
+    pub fn with_autostart(mut self, dirs: crate::desktop::autostart::Dirs) -> CofferApp {
+        self.tabs.disks.manage.at_login = dirs.is_on();
+        self.tabs.disks.manage.autostart = Some(dirs);
+        self
+    }
+
+    /// The program the agent switch starts as `PROGRAM agent` (the window's
+    /// own binary; tests leave it out, or give the real `coffer`).
+    pub fn with_agent_program(mut self, program: std::path::PathBuf) -> CofferApp {
+        self.tabs.disks.manage.agent_program = Some(program);
         self
     }
 
@@ -171,6 +191,7 @@ impl CofferApp {
                 self.tabs.disks.mounts_changed(&mut self.cx);
             }
         }
+        self.read_agent(ctx);
         self.cx.jobs.drain(start, BUDGET * 4);
         for f in self.cx.jobs.poll() {
             match f.kind {
@@ -183,7 +204,11 @@ impl CofferApp {
         if let Some(out) = self.refresh.as_mut().and_then(Task::try_finish) {
             self.refresh = None;
             match out {
-                Outcome::Completed { value, .. } => self.cx.shared.model = value,
+                Outcome::Completed { value, .. } => {
+                    self.cx.shared.model = value;
+                    // Cards known now: a disk plugged in before they were.
+                    self.tabs.disks.mounts_changed(&mut self.cx);
+                }
                 Outcome::Failed(e) => self
                     .cx
                     .say(messages::failed_message("Cannot read the catalog", &e)),
@@ -202,6 +227,30 @@ impl CofferApp {
         let shared = &self.cx.shared;
         self.tabs.restore.poll(self.tab == Tab::Restore, shared);
         self.tabs.archives.poll(self.tab == Tab::Archives, shared);
+    }
+
+    /// Reads what the background agent does (a small file), about once a
+    /// second; when its job ends, the catalog it wrote is read again.
+    fn read_agent(&mut self, ctx: &egui::Context) {
+        if self
+            .agent_read
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.agent_read = Some(Instant::now());
+        let status = crate::agent::status::read(&self.cx.shared.paths);
+        let job = status.as_ref().and_then(|s| s.job.clone());
+        if self.cx.jobs.agent().is_some() && job.is_none() {
+            self.cx.catalog_changed();
+        }
+        let alive = status.is_some();
+        self.cx.jobs.set_agent(job);
+        self.cx.shared.agent = status;
+        if alive {
+            // Its progress moves without any event of the window's.
+            ctx.request_repaint_after(Duration::from_secs(1));
+        }
     }
 
     /// Reads the catalog's view model; the disks of this set the catalog

@@ -84,6 +84,10 @@ pub fn busy_reason(busy: &Busy, label: impl Fn(&Path) -> String) -> String {
             by.noun(),
             label(root)
         ),
+        Busy::Agent { root } => format!(
+            "Coffer is working on \"{}\" in the background: wait for it to end",
+            label(root)
+        ),
     }
 }
 

@@ -25,6 +25,7 @@ mod action;
 mod app;
 mod archives;
 mod ctx;
+mod dialog;
 mod disks;
 mod frame;
 mod history;
@@ -81,7 +82,10 @@ fn open() -> anyhow::Result<()> {
     crate::log::init(false);
     ::log::info!("window opened");
     let paths = coffer_core::Paths::from_env()?;
-    let app = CofferApp::new(paths, coffer_core::volumes::MountSource::from_env())?;
+    let mut app = CofferApp::new(paths, coffer_core::volumes::MountSource::from_env())?;
+    if let Ok(exe) = std::env::current_exe() {
+        app = app.with_agent_program(exe);
+    }
     let viewport = egui::ViewportBuilder::default()
         .with_title("Coffer")
         .with_app_id("coffer")

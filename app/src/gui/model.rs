@@ -48,6 +48,8 @@ impl SpaceBar {
 pub struct DiskCard {
     pub id: uuid::Uuid,
     pub label: String,
+    /// The most Coffer may use on it, when it has a quota.
+    pub quota: Option<u64>,
     /// Where it is mounted now, when connected.
     pub root: Option<PathBuf>,
     /// "Connected at /media/…" or "Last seen 3 days ago".
@@ -198,6 +200,7 @@ pub fn disk_cards(
             DiskCard {
                 id: d.id,
                 label: d.label.clone(),
+                quota: d.quota,
                 root,
                 presence,
                 bar: SpaceBar {

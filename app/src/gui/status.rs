@@ -11,6 +11,18 @@ use super::{shown, shown_path};
 pub fn show(jobs: &Jobs, status: &Status, ui: &mut egui::Ui, out: &mut Actions) {
     ui.add_space(4.0);
     let mut any = false;
+    if let Some(a) = jobs.agent() {
+        any = true;
+        // The label comes from a disk.
+        ui.strong(shown(&a.words()));
+        ui.add(egui::ProgressBar::new(a.fraction()).text(format!(
+            "{} of {}, {} of {}",
+            human::bytes(a.bytes_done),
+            human::bytes(a.bytes_total),
+            a.files_done,
+            human::count(a.files_total, "file")
+        )));
+    }
     for (kind, live) in jobs.live() {
         if any {
             ui.separator();

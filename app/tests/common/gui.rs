@@ -43,6 +43,11 @@ pub fn harness(w: &World) -> Harness<'static, CofferApp> {
         .unwrap()
         .with_folder_chooser_in_window()
         .with_log_file(log_file(w));
+    harness_of(app)
+}
+
+/// A harness over an app a test set up itself.
+pub fn harness_of(app: CofferApp) -> Harness<'static, CofferApp> {
     Harness::<CofferApp>::builder()
         .with_size(egui::vec2(1200.0, 900.0))
         .build_ui_state(
