@@ -221,10 +221,19 @@ fn a_plugged_disk_appears_syncs_and_the_map_shows_one_copy() {
         has_label(&h, "2 files: 2 with 1 copy (2 wanted)"),
         "the map shows one copy of each file"
     );
+    // Columns say what each is, and which disks hold it.
+    for header in ["Folder or file", "Size", "Copies", "On disks"] {
+        assert!(has_label(&h, header), "{header}");
+    }
+    assert!(has_label(&h, "Blue (2 files)"), "the source's disks");
     // Drill down into the source.
     click(&mut h, &w.home().join("docs").display().to_string());
     assert!(has_label(&h, "sub"));
     assert!(has_label(&h, "a.txt"));
+    // A folder that holds only files opens too.
+    click(&mut h, "sub");
+    assert!(has_label(&h, "b.txt"), "inside the folder of files");
+    assert!(has_label(&h, "Up one folder"));
 }
 
 #[test]

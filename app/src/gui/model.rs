@@ -90,7 +90,11 @@ pub struct MapRow {
     pub shade: Shade,
     /// The fewest copies any file below has.
     pub min_copies: u32,
+    /// A folder (something lies under it), not a file: it opens.
     pub has_children: bool,
+    /// The disks that hold a copy of something in it, most files first,
+    /// with how many of its files each holds.
+    pub disks: Vec<(uuid::Uuid, u64)>,
 }
 
 /// "If this disk were lost".
@@ -238,11 +242,18 @@ pub fn map_row(f: &FolderStatus, files: &[FileCopies]) -> MapRow {
     } else {
         Shade::Enough
     };
-    let has_children = files.iter().any(|x| {
-        x.path
-            .parent()
-            .is_some_and(|p| p.starts_with(&f.path) && p != f.path)
-    });
+    // A folder that holds only files opens too: anything strictly under
+    // the row's path makes it a folder.
+    let mut has_children = false;
+    let mut held: HashMap<uuid::Uuid, u64> = HashMap::new();
+    for x in files.iter().filter(|x| x.path.starts_with(&f.path)) {
+        has_children |= x.path != f.path;
+        for d in &x.holders {
+            *held.entry(*d).or_default() += 1;
+        }
+    }
+    let mut disks: Vec<(uuid::Uuid, u64)> = held.into_iter().collect();
+    disks.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     MapRow {
         name: f.path.file_name().map_or_else(
             || human::path(&f.path).into_owned(),
@@ -255,6 +266,7 @@ pub fn map_row(f: &FolderStatus, files: &[FileCopies]) -> MapRow {
         shade,
         min_copies,
         has_children,
+        disks,
     }
 }
 
@@ -407,7 +419,12 @@ mod tests {
         assert_eq!(by_name["docs"].min_copies, 1);
         assert_eq!(by_name["pics"].shade, Shade::None);
         assert!(by_name["pics"].has_children);
-        assert!(!by_name["docs"].has_children);
+        assert!(by_name["docs"].has_children, "a folder of files opens too");
+        assert_eq!(by_name["docs"].disks, vec![(id, 1)]);
+        assert!(by_name["pics"].disks.is_empty());
+        let inside = children_rows(&files, Path::new("/s/docs"));
+        assert_eq!(inside.len(), 1);
+        assert!(!inside[0].has_children, "a file does not open");
         assert_eq!(by_name["music"].shade, Shade::Enough);
         assert_eq!(by_name["music"].total.bytes, 5);
     }

@@ -74,7 +74,7 @@ impl SourcesTab {
     pub fn show(&self, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
         let profile = &cx.config.profile;
         ui.label(format!(
-            "Folders to back up must lie under {} (the storage basepath). Each file wants {} copies unless its folder says otherwise.",
+            "Folders to back up must lie under {}. Each file is kept on {} disks unless its folder says otherwise.",
             shown_path(&profile.basepath),
             profile.copies
         ));

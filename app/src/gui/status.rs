@@ -110,8 +110,12 @@ fn job_ui(kind: Kind, live: &Live, ui: &mut egui::Ui, out: &mut Actions) {
             .animate(true),
     );
     ui.add(
-        egui::ProgressBar::new(frac(c.files_done, c.files_total))
-            .text(format!("Files: {} of {}", c.files_done, c.files_total)),
+        egui::ProgressBar::new(frac(c.files_done, c.files_total)).text(if c.files_total == 0 {
+            // Some jobs (an archive) learn the count only as they go.
+            format!("Files: {}", c.files_done)
+        } else {
+            format!("Files: {} of {}", c.files_done, c.files_total)
+        }),
     );
     // Always one line, so the panel keeps its height between files.
     ui.label(match &c.current {

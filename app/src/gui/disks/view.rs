@@ -14,6 +14,17 @@ use crate::gui::{shown, shown_path, swatch};
 impl DisksTab {
     pub fn show(&self, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
         self.manage.at_login_ui(cx, ui, out);
+        // "Plug in Red next": what would help the backups most, where the
+        // disks are.
+        if let Some(a) = &cx.model.advice {
+            egui::Frame::group(ui.style())
+                .fill(ui.visuals().faint_bg_color)
+                .show(ui, |ui| {
+                    ui.set_width(ui.available_width());
+                    ui.strong(shown(a));
+                });
+            ui.add_space(6.0);
+        }
         if cx.model.cards.is_empty() {
             ui.label("No backup disks yet. Plug in a USB disk and choose \"Use as backup disk…\".");
         } else {
@@ -48,7 +59,7 @@ impl DisksTab {
         }
         if !cx.mounts.unknown.is_empty() {
             ui.separator();
-            ui.heading("Other mounted folders");
+            ui.heading("Folders that could be backup disks");
         }
         for root in &cx.mounts.unknown {
             ui.horizontal(|ui| {
@@ -106,14 +117,23 @@ impl DisksTab {
             });
             space_bar(ui, card);
             ui.label(format!(
-                "{} objects missing from it · last sync {} · last verify {}",
-                card.missing, card.last_sync, card.last_verify
+                "{} · last sync {} · last verify {}",
+                if card.missing == 0 {
+                    "Holds every current file".to_string()
+                } else {
+                    format!(
+                        "{} not on it yet",
+                        human::count(card.missing, "current file")
+                    )
+                },
+                card.last_sync,
+                card.last_verify
             ));
             if card.only_copy.files > 0 {
                 ui.label(format!(
-                    "If this disk were lost: {} in {} files would have no copy left",
+                    "If this disk were lost: {} in {} would have no copy left",
                     human::bytes(card.only_copy.bytes),
-                    card.only_copy.files
+                    human::count(card.only_copy.files, "file")
                 ));
             } else {
                 ui.label("If this disk were lost: nothing would be left without a copy");

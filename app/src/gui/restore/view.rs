@@ -88,7 +88,7 @@ impl RestoreTab {
                 })
                 .response
                 .on_hover_text(
-                    "A disk's own catalog restores everything that disk holds, with no catalog on this computer",
+                    "A disk's own list of backups restores everything that disk holds, with nothing needed from this computer",
                 )
                 .labelled_by(l.id);
         });
@@ -98,7 +98,7 @@ impl RestoreTab {
     /// computer's catalog) the disks whose own catalog could be read.
     fn no_snapshot(&self, disks: &[(PathBuf, String)], ui: &mut egui::Ui, out: &mut Actions) {
         if self.loading.is_some() {
-            ui.label("Reading the catalog…");
+            ui.label("Reading the list of backups…");
             return;
         }
         if let Some(e) = &self.load_error {
@@ -106,7 +106,7 @@ impl RestoreTab {
         } else if self.origin == Origin::Workstation {
             ui.label("No snapshots on this computer yet: sync a disk first.");
         } else {
-            ui.label("That disk's catalog holds no snapshot.");
+            ui.label("That disk holds no backup yet.");
         }
         if self.origin != Origin::Workstation {
             return;
@@ -115,7 +115,7 @@ impl RestoreTab {
         for (root, label) in disks {
             if ui
                 .button(format!("Restore from disk \"{}\" alone", shown(label)))
-                .on_hover_text("Read the catalog that disk carries (for a new computer)")
+                .on_hover_text("Read the list of backups that disk carries (for a new computer)")
                 .clicked()
             {
                 out.push(Action::Origin(Origin::Disk {
@@ -168,7 +168,7 @@ impl RestoreTab {
                 ),
             )
             .on_disabled_hover_text(
-                "A disk's catalog does not say where this computer keeps files: choose a folder",
+                "A disk's own list of backups does not say where this computer keeps files: choose a folder",
             );
         });
         ui.horizontal(|ui| {
@@ -213,7 +213,9 @@ impl RestoreTab {
 
 fn origin_text(o: &Origin) -> String {
     match o {
-        Origin::Workstation => "This computer's catalog".to_string(),
-        Origin::Disk { label, .. } => format!("The catalog on disk \"{}\" alone", shown(label)),
+        Origin::Workstation => "This computer's list of backups".to_string(),
+        Origin::Disk { label, .. } => {
+            format!("The list of backups on disk \"{}\" alone", shown(label))
+        }
     }
 }
