@@ -388,10 +388,10 @@ fn sync_all_asks_before_a_disk_loses_data_then_syncs_every_disk_of_the_set() {
     });
     // It names the disk that would lose the old version, and only that one.
     assert!(
-        has_label_containing(&h, "To make room on Red, this sync will delete 1 objects"),
+        has_label_containing(&h, "Red: this sync will copy"),
         "the question names Red"
     );
-    assert!(!has_label_containing(&h, "To make room on Blue"));
+    assert!(!has_label_containing(&h, "Blue: this sync will"));
     assert!(
         !enabled(&h, "Verify Blue"),
         "the disks stay claimed while the question waits"

@@ -154,35 +154,84 @@ fn disk_summary(r: &coffer_core::sync::Report, lead: &str) -> String {
     }
 }
 
-/// What a plan is about to delete to make room, for the "Before this sync"
-/// question: one paragraph per disk whose plan evicts anything.
-pub fn plan_question(reports: &[coffer_core::sync::Report]) -> Vec<String> {
-    use coffer_core::plan::{DeleteReason, Step};
-    let mut out = Vec::new();
-    for report in reports {
-        let (mut files, mut bytes, mut old) = (0u64, 0u64, 0u64);
-        for s in report.plan.evictions() {
+/// What a plan deletes that the user may not expect: copies no kept
+/// snapshot needs any more, old versions, and copies other disks keep
+/// enough of (a damaged copy is replaced, never lost). Files (copies) and
+/// bytes of each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Deletes {
+    pub unneeded: (u64, u64),
+    pub old: (u64, u64),
+    pub redundant: (u64, u64),
+}
+
+impl Deletes {
+    pub fn of(report: &coffer_core::sync::Report) -> Deletes {
+        use coffer_core::plan::{DeleteReason, Step};
+        let mut d = Deletes::default();
+        for s in &report.plan.steps {
             if let Step::Delete { size, reason, .. } = s {
-                files += 1;
-                bytes += size;
-                if *reason == DeleteReason::OldVersion {
-                    old += 1;
-                }
+                let slot = match reason {
+                    DeleteReason::Unreferenced => &mut d.unneeded,
+                    DeleteReason::OldVersion => &mut d.old,
+                    DeleteReason::Redundant => &mut d.redundant,
+                    DeleteReason::Damaged => continue,
+                };
+                slot.0 += 1;
+                slot.1 += size;
             }
         }
-        if files == 0 {
+        d
+    }
+
+    pub fn any(&self) -> bool {
+        self.unneeded.0 + self.old.0 + self.redundant.0 > 0
+    }
+}
+
+/// "Before this sync": for each disk whose plan deletes something, what it
+/// copies and what it deletes, in words.
+pub fn plan_question(reports: &[coffer_core::sync::Report]) -> Vec<String> {
+    let mut out = Vec::new();
+    for report in reports {
+        let d = Deletes::of(report);
+        if !d.any() {
             continue;
         }
+        let (files, bytes) = (
+            d.unneeded.0 + d.old.0 + d.redundant.0,
+            d.unneeded.1 + d.old.1 + d.redundant.1,
+        );
+        let mut why = Vec::new();
+        if d.unneeded.0 > 0 {
+            why.push(format!(
+                "{} ({}) that no kept snapshot needs any more",
+                human::count(d.unneeded.0, "copy"),
+                human::bytes(d.unneeded.1)
+            ));
+        }
+        if d.old.0 > 0 {
+            why.push(format!(
+                "{} ({}) to make room (older snapshots will no longer be restorable from this disk)",
+                human::count(d.old.0, "old version"),
+                human::bytes(d.old.1)
+            ));
+        }
+        if d.redundant.0 > 0 {
+            why.push(format!(
+                "{} ({}) to make room, whose files keep enough verified copies on other disks",
+                human::count(d.redundant.0, "copy"),
+                human::bytes(d.redundant.1)
+            ));
+        }
         out.push(format!(
-            "To make room on {}, this sync will delete {files} objects ({}) from it: \
-             {old} old versions (older snapshots will no longer be restorable from this disk), \
-             and {} files that keep enough verified copies on other disks. \
-             It will copy {} files ({}).",
+            "{}: this sync will copy {} ({}) and delete {} ({}) from it: {}.",
             report.label,
+            human::count(report.plan.copy_files, "file"),
+            human::bytes(report.plan.copy_bytes),
+            human::count(files, "copy"),
             human::bytes(bytes),
-            files - old,
-            report.plan.copy_files,
-            human::bytes(report.plan.copy_bytes)
+            why.join("; ")
         ));
     }
     out

@@ -284,11 +284,7 @@ impl DisksTab {
         match out {
             Outcome::Completed { value, .. } => {
                 let roots: Vec<PathBuf> = value.disks.iter().map(|r| r.root.clone()).collect();
-                if value
-                    .disks
-                    .iter()
-                    .any(|r| r.plan.evictions().next().is_some())
-                {
+                if value.disks.iter().any(|r| messages::Deletes::of(r).any()) {
                     // The chain waits for "Sync anyway" or Cancel.
                     let name = self.target_name(cx);
                     cx.jobs.hold(

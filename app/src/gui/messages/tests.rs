@@ -147,14 +147,27 @@ fn the_question_before_a_sync_names_each_disk_that_would_lose_data() {
     blue.plan.copy_files = 1;
     blue.plan.copy_bytes = 60_000;
     let q = plan_question(&[disk_report("Red", 0), blue]);
-    assert_eq!(q.len(), 1, "only the disk that evicts: {q:?}");
-    assert!(
-        q[0].starts_with(
-            "To make room on Blue, this sync will delete 2 objects (100 kB) from it: 1 old versions"
-        ),
-        "{q:?}"
+    assert_eq!(q.len(), 1, "only the disk that deletes: {q:?}");
+    assert_eq!(
+        q[0],
+        "Blue: this sync will copy 1 file (60 kB) and delete 2 copies (100 kB) from it: \
+         1 old version (60 kB) to make room (older snapshots will no longer be restorable from this disk); \
+         1 copy (40 kB) to make room, whose files keep enough verified copies on other disks."
     );
-    assert!(q[0].ends_with("It will copy 1 files (60 kB)."), "{q:?}");
+    // Copies no kept snapshot needs are asked about too: a sync may delete
+    // gigabytes of them.
+    let mut red = disk_report("Red", 0);
+    red.plan.steps = vec![Step::Delete {
+        hash: coffer_core::ObjectId::of(b"pruned"),
+        size: 1_600_000_000,
+        reason: DeleteReason::Unreferenced,
+    }];
+    let q = plan_question(&[red]);
+    assert_eq!(
+        q[0],
+        "Red: this sync will copy 0 files (0 B) and delete 1 copy (1.6 GB) from it: \
+         1 copy (1.6 GB) that no kept snapshot needs any more."
+    );
 }
 
 #[test]
