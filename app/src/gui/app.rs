@@ -189,6 +189,7 @@ impl CofferApp {
                 self.cx.shared.mounts = m;
                 self.cx.refresh();
                 self.tabs.disks.mounts_changed(&mut self.cx);
+                self.tabs.restore.mounts_changed(&mut self.cx);
             }
         }
         self.read_agent(ctx);

@@ -43,6 +43,13 @@ impl CofferApp {
             .show(ui, |ui| status::show(&cx.jobs, &cx.status, ui, out));
         let tabs = &mut self.tabs;
         egui::CentralPanel::default().show(ui, |ui| {
+            if self.tab == Tab::Restore {
+                // Where to restore and the button stay in sight however
+                // long the tree is.
+                egui::Panel::bottom("restore-bar")
+                    .resizable(false)
+                    .show(ui, |ui| tabs.restore.bar(cx, ui, out));
+            }
             egui::ScrollArea::vertical().show(ui, |ui| match self.tab {
                 Tab::Disks => tabs.disks.show(cx, ui, out),
                 Tab::Sources => tabs.sources.show(cx, ui, out),

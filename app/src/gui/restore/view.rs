@@ -61,7 +61,18 @@ impl RestoreTab {
         }
         ui.separator();
         details(self, ui);
+    }
+
+    /// The bar under the tab that never scrolls away: where to restore,
+    /// what to do with existing paths, and the Restore button with the
+    /// reason it cannot be pressed.
+    pub fn bar(&mut self, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
+        if self.listing.snapshots.is_empty() {
+            return;
+        }
+        ui.add_space(4.0);
         self.destination(cx, ui, out);
+        ui.add_space(4.0);
     }
 
     fn origin_row(&self, disks: &[(PathBuf, String)], ui: &mut egui::Ui, out: &mut Actions) {
@@ -196,18 +207,33 @@ impl RestoreTab {
             );
         ui.horizontal(|ui| {
             let n = self.selected.len();
-            let busy = cx.refusal(Kind::Restore, &restore_disks(cx));
+            let why = if n == 0 {
+                Some("Tick the files or folders to restore above".to_string())
+            } else if !self.original && self.dest.trim().is_empty() {
+                Some("Choose the folder to restore into".to_string())
+            } else {
+                cx.refusal(Kind::Restore, &restore_disks(cx))
+            };
             let button = ui
-                .add_enabled(
-                    n > 0 && (self.original || !self.dest.trim().is_empty()) && busy.is_none(),
-                    egui::Button::new("Restore ticked items"),
-                )
-                .on_disabled_hover_text(busy.unwrap_or_default());
+                .add_enabled(why.is_none(), egui::Button::new("Restore ticked items"))
+                .on_disabled_hover_text(why.clone().unwrap_or_default());
             if button.clicked() {
                 out.push(Action::Restore);
             }
             ui.label(format!("{} ticked", human::count(n as u64, "item")));
+            if let Some(why) = why {
+                // The reason in plain sight, not only on hover.
+                ui.weak(why);
+            }
+            if let Some(dir) = &self.restored_to
+                && ui.button("Open folder").clicked()
+            {
+                out.push(Action::OpenFolder(dir.clone()));
+            }
         });
+        if !self.waiting_for.is_empty() {
+            ui.label("The restore goes on by itself when the disk it needs is plugged in.");
+        }
     }
 }
 
