@@ -199,3 +199,99 @@ fn the_agent_switch_writes_and_removes_the_autostart_entry() {
     click(&mut h, text);
     assert!(!entry.exists());
 }
+
+#[test]
+fn the_theme_and_folder_fields_are_remembered_across_restarts() {
+    let w = World::new();
+    config(&w, &[]);
+    let nas = w.dir.path().join("nas");
+    std::fs::create_dir_all(&nas).unwrap();
+    let mut h = harness(&w);
+    h.step();
+    h.state_mut().push(coffer::gui::Action::Picked(
+        coffer::gui::Purpose::ArchiveDir,
+        nas.clone(),
+    ));
+    h.state_mut().push(coffer::gui::Action::Theme(
+        coffer::gui::remember::Theme::Dark,
+    ));
+    h.step();
+    h.step();
+    assert_eq!(
+        h.ctx.options(|o| o.theme_preference),
+        egui::ThemePreference::Dark
+    );
+    drop(h);
+    let file = w.config_dir().join("window.json");
+    let saved = std::fs::read_to_string(&file).unwrap();
+    assert!(saved.contains("\"dark\""), "{saved}");
+    // A new window starts from what was saved: the fields come back (were
+    // they lost, the window would save them empty at once).
+    let mut h = harness(&w);
+    for _ in 0..5 {
+        h.step();
+    }
+    assert_eq!(
+        h.ctx.options(|o| o.theme_preference),
+        egui::ThemePreference::Dark
+    );
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    assert_eq!(again["archive_dir"], nas.display().to_string(), "{again}");
+    click(&mut h, "Archives");
+    assert!(has_label(&h, "No archives in this folder."));
+}
+
+#[test]
+fn a_first_run_is_guided_from_folders_to_the_first_sync() {
+    let w = World::new();
+    config(&w, &[]);
+    let docs = w.home().join("docs");
+    w.write("docs/a.txt", "hello");
+    let mut h = harness(&w);
+    step_until(&mut h, "the assistant", |h| has_label(h, "Getting started"));
+    assert!(has_label(&h, "1. Choose the folders to back up"));
+    assert!(!enabled(&h, "Sync now"), "nothing to sync yet");
+    // Step 1: the folder, as the chooser would answer.
+    assert!(enabled(&h, "Add folder…"));
+    h.state_mut().push(coffer::gui::Action::Picked(
+        coffer::gui::Purpose::Source,
+        docs.clone(),
+    ));
+    step_until(&mut h, "step 1 done", |h| {
+        has_label(h, "1. Choose the folders to back up (done)")
+    });
+    // Step 2: a disk plugged in, set up from the assistant.
+    w.plug("usb");
+    step_until(&mut h, "the offer", |h| {
+        has_label(
+            h,
+            &format!("Use {} as backup disk…", w.mounts().join("usb").display()),
+        )
+    });
+    click(
+        &mut h,
+        &format!("Use {} as backup disk…", w.mounts().join("usb").display()),
+    );
+    h.key_press(egui::Key::Enter);
+    step_until(&mut h, "step 2 done", |h| {
+        has_label(h, "2. Plug in a USB disk to keep the copies on (done)")
+    });
+    // Step 3: one copy is enough here.
+    click(&mut h, "1 disk");
+    assert_eq!(
+        coffer_core::config::Config::load_or_default(&paths(&w))
+            .unwrap()
+            .profile
+            .copies,
+        1
+    );
+    // Step 4: the first sync, and the assistant goes.
+    step_until(&mut h, "Sync now", |h| enabled(h, "Sync now"));
+    click(&mut h, "Sync now");
+    let m = wait_for_message(&mut h, "the first sync");
+    assert!(m.ok, "{m:?}");
+    step_until(&mut h, "the assistant to go", |h| {
+        !has_label(h, "Getting started")
+    });
+}

@@ -41,6 +41,8 @@ pub enum Action {
     /// Show the toolkit's lines in the log window too.
     LogShowAll(bool),
     CloseLog,
+    /// Light, dark, or as the system says.
+    Theme(super::remember::Theme),
 }
 
 macro_rules! tab_action {

@@ -53,6 +53,12 @@ pub struct CofferApp {
     watcher: Option<volumes::Watcher>,
     /// When the agent's status was last read.
     agent_read: Option<Instant>,
+    /// What the window remembers, as last saved.
+    pub(super) remembered: super::remember::Remembered,
+    /// Light, dark, or the system's.
+    pub(super) theme: super::remember::Theme,
+    /// The theme last handed to egui.
+    theme_applied: Option<super::remember::Theme>,
 }
 
 /// How long `logic()` may spend draining events per frame.
@@ -68,6 +74,13 @@ impl CofferApp {
             config.save(&paths)?;
         }
         let mut tabs = Tabs::default();
+        let remembered = super::remember::load(&paths);
+        tabs.restore.set_dest(remembered.restore_dest.clone());
+        tabs.archives.set_fields(
+            remembered.archive_dir.clone(),
+            remembered.archive_prefix.clone(),
+            remembered.archive_restore_dest.clone(),
+        );
         tabs.disks.manage.at_login = crate::desktop::autostart::Dirs::from_env().is_on();
         Ok(CofferApp {
             tab: Tab::Disks,
@@ -95,6 +108,9 @@ impl CofferApp {
             refresh: None,
             watcher: None,
             agent_read: None,
+            theme: remembered.theme,
+            remembered,
+            theme_applied: None,
         })
     }
 
@@ -193,6 +209,7 @@ impl CofferApp {
             }
         }
         self.read_agent(ctx);
+        self.remember(ctx);
         self.cx.jobs.drain(start, BUDGET * 4);
         for f in self.cx.jobs.poll() {
             match f.kind {
@@ -228,6 +245,29 @@ impl CofferApp {
         let shared = &self.cx.shared;
         self.tabs.restore.poll(self.tab == Tab::Restore, shared);
         self.tabs.archives.poll(self.tab == Tab::Archives, shared);
+    }
+
+    /// Applies the theme, and saves the remembered fields when they changed.
+    fn remember(&mut self, ctx: &egui::Context) {
+        let theme = self.theme;
+        if self.theme_applied != Some(theme) {
+            ctx.set_theme(theme.preference());
+            self.theme_applied = Some(theme);
+        }
+        let (dir, prefix, dest) = self.tabs.archives.fields();
+        let now = super::remember::Remembered {
+            theme,
+            restore_dest: self.tabs.restore.dest().to_string(),
+            archive_dir: dir.to_string(),
+            archive_prefix: prefix.to_string(),
+            archive_restore_dest: dest.to_string(),
+        };
+        if now != self.remembered {
+            if let Err(e) = super::remember::save(&self.cx.shared.paths, &now) {
+                log::warn!("cannot remember the window's fields: {e}");
+            }
+            self.remembered = now;
+        }
     }
 
     /// Reads what the background agent does (a small file), about once a
@@ -344,6 +384,7 @@ impl CofferApp {
                 }
             }
             Action::CloseLog => self.log_view = None,
+            Action::Theme(t) => self.theme = t,
         }
     }
 }

@@ -34,6 +34,19 @@ impl CofferApp {
                     if ui.button("Show log").clicked() {
                         out.push(Action::ShowLog);
                     }
+                    let theme = self.theme;
+                    egui::ComboBox::from_id_salt("theme")
+                        .selected_text(theme.words())
+                        .show_ui(ui, |ui| {
+                            use super::remember::Theme;
+                            for t in [Theme::System, Theme::Light, Theme::Dark] {
+                                if ui.selectable_label(t == theme, t.words()).clicked() {
+                                    out.push(Action::Theme(t));
+                                }
+                            }
+                        })
+                        .response
+                        .on_hover_text("Light or dark");
                 });
             });
         });

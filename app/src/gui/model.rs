@@ -50,6 +50,8 @@ pub struct DiskCard {
     pub label: String,
     /// The most Coffer may use on it, when it has a quota.
     pub quota: Option<u64>,
+    /// It was synced at least once.
+    pub ever_synced: bool,
     /// Where it is mounted now, when connected.
     pub root: Option<PathBuf>,
     /// "Connected at /media/…" or "Last seen 3 days ago".
@@ -205,6 +207,7 @@ pub fn disk_cards(
                 id: d.id,
                 label: d.label.clone(),
                 quota: d.quota,
+                ever_synced: d.last_sync.is_some(),
                 root,
                 presence,
                 bar: SpaceBar {

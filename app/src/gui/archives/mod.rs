@@ -75,6 +75,19 @@ pub struct ArchivesTab {
 }
 
 impl ArchivesTab {
+    /// The folder, prefix and restore destination (remembered across
+    /// restarts).
+    pub fn fields(&self) -> (&str, &str, &str) {
+        (&self.dir, &self.prefix, &self.restore_dest)
+    }
+
+    pub fn set_fields(&mut self, dir: String, prefix: String, restore_dest: String) {
+        self.dir = dir;
+        self.prefix = prefix;
+        self.restore_dest = restore_dest;
+        self.stale = true;
+    }
+
     pub fn busy(&self) -> bool {
         self.listing.is_some() || self.reading.is_some()
     }

@@ -13,6 +13,9 @@ use crate::gui::{shown, shown_path, swatch};
 
 impl DisksTab {
     pub fn show(&self, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
+        if crate::gui::first_run::wanted(cx) {
+            crate::gui::first_run::show(cx, ui, out);
+        }
         self.manage.at_login_ui(cx, ui, out);
         // "Plug in Red next": what would help the backups most, where the
         // disks are.
@@ -25,9 +28,7 @@ impl DisksTab {
                 });
             ui.add_space(6.0);
         }
-        if cx.model.cards.is_empty() {
-            ui.label("No backup disks yet. Plug in a USB disk and choose \"Use as backup disk…\".");
-        } else {
+        if !cx.model.cards.is_empty() {
             sync_all(cx, ui, out);
         }
         for card in &cx.model.cards {

@@ -112,6 +112,15 @@ impl RestoreTab {
         }
     }
 
+    /// The destination typed or chosen (remembered across restarts).
+    pub fn dest(&self) -> &str {
+        &self.dest
+    }
+
+    pub fn set_dest(&mut self, dest: String) {
+        self.dest = dest;
+    }
+
     /// A disk the last restore asked for is plugged in: it goes on.
     pub fn mounts_changed(&mut self, cx: &mut Ctx) {
         if self.waiting_for.is_empty() {
