@@ -156,12 +156,15 @@ fn adds_a_source_with_the_in_app_picker() {
     let w = World::new();
     config(&w, &[]);
     std::fs::create_dir_all(w.home().join("Documents")).unwrap();
-    // egui_file draws its folder icons with emoji the default fonts lack.
-    let mut h = harness_with(&w, Harness::builder().allow_missing_glyphs());
+    // The folder chooser's icons are drawn from the emoji fonts, none missing.
+    let mut h = harness(&w);
     h.step();
     click(&mut h, "Sources");
     click(&mut h, "Add folder…");
     step_until(&mut h, "the folder picker", |h| has_label(h, "🗀 Documents"));
+    // Choosing a folder asks for no file name.
+    assert!(has_label(&h, "Folder:") && !has_label(&h, "File:"));
+    assert!(!has_label(&h, "Rename"));
     click(&mut h, "🗀 Documents");
     click(&mut h, "Open");
     step_until(&mut h, "the source row", |h| {
@@ -737,8 +740,8 @@ fn writes_a_full_archive_lists_and_verifies_it() {
     w.write("docs/sub/b.txt", "world");
     let dir = w.home().join("archives");
     std::fs::create_dir_all(&dir).unwrap();
-    // egui_file draws its folder icons with emoji the default fonts lack.
-    let mut h = harness_with(&w, Harness::builder().allow_missing_glyphs());
+    // The folder chooser's icons are drawn from the emoji fonts, none missing.
+    let mut h = harness(&w);
     h.step();
     click(&mut h, "Archives");
     assert!(has_label(&h, "No archives in this folder."));
@@ -803,8 +806,8 @@ fn restores_a_file_then_everything_from_a_full_and_incremental_archive() {
     w.write("docs/big.bin", coffer_tests::bytes(9, 300_000));
     let dir = w.dir.path().join("nas");
     std::fs::create_dir_all(&dir).unwrap();
-    // egui_file draws its folder icons with emoji the default fonts lack.
-    let mut h = harness_with(&w, Harness::builder().allow_missing_glyphs());
+    // The folder chooser's icons are drawn from the emoji fonts, none missing.
+    let mut h = harness(&w);
     h.step();
     archives_tab_on(&mut h, &dir);
     click(&mut h, "Full archive");
