@@ -744,7 +744,10 @@ fn writes_a_full_archive_lists_and_verifies_it() {
     let mut h = harness(&w);
     h.step();
     click(&mut h, "Archives");
-    assert!(has_label(&h, "No archives in this folder."));
+    assert!(has_label(
+        &h,
+        "Choose the folder archives go in (a NAS share, a second disk)."
+    ));
     click(&mut h, "Choose folder…");
     step_until(&mut h, "the folder picker", |h| has_label(h, "🗀 archives"));
     click(&mut h, "🗀 archives");

@@ -62,7 +62,9 @@ impl ArchivesTab {
             ui.colored_label(ui.visuals().error_fg_color, shown(e));
         }
         ui.separator();
-        if self.rows.is_empty() {
+        if self.dir.trim().is_empty() {
+            ui.label("Choose the folder archives go in (a NAS share, a second disk).");
+        } else if self.rows.is_empty() {
             ui.label("No archives in this folder.");
         }
         for r in &self.rows {

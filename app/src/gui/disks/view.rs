@@ -119,7 +119,9 @@ impl DisksTab {
             space_bar(ui, card);
             ui.label(format!(
                 "{} · last sync {} · last verify {}",
-                if card.missing == 0 {
+                if !card.ever_synced {
+                    "Not synced yet".to_string()
+                } else if card.missing == 0 {
                     "Holds every current file".to_string()
                 } else {
                     format!(
