@@ -189,6 +189,37 @@ impl Deletes {
     }
 }
 
+/// What the plan says a sync will do, for its title: "111 files (344 MB)
+/// to copy, 3 copies (1.2 GB) to delete", or that nothing is to be copied.
+pub fn estimate(reports: &[coffer_core::sync::Report]) -> String {
+    let (mut files, mut bytes, mut del, mut del_bytes) = (0, 0, 0, 0);
+    for r in reports {
+        files += r.plan.copy_files;
+        bytes += r.plan.copy_bytes;
+        let d = Deletes::of(r);
+        del += d.unneeded.0 + d.old.0 + d.redundant.0;
+        del_bytes += d.unneeded.1 + d.old.1 + d.redundant.1;
+    }
+    let copy = if files == 0 {
+        "nothing new to copy".to_string()
+    } else {
+        format!(
+            "{} ({}) to copy",
+            human::count(files, "file"),
+            human::bytes(bytes)
+        )
+    };
+    if del == 0 {
+        copy
+    } else {
+        format!(
+            "{copy}, {} ({}) to delete",
+            human::count(del, "copy"),
+            human::bytes(del_bytes)
+        )
+    }
+}
+
 /// "Before this sync": for each disk whose plan deletes something, what it
 /// copies and what it deletes, in words.
 pub fn plan_question(reports: &[coffer_core::sync::Report]) -> Vec<String> {

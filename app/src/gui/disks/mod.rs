@@ -74,6 +74,8 @@ enum Step {
 struct Chain {
     target: Target,
     step: Step,
+    /// What the plan said the sync will copy and delete, for its title.
+    estimate: Option<String>,
 }
 
 /// The "Use as backup disk…" form.
@@ -269,6 +271,7 @@ impl DisksTab {
             self.chain = Some(Chain {
                 target,
                 step: Step::Planning,
+                estimate: None,
             });
         }
     }
@@ -284,6 +287,9 @@ impl DisksTab {
         match out {
             Outcome::Completed { value, .. } => {
                 let roots: Vec<PathBuf> = value.disks.iter().map(|r| r.root.clone()).collect();
+                if let Some(c) = &mut self.chain {
+                    c.estimate = Some(messages::estimate(&value.disks));
+                }
                 if value.disks.iter().any(|r| messages::Deletes::of(r).any()) {
                     // The chain waits for "Sync anyway" or Cancel.
                     let name = self.target_name(cx);
@@ -336,7 +342,15 @@ impl DisksTab {
         }
         chain.step = Step::Syncing;
         let target = chain.target.clone();
-        let title = format!("Syncing {}", target_name(&cx.shared, &target));
+        let title = format!(
+            "Syncing {}{}",
+            target_name(&cx.shared, &target),
+            chain
+                .estimate
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
         let (paths, profile, mounts) = job_inputs(&cx.shared);
         cx.jobs.resume(&cx.shared.waker, claim, title, move |p| {
             let roots = match roots {

@@ -306,3 +306,22 @@ fn an_archive_job_with_warnings_is_not_all_good() {
     });
     assert_eq!(m.title, "Restore from home-1 cancelled");
 }
+
+#[test]
+fn the_estimate_says_what_a_sync_will_copy_and_delete() {
+    use coffer_core::plan::{DeleteReason, Step};
+    let mut blue = disk_report("Blue", 0);
+    blue.plan.copy_files = 111;
+    blue.plan.copy_bytes = 344_000_000;
+    assert_eq!(estimate(&[blue.clone()]), "111 files (344 MB) to copy");
+    blue.plan.steps = vec![Step::Delete {
+        hash: coffer_core::ObjectId::of(b"old"),
+        size: 1_200_000_000,
+        reason: DeleteReason::OldVersion,
+    }];
+    assert_eq!(
+        estimate(&[blue, disk_report("Red", 0)]),
+        "111 files (344 MB) to copy, 1 copy (1.2 GB) to delete"
+    );
+    assert_eq!(estimate(&[disk_report("Red", 0)]), "nothing new to copy");
+}
