@@ -545,6 +545,19 @@ fn restores_a_ticked_file_into_a_chosen_folder() {
         "{m:?}"
     );
     assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), b"mine");
+    // "Keep both": the restored file goes beside the changed one.
+    click(&mut h, "Dismiss");
+    click(&mut h, "Keep both");
+    click(&mut h, "Restore ticked items");
+    let m = wait_for_message(&mut h, "the fourth restore to end");
+    assert!(
+        m.details
+            .iter()
+            .any(|d| d.starts_with("Restored 1 file under a new name beside what was there")),
+        "{m:?}"
+    );
+    assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), b"mine");
+    assert_eq!(std::fs::read(dest.join("a (restored).txt")).unwrap(), body);
 }
 
 /// Syncs the world's sources onto a plugged disk "Blue" through the window.

@@ -152,6 +152,10 @@ pub struct RestoreArgs {
     /// Leave existing files at the destination alone and restore the rest.
     #[arg(long)]
     pub skip_existing: bool,
+    /// Keep existing files and restore the others beside them, as
+    /// "name (restored).ext".
+    #[arg(long, conflicts_with_all = ["overwrite", "skip_existing"])]
+    pub keep_both: bool,
     /// Wait for the next needed disk to be plugged in.
     #[arg(long)]
     pub wait: bool,

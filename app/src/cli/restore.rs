@@ -566,6 +566,8 @@ pub(super) fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
             Existing::Overwrite
         } else if a.skip_existing {
             Existing::Skip
+        } else if a.keep_both {
+            Existing::KeepBoth
         } else {
             Existing::Refuse
         },

@@ -318,6 +318,14 @@ pub fn restore_message(out: Outcome<restore::Report>) -> Message {
             list(&r.skipped_existing)
         ));
     }
+    if !r.renamed.is_empty() {
+        let new: Vec<PathBuf> = r.renamed.iter().map(|(_, to)| to.clone()).collect();
+        details.push(format!(
+            "Restored {} under a new name beside what was there: {}",
+            human::count(new.len() as u64, "file"),
+            list(&new)
+        ));
+    }
     for b in &r.bad_copies {
         details.push(format!(
             "Damaged copy of {} on disk \"{}\"{}",

@@ -136,6 +136,9 @@ pub enum Existing {
     Overwrite,
     /// Leave them as they are and restore the rest.
     Skip,
+    /// Keep an existing file and restore the other beside it, as "name
+    /// (restored).ext" (folders and other kinds are listed, as by Refuse).
+    KeepBoth,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -255,6 +258,7 @@ pub fn restore(
 
     // Look before writing anything: unsafe parents and conflicts.
     let mut conflicts = Vec::new();
+    let mut taken: HashSet<PathBuf> = entries.iter().map(|e| e.rel.clone()).collect();
     for e in &mut entries {
         progress.check()?;
         let parent = e.rel.parent().unwrap_or(Path::new(""));
@@ -287,6 +291,35 @@ pub fn restore(
             }
             Existing::Overwrite if ft == T::RegularFile && e.version.kind != Kind::Dir => {
                 e.state = State::Replace;
+            }
+            Existing::KeepBoth if ft == T::RegularFile && e.version.kind == Kind::File => {
+                // The first free name, or one an earlier run of this same
+                // restore already wrote with this very content.
+                let found = (1..=1000).find_map(|n| {
+                    let kept = names::kept_name(name, n);
+                    let rel = parent.join(&kept);
+                    match dir.stat(&kept) {
+                        None if !taken.contains(&rel) => Some((rel, State::ToDo)),
+                        Some(s)
+                            if file_type(&s) == T::RegularFile
+                                && dir.holds(&kept, e.version.size, e.version.hash) =>
+                        {
+                            Some((rel, State::Done))
+                        }
+                        _ => None,
+                    }
+                });
+                match found {
+                    Some((rel, state)) => {
+                        report
+                            .renamed
+                            .push((e.version.path.clone(), dest_root.join(&rel)));
+                        taken.insert(rel.clone());
+                        e.rel = rel;
+                        e.state = state;
+                    }
+                    None => conflicts.push(dest_root.join(&e.rel)),
+                }
             }
             _ => conflicts.push(dest_root.join(&e.rel)),
         }

@@ -198,6 +198,10 @@ impl RestoreTab {
             ui.radio_value(&mut self.existing, Existing::Refuse, "Stop and list them")
                 .on_hover_text("Nothing is written while any path to restore exists");
             ui.radio_value(&mut self.existing, Existing::Skip, "Leave them as they are");
+            ui.radio_value(&mut self.existing, Existing::KeepBoth, "Keep both")
+                .on_hover_text(
+                    "The restored file goes beside the existing one, as \"name (restored).ext\"",
+                );
             ui.radio_value(&mut self.existing, Existing::Overwrite, "Replace them")
                 .on_hover_text("Files only: a folder or symlink in the way is never replaced");
         });
