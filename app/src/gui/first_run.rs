@@ -34,7 +34,7 @@ pub fn show(cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
                         .iter()
                         .map(|s| shown_path(&s.path).into_owned())
                         .collect();
-                    ui.label(names.join(", "));
+                    ui.label(format!("Backing up {}", names.join(", ")));
                 }
                 if ui.button("Add folder…").clicked() {
                     out.push(AppAction::Pick(Purpose::Source));
@@ -54,7 +54,7 @@ pub fn show(cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
                             .iter()
                             .map(|c| shown(&c.label).into_owned())
                             .collect();
-                        ui.label(names.join(", "));
+                        ui.label(format!("Backup disks: {}", names.join(", ")));
                     } else if let Some(root) = cx.mounts.unknown.first() {
                         if ui
                             .button(format!("Use {} as backup disk…", shown_path(root)))
