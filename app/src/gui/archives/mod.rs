@@ -64,6 +64,8 @@ pub struct ArchivesTab {
     selected: Option<String>,
     /// The chosen archive's tree, read from its manifest.
     items: Vec<Item>,
+    /// The items as folders and what each holds.
+    tree: list::Tree,
     reading: Option<Task<Vec<Item>>>,
     read_error: Option<String>,
     filter: String,
@@ -161,6 +163,7 @@ impl ArchivesTab {
             match out {
                 Outcome::Completed { value, .. } => {
                     self.read_error = None;
+                    self.tree = list::tree(&value);
                     self.items = value;
                 }
                 Outcome::Failed(e) => self.read_error = Some(messages::error_text(&e)),
