@@ -189,9 +189,28 @@ impl Deletes {
     }
 }
 
+/// How fast syncs copied lately (bytes a second), from the history: the
+/// last ten syncs that copied at least 1 MB and took a second or more.
+pub fn sync_rate(history: &[coffer_core::catalog::HistoryEntry]) -> Option<f64> {
+    use coffer_core::catalog::JobEnd;
+    let (mut bytes, mut secs) = (0u64, 0i64);
+    for (b, s) in history
+        .iter()
+        .filter(|h| h.kind == "sync" && h.outcome == JobEnd::Completed && h.bytes >= 1_000_000)
+        .filter_map(|h| Some((h.bytes, h.finished_at? - h.started_at)))
+        .filter(|(_, s)| *s >= 1)
+        .take(10)
+    {
+        bytes += b;
+        secs += s;
+    }
+    (secs > 0).then(|| bytes as f64 / secs as f64)
+}
+
 /// What the plan says a sync will do, for its title: "111 files (344 MB)
-/// to copy, 3 copies (1.2 GB) to delete", or that nothing is to be copied.
-pub fn estimate(reports: &[coffer_core::sync::Report]) -> String {
+/// to copy, about 35 s, 3 copies (1.2 GB) to delete", or that nothing is
+/// to be copied. The time is said only when past syncs tell the speed.
+pub fn estimate(reports: &[coffer_core::sync::Report], rate: Option<f64>) -> String {
     let (mut files, mut bytes, mut del, mut del_bytes) = (0, 0, 0, 0);
     for r in reports {
         files += r.plan.copy_files;
@@ -203,8 +222,18 @@ pub fn estimate(reports: &[coffer_core::sync::Report]) -> String {
     let copy = if files == 0 {
         "nothing new to copy".to_string()
     } else {
+        let time = rate
+            .filter(|r| *r > 0.0)
+            .map(|r| {
+                let secs = (bytes as f64 / r).ceil() as u64;
+                format!(
+                    ", about {}",
+                    human::duration(std::time::Duration::from_secs(secs.max(1)))
+                )
+            })
+            .unwrap_or_default();
         format!(
-            "{} ({}) to copy",
+            "{} ({}) to copy{time}",
             human::count(files, "file"),
             human::bytes(bytes)
         )

@@ -288,7 +288,8 @@ impl DisksTab {
             Outcome::Completed { value, .. } => {
                 let roots: Vec<PathBuf> = value.disks.iter().map(|r| r.root.clone()).collect();
                 if let Some(c) = &mut self.chain {
-                    c.estimate = Some(messages::estimate(&value.disks));
+                    let rate = messages::sync_rate(&cx.shared.model.history);
+                    c.estimate = Some(messages::estimate(&value.disks, rate));
                 }
                 if value.disks.iter().any(|r| messages::Deletes::of(r).any()) {
                     // The chain waits for "Sync anyway" or Cancel.

@@ -313,15 +313,54 @@ fn the_estimate_says_what_a_sync_will_copy_and_delete() {
     let mut blue = disk_report("Blue", 0);
     blue.plan.copy_files = 111;
     blue.plan.copy_bytes = 344_000_000;
-    assert_eq!(estimate(&[blue.clone()]), "111 files (344 MB) to copy");
+    assert_eq!(
+        estimate(&[blue.clone()], None),
+        "111 files (344 MB) to copy"
+    );
+    // Past syncs ran at 10 MB/s: 344 MB takes about 35 s.
+    assert_eq!(
+        estimate(&[blue.clone()], Some(10_000_000.0)),
+        "111 files (344 MB) to copy, about 35 s"
+    );
     blue.plan.steps = vec![Step::Delete {
         hash: coffer_core::ObjectId::of(b"old"),
         size: 1_200_000_000,
         reason: DeleteReason::OldVersion,
     }];
     assert_eq!(
-        estimate(&[blue, disk_report("Red", 0)]),
+        estimate(&[blue, disk_report("Red", 0)], None),
         "111 files (344 MB) to copy, 1 copy (1.2 GB) to delete"
     );
-    assert_eq!(estimate(&[disk_report("Red", 0)]), "nothing new to copy");
+    assert_eq!(
+        estimate(&[disk_report("Red", 0)], None),
+        "nothing new to copy"
+    );
+}
+
+#[test]
+fn the_sync_rate_comes_from_past_syncs_that_copied_enough() {
+    use coffer_core::catalog::{HistoryEntry, JobEnd};
+    let job = |kind: &str, bytes: u64, secs: i64, outcome: JobEnd| HistoryEntry {
+        id: 1,
+        kind: kind.into(),
+        front_end: "window".into(),
+        pid: 1,
+        started_at: 1000,
+        finished_at: Some(1000 + secs),
+        outcome,
+        disks: Vec::new(),
+        files: 1,
+        bytes,
+        warnings: 0,
+        summary: String::new(),
+    };
+    assert_eq!(sync_rate(&[]), None);
+    let history = [
+        job("sync", 40_000_000, 4, JobEnd::Completed),
+        job("sync", 500, 10, JobEnd::Completed),
+        job("verify", 90_000_000, 1, JobEnd::Completed),
+        job("sync", 60_000_000, 6, JobEnd::Completed),
+        job("sync", 60_000_000, 1, JobEnd::Failed),
+    ];
+    assert_eq!(sync_rate(&history), Some(10_000_000.0));
 }
