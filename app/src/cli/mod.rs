@@ -13,6 +13,7 @@ mod restore;
 mod shown;
 mod sources;
 mod sync;
+mod whereis;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -392,7 +393,7 @@ fn dispatch(cli: Cli) -> Exit {
                 Command::Ls(a) => restore::ls(&ctx, a),
                 Command::Find(a) => restore::find(&ctx, a),
                 Command::Versions { path } => restore::versions(&ctx, &path),
-                Command::Whereis { path } => restore::whereis(&ctx, &path),
+                Command::Whereis { path } => whereis::whereis(&ctx, &path),
                 Command::Restore(a) => restore::restore(&ctx, a),
                 Command::Agent(a) => agent_cmd(&ctx, a),
                 Command::Completions { shell } => {
