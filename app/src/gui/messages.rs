@@ -118,8 +118,8 @@ pub fn sync_message(out: Outcome<SyncReport>) -> Message {
         problems.extend(r.shortfall_message());
         if r.skipped_files > 0 {
             let skipped = format!(
-                "{} files could not be read now and were skipped",
-                r.skipped_files
+                "{} could not be read now and were skipped",
+                human::count(r.skipped_files, "file")
             );
             problems.push(if value.disks.len() > 1 {
                 format!("{}: {skipped}", r.label)
@@ -138,6 +138,23 @@ pub fn sync_message(out: Outcome<SyncReport>) -> Message {
         ),
     };
     let ok = problems.is_empty() && complete;
+    // "Copied 3602 files" after a scan of 4280 new ones: copies are of
+    // contents, and the numbers would contradict each other unexplained.
+    if let Some(scan) = &value.scan {
+        let new = scan.added + scan.changed;
+        let copied = value
+            .disks
+            .iter()
+            .map(|r| r.copied_files)
+            .max()
+            .unwrap_or(0);
+        if copied > 0 && copied < new {
+            details.push(format!(
+                "The scan found {}; files with the same content are copied once, so fewer copies were needed",
+                human::count(new, "new or changed file")
+            ));
+        }
+    }
     details.extend(problems);
     Message { ok, title, details }.with_warnings(&warnings)
 }

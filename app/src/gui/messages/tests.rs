@@ -364,3 +364,28 @@ fn the_sync_rate_comes_from_past_syncs_that_copied_enough() {
     ];
     assert_eq!(sync_rate(&history), Some(10_000_000.0));
 }
+
+#[test]
+fn fewer_copies_than_new_files_are_explained_and_equal_counts_are_not() {
+    let with_scan = |copied: u64, added: u64| {
+        let mut out = synced(vec![disk_report("Blue", copied)]);
+        if let Outcome::Completed { value, .. } = &mut out {
+            value.scan = Some(coffer_core::scan::Report {
+                files: 4280,
+                added,
+                ..Default::default()
+            });
+        }
+        sync_message(out)
+    };
+    let m = with_scan(3602, 4280);
+    assert_eq!(
+        m.details,
+        [
+            "The scan found 4280 new or changed files; files with the same content are copied once, so fewer copies were needed"
+        ]
+    );
+    assert!(m.ok, "an explanation, not a problem: {m:?}");
+    assert!(with_scan(5, 5).details.is_empty());
+    assert!(with_scan(1, 0).details.is_empty(), "a copy for an old file");
+}
