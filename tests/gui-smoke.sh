@@ -3,7 +3,8 @@
 # backup disk folder), clicks the disk's Sync button with xdotool, and saves
 # screenshots of every tab: docs/screenshot-first-run.png (the assistant),
 # docs/screenshot.png (sync in progress), docs/screenshot-done.png (after
-# the sync), then screenshot-sources, -map, -restore, -archives, -history.
+# the sync), then screenshot-sources, -map, -restore, -archives, -history,
+# and screenshot-light.png (the Disks tab in the light theme).
 #
 # Needs: xvfb (Xvfb), xdotool, imagemagick (import). Run from anywhere:
 #   tests/gui-smoke.sh            (COFFER_SHOT_DIR=DIR to keep docs/ as it is)
@@ -92,5 +93,20 @@ for tab in sources:165 map:262 restore:358 archives:430 history:498; do
     sleep 1
     import -window root "$shots/screenshot-${tab%%:*}.png"
 done
+# Light, as chosen in the top bar and remembered: the window started again.
+kill "$app_pid"
+wait "$app_pid" 2>/dev/null || true
+echo '{"theme": "light"}' >"$COFFER_CONFIG_DIR/window.json"
+"$bin" &
+app_pid=$!
+for _ in $(seq 100); do
+    win="$(xdotool search --name '^Coffer$' 2>/dev/null | head -n1 || true)"
+    [ -n "$win" ] && break
+    sleep 0.2
+done
+[ -n "$win" ] || { echo "gui-smoke: the Coffer window did not come back" >&2; exit 1; }
+xdotool windowmove "$win" 0 0
+sleep 2
+import -window root "$shots/screenshot-light.png"
 "$bin" status
 echo "gui-smoke: screenshots in $shots/"
