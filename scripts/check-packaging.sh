@@ -29,6 +29,7 @@ fi
 
 step "validate the launcher and the metainfo"
 desktop-file-validate packaging/coffer.desktop
+desktop-file-validate packaging/coffer-agent.desktop
 appstreamcli validate --no-net packaging/org.coffer.Coffer.metainfo.xml
 
 sizes=(16 32 48 64 128 256 512)
@@ -50,6 +51,8 @@ step "contents of $deb"
 contents="$(dpkg-deb -c "$deb" | awk '{print $6}' | sed 's|^\./|/|')"
 want=(/usr/bin/coffer
       /usr/share/applications/coffer.desktop
+      /etc/xdg/autostart/coffer-agent.desktop
+      /usr/lib/systemd/user/coffer-agent.service
       /usr/share/metainfo/org.coffer.Coffer.metainfo.xml
       /usr/share/icons/hicolor/scalable/apps/coffer.svg
       /usr/share/bash-completion/completions/coffer
@@ -88,6 +91,8 @@ got="$(bash -c "source '$bash_dir/coffer'; COMP_WORDS=(coffer sy); COMP_CWORD=1;
 
 step "desktop integration"
 desktop-file-validate /usr/share/applications/coffer.desktop
+desktop-file-validate /etc/xdg/autostart/coffer-agent.desktop
+grep -qx 'ExecStart=/usr/bin/coffer agent' /usr/lib/systemd/user/coffer-agent.service || fail "the agent's user unit does not run /usr/bin/coffer agent"
 [ -f /usr/share/icons/hicolor/48x48/apps/coffer.png ] || fail "icon not installed"
 
 echo "check-packaging: OK ($(basename "$deb"))"

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Starts the real window under Xvfb over a temp world (one source folder, one
 # backup disk folder), clicks the disk's Sync button with xdotool, and saves
-# screenshots: docs/screenshot.png (sync in progress),
-# docs/screenshot-done.png (after the sync) and docs/screenshot-map.png.
+# screenshots of every tab: docs/screenshot-first-run.png (the assistant),
+# docs/screenshot.png (sync in progress), docs/screenshot-done.png (after
+# the sync), then screenshot-sources, -map, -restore, -archives, -history,
+# and screenshot-light.png (the Disks tab in the light theme).
 #
 # Needs: xvfb (Xvfb), xdotool, imagemagick (import). Run from anywhere:
 #   tests/gui-smoke.sh            (COFFER_SHOT_DIR=DIR to keep docs/ as it is)
@@ -69,10 +71,11 @@ done
 xdotool windowmove "$win" 0 0
 sleep 2 # first frames, the volume watcher and the catalog refresh
 
+import -window root "$shots/screenshot-first-run.png"
 # The first card's "Sync Blue WD" button (the window lays out the same way
-# every time at this size: tabs, headline, "Sync all connected disks", then
-# the card).
-xdotool mousemove --window "$win" 60 203 click 1
+# every time at this size: tabs, headline, the first-run assistant, the
+# agent switch, "Sync all connected disks", then the card).
+xdotool mousemove --window "$win" 60 386 click 1
 sleep 0.4 # the sync runs a few seconds: catch it under way
 import -window root "$shots/screenshot.png"
 
@@ -84,9 +87,26 @@ for _ in $(seq 120); do
 done
 sleep 1
 import -window root "$shots/screenshot-done.png"
-# The redundancy map tab.
-xdotool mousemove --window "$win" 262 12 click 1
-sleep 1
-import -window root "$shots/screenshot-map.png"
+# Every other tab, by its place in the tab bar.
+for tab in sources:165 map:262 restore:358 archives:430 history:498; do
+    xdotool mousemove --window "$win" "${tab#*:}" 12 click 1
+    sleep 1
+    import -window root "$shots/screenshot-${tab%%:*}.png"
+done
+# Light, as chosen in the top bar and remembered: the window started again.
+kill "$app_pid"
+wait "$app_pid" 2>/dev/null || true
+echo '{"theme": "light"}' >"$COFFER_CONFIG_DIR/window.json"
+"$bin" &
+app_pid=$!
+for _ in $(seq 100); do
+    win="$(xdotool search --name '^Coffer$' 2>/dev/null | head -n1 || true)"
+    [ -n "$win" ] && break
+    sleep 0.2
+done
+[ -n "$win" ] || { echo "gui-smoke: the Coffer window did not come back" >&2; exit 1; }
+xdotool windowmove "$win" 0 0
+sleep 2
+import -window root "$shots/screenshot-light.png"
 "$bin" status
 echo "gui-smoke: screenshots in $shots/"

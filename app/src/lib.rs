@@ -3,7 +3,9 @@
 //! Invariant: this crate draws and prints; every piece of backup logic lives
 //! in `coffer-core`, and long work runs on `core::task` threads.
 
+pub mod agent;
 pub mod cli;
+pub mod desktop;
 pub mod gui;
 pub mod icon;
 pub mod log;

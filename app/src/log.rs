@@ -57,9 +57,15 @@ fn log_dir() -> PathBuf {
 /// Installs the logger for this process. `verbose` also echoes Coffer's
 /// info lines on stderr. A second call changes nothing.
 pub fn init(verbose: bool) {
+    init_to(log_file_path(), verbose);
+}
+
+/// Installs the logger writing to `path` (tests point it into their world).
+/// A second call changes nothing.
+pub fn init_to(path: PathBuf, verbose: bool) {
     let logger = Logger {
         echo: verbose,
-        sink: Mutex::new(Sink::new(log_file_path(), MAX_BYTES, KEEP)),
+        sink: Mutex::new(Sink::new(path, MAX_BYTES, KEEP)),
     };
     if ::log::set_boxed_logger(Box::new(logger)).is_ok() {
         ::log::set_max_level(LevelFilter::Info);
@@ -69,6 +75,16 @@ pub fn init(verbose: bool) {
 struct Logger {
     echo: bool,
     sink: Mutex<Sink>,
+}
+
+/// Whether a line of the log file was written by Coffer's own modules
+/// (rather than by the toolkit: winit, eframe, egui, the portal), read
+/// from its target (see [`format_line`]). A line that does not parse is
+/// not Coffer's: Coffer writes every line in that form.
+pub fn is_ours_line(line: &str) -> bool {
+    line.split_once("] ")
+        .and_then(|(_, rest)| rest.split_once(": "))
+        .is_some_and(|(target, _)| is_ours(target))
 }
 
 /// Coffer's own modules (the app is `coffer`, the library `coffer_core`).
@@ -270,5 +286,18 @@ mod tests {
         assert!(is_ours("coffer_core::sync"));
         assert!(!is_ours("coffer_other"));
         assert!(!is_ours("winit::platform"));
+        assert!(is_ours_line(&format_line(
+            "T",
+            Level::Info,
+            "coffer::gui::jobs",
+            "Syncing Blue"
+        )));
+        assert!(!is_ours_line(&format_line(
+            "T",
+            Level::Warn,
+            "winit::platform_impl::linux::x11",
+            "XSETTINGS: coffer: nothing"
+        )));
+        assert!(!is_ours_line("garbage without a target"));
     }
 }

@@ -285,3 +285,58 @@ fn a_catalog_read_from_a_disk_drops_special_bits_unless_kept() {
         assert_eq!(mode(&to.join("docs/tool")), want, "{flag:?}");
     }
 }
+
+#[test]
+fn keep_both_restores_beside_an_existing_file_and_a_second_run_adds_nothing() {
+    let w = World::new();
+    w.write("docs/report.pdf", b"the backed-up report");
+    w.write("docs/same.txt", b"unchanged");
+    ok(
+        &w,
+        &["source", "add", w.home().join("docs").to_str().unwrap()],
+    );
+    let d = w.plug("blue");
+    ok(
+        &w,
+        &["disk", "init", d.to_str().unwrap(), "--label", "Blue"],
+    );
+    ok(&w, &["sync"]);
+    let out = w.dir.path().join("out");
+    ok(&w, &["restore", "--to", out.to_str().unwrap()]);
+    let docs = out.join("docs");
+    std::fs::write(docs.join("report.pdf"), b"my own edit").unwrap();
+    // Refused by default; kept both when asked.
+    assert_eq!(
+        code(&run(&w, &["restore", "--to", out.to_str().unwrap()])),
+        1
+    );
+    let o = ok(
+        &w,
+        &["restore", "--to", out.to_str().unwrap(), "--keep-both"],
+    );
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("report (restored).pdf"), "{text}");
+    assert_eq!(
+        std::fs::read(docs.join("report.pdf")).unwrap(),
+        b"my own edit"
+    );
+    assert_eq!(
+        std::fs::read(docs.join("report (restored).pdf")).unwrap(),
+        b"the backed-up report"
+    );
+    assert!(
+        !docs.join("same (restored).txt").exists(),
+        "an identical file is left as it is"
+    );
+    // Again: the kept copy is found, not written a second time.
+    ok(
+        &w,
+        &["restore", "--to", out.to_str().unwrap(), "--keep-both"],
+    );
+    assert!(!docs.join("report (restored 2).pdf").exists());
+    let names: Vec<_> = std::fs::read_dir(&docs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 3, "{names:?}");
+}

@@ -87,6 +87,9 @@ fn click(h: &mut Harness<'_, CofferApp>, label: &str) {
     h.get_by_label(label).click();
     h.step();
     h.step();
+    // Panels take a frame to settle at their new size (the status panel
+    // after Dismiss, the restore bar above it).
+    h.step();
 }
 
 fn has_label(h: &Harness<'_, CofferApp>, label: &str) -> bool {
@@ -153,12 +156,15 @@ fn adds_a_source_with_the_in_app_picker() {
     let w = World::new();
     config(&w, &[]);
     std::fs::create_dir_all(w.home().join("Documents")).unwrap();
-    // egui_file draws its folder icons with emoji the default fonts lack.
-    let mut h = harness_with(&w, Harness::builder().allow_missing_glyphs());
+    // The folder chooser's icons are drawn from the emoji fonts, none missing.
+    let mut h = harness(&w);
     h.step();
     click(&mut h, "Sources");
     click(&mut h, "Add folder…");
     step_until(&mut h, "the folder picker", |h| has_label(h, "🗀 Documents"));
+    // Choosing a folder asks for no file name.
+    assert!(has_label(&h, "Folder:") && !has_label(&h, "File:"));
+    assert!(!has_label(&h, "Rename"));
     click(&mut h, "🗀 Documents");
     click(&mut h, "Open");
     step_until(&mut h, "the source row", |h| {
@@ -221,10 +227,19 @@ fn a_plugged_disk_appears_syncs_and_the_map_shows_one_copy() {
         has_label(&h, "2 files: 2 with 1 copy (2 wanted)"),
         "the map shows one copy of each file"
     );
+    // Columns say what each is, and which disks hold it.
+    for header in ["Folder or file", "Size", "Copies", "On disks"] {
+        assert!(has_label(&h, header), "{header}");
+    }
+    assert!(has_label(&h, "Blue (2 files)"), "the source's disks");
     // Drill down into the source.
     click(&mut h, &w.home().join("docs").display().to_string());
     assert!(has_label(&h, "sub"));
     assert!(has_label(&h, "a.txt"));
+    // A folder that holds only files opens too.
+    click(&mut h, "sub");
+    assert!(has_label(&h, "b.txt"), "inside the folder of files");
+    assert!(has_label(&h, "Up one folder"));
 }
 
 #[test]
@@ -379,10 +394,10 @@ fn sync_all_asks_before_a_disk_loses_data_then_syncs_every_disk_of_the_set() {
     });
     // It names the disk that would lose the old version, and only that one.
     assert!(
-        has_label_containing(&h, "To make room on Red, this sync will delete 1 objects"),
+        has_label_containing(&h, "Red: this sync will copy"),
         "the question names Red"
     );
-    assert!(!has_label_containing(&h, "To make room on Blue"));
+    assert!(!has_label_containing(&h, "Blue: this sync will"));
     assert!(
         !enabled(&h, "Verify Blue"),
         "the disks stay claimed while the question waits"
@@ -530,6 +545,19 @@ fn restores_a_ticked_file_into_a_chosen_folder() {
         "{m:?}"
     );
     assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), b"mine");
+    // "Keep both": the restored file goes beside the changed one.
+    click(&mut h, "Dismiss");
+    click(&mut h, "Keep both");
+    click(&mut h, "Restore ticked items");
+    let m = wait_for_message(&mut h, "the fourth restore to end");
+    assert!(
+        m.details
+            .iter()
+            .any(|d| d.starts_with("Restored 1 file under a new name beside what was there")),
+        "{m:?}"
+    );
+    assert_eq!(std::fs::read(dest.join("a.txt")).unwrap(), b"mine");
+    assert_eq!(std::fs::read(dest.join("a (restored).txt")).unwrap(), body);
 }
 
 /// Syncs the world's sources onto a plugged disk "Blue" through the window.
@@ -678,18 +706,43 @@ fn a_restore_names_the_disk_to_plug_in_and_goes_on_when_it_is() {
     );
     assert!(!dest.join("docs/a.txt").exists());
 
-    click(&mut h, "Dismiss");
+    assert!(has_label(
+        &h,
+        "The restore goes on by itself when the disk it needs is plugged in."
+    ));
+    assert!(!has_label(&h, "Open folder"), "nothing was restored yet");
+    // Plugging Blue in is all it takes: the restore goes on by itself.
     w.replug("blue");
-    click(&mut h, "Disks");
-    step_until(&mut h, "Blue to be back", |h| {
-        has_label_containing(h, "Connected at")
+    step_until(&mut h, "the restore to go on", |h| {
+        h.state().message().is_none_or(|m| m.ok)
     });
-    click(&mut h, "Restore");
-    click(&mut h, "Restore ticked items");
     let m = wait_for_message(&mut h, "the restore with its disk");
     assert!(m.ok, "{m:?}");
     assert_eq!(std::fs::read(dest.join("docs/a.txt")).unwrap(), b"alpha");
     assert_eq!(std::fs::read(dest.join("docs/b.txt")).unwrap(), b"beta");
+    assert!(
+        has_label(&h, "Open folder"),
+        "the restored folder can be opened"
+    );
+}
+
+#[test]
+fn the_restore_button_says_why_it_cannot_be_pressed_and_stays_in_sight() {
+    let w = World::new();
+    let cfg = config(&w, &["docs"]);
+    for i in 0..300 {
+        w.write(&format!("docs/f{i:03}.txt"), format!("file {i}"));
+    }
+    let mut h = sync_to_blue(&w, &cfg);
+    click(&mut h, "Restore");
+    let docs = w.home().join("docs").display().to_string();
+    step_until(&mut h, "the snapshot tree", |h| has_label(h, &docs));
+    assert!(has_label(&h, "Tick the files or folders to restore above"));
+    click(&mut h, &docs);
+    assert!(has_label(&h, "Choose the folder to restore into"));
+    // However long the tree, the button is on screen: inside the window.
+    let button = h.get_by_label("Restore ticked items").rect();
+    assert!(button.max.y <= 900.0, "{button:?}");
 }
 
 #[test]
@@ -700,11 +753,14 @@ fn writes_a_full_archive_lists_and_verifies_it() {
     w.write("docs/sub/b.txt", "world");
     let dir = w.home().join("archives");
     std::fs::create_dir_all(&dir).unwrap();
-    // egui_file draws its folder icons with emoji the default fonts lack.
-    let mut h = harness_with(&w, Harness::builder().allow_missing_glyphs());
+    // The folder chooser's icons are drawn from the emoji fonts, none missing.
+    let mut h = harness(&w);
     h.step();
     click(&mut h, "Archives");
-    assert!(has_label(&h, "No archives in this folder."));
+    assert!(has_label(
+        &h,
+        "Choose the folder archives go in (a NAS share, a second disk)."
+    ));
     click(&mut h, "Choose folder…");
     step_until(&mut h, "the folder picker", |h| has_label(h, "🗀 archives"));
     click(&mut h, "🗀 archives");
@@ -766,8 +822,8 @@ fn restores_a_file_then_everything_from_a_full_and_incremental_archive() {
     w.write("docs/big.bin", coffer_tests::bytes(9, 300_000));
     let dir = w.dir.path().join("nas");
     std::fs::create_dir_all(&dir).unwrap();
-    // egui_file draws its folder icons with emoji the default fonts lack.
-    let mut h = harness_with(&w, Harness::builder().allow_missing_glyphs());
+    // The folder chooser's icons are drawn from the emoji fonts, none missing.
+    let mut h = harness(&w);
     h.step();
     archives_tab_on(&mut h, &dir);
     click(&mut h, "Full archive");
@@ -785,10 +841,10 @@ fn restores_a_file_then_everything_from_a_full_and_incremental_archive() {
     step_until(&mut h, "the list", |h| has_label(h, "home-2"));
     click(&mut h, "home-2");
     step_until(&mut h, "the archive's files", |h| {
-        has_label(h, "docs/a.txt") && has_label(h, "docs/new.txt")
+        has_label(h, "docs") && has_label(h, "a.txt") && has_label(h, "new.txt")
     });
     assert!(has_label(&h, "Nothing ticked: everything is restored"));
-    click(&mut h, "docs/a.txt");
+    click(&mut h, "a.txt");
     assert!(has_label(&h, "1 item ticked"));
     // The destination through the in-app folder picker.
     let one = w.home().join("restored-one");
@@ -869,9 +925,7 @@ fn a_restore_over_an_existing_file_names_it_and_overwrites_nothing() {
     h.step();
     archives_tab_on(&mut h, &dir);
     click(&mut h, "home-1");
-    step_until(&mut h, "the archive's files", |h| {
-        has_label(h, "docs/a.txt")
-    });
+    step_until(&mut h, "the archive's files", |h| has_label(h, "a.txt"));
     h.state_mut().push(coffer::gui::Action::Picked(
         Purpose::ArchiveRestoreDest,
         dest.clone(),
@@ -908,9 +962,7 @@ fn a_damaged_archive_is_reported_with_its_path() {
     h.step();
     archives_tab_on(&mut h, &dir);
     click(&mut h, "home-1");
-    step_until(&mut h, "the archive's files", |h| {
-        has_label(h, "docs/a.txt")
-    });
+    step_until(&mut h, "the archive's files", |h| has_label(h, "a.txt"));
     let dest = w.dir.path().join("out");
     h.state_mut().push(coffer::gui::Action::Picked(
         Purpose::ArchiveRestoreDest,

@@ -37,10 +37,23 @@ fn offset() -> UtcOffset {
     UtcOffset::current_local_offset().unwrap_or(UtcOffset::UTC)
 }
 
-/// "1 file", "3 files": a count with its noun (plural with an "s").
+/// "1 file", "3 files", "2 copies": a count with its noun, made plural by
+/// the regular English rules ("y" after a consonant becomes "ies"; "s",
+/// "x", "ch" and "sh" take "es").
 pub fn count(n: u64, noun: &str) -> String {
     if n == 1 {
-        format!("1 {noun}")
+        return format!("1 {noun}");
+    }
+    let consonant_y = noun.ends_with('y')
+        && !noun
+            .chars()
+            .rev()
+            .nth(1)
+            .is_some_and(|c| "aeiou".contains(c));
+    if consonant_y {
+        format!("{n} {}ies", &noun[..noun.len() - 1])
+    } else if ["s", "x", "ch", "sh"].iter().any(|e| noun.ends_with(e)) {
+        format!("{n} {noun}es")
     } else {
         format!("{n} {noun}s")
     }
@@ -130,6 +143,16 @@ mod tests {
         assert_eq!(bytes(999), "999 B");
         assert_eq!(bytes(1_400_000_000), "1.4 GB");
         assert_eq!(bytes(12_400_000_000), "12 GB");
+    }
+
+    #[test]
+    fn counts_take_the_right_plural() {
+        assert_eq!(count(1, "file"), "1 file");
+        assert_eq!(count(0, "file"), "0 files");
+        assert_eq!(count(2, "copy"), "2 copies");
+        assert_eq!(count(3, "day"), "3 days");
+        assert_eq!(count(2, "match"), "2 matches");
+        assert_eq!(count(4, "entry"), "4 entries");
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! Invariant: computed from the catalog alone (disks need not be connected);
 //! no I/O beyond catalog queries.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use crate::catalog::{Catalog, DiskRow, Kind};
@@ -43,6 +43,14 @@ impl Tally {
     fn add(&mut self, size: u64) {
         self.files += 1;
         self.bytes += size;
+    }
+
+    /// One more file; its bytes only when its content was not counted yet.
+    fn add_content(&mut self, size: u64, first: bool) {
+        self.files += 1;
+        if first {
+            self.bytes += size;
+        }
     }
 }
 
@@ -174,14 +182,19 @@ pub fn status(catalog: &Catalog, profile: &Profile) -> crate::Result<Status> {
         .collect();
     let sources = folders(&files, &roots);
     let disks_rows = catalog.disks()?;
-    let mut loss: HashMap<uuid::Uuid, (Tally, Vec<(u64, PathBuf)>)> = HashMap::new();
+    // Bytes count each content once (two files with the same content take
+    // its room once on a disk), so that what a disk's loss costs is never
+    // more than the current data it holds.
+    let mut loss: HashMap<uuid::Uuid, Loss> = HashMap::new();
     let mut no_copy = Tally::default();
+    let mut no_copy_seen = HashSet::new();
     for f in &files {
         match f.holders.as_slice() {
-            [] if f.wanted > 0 => no_copy.add(f.size),
+            [] if f.wanted > 0 => no_copy.add_content(f.size, no_copy_seen.insert(f.hash)),
             [only] => {
                 let e = loss.entry(*only).or_default();
-                e.0.add(f.size);
+                let first = e.2.insert(f.hash);
+                e.0.add_content(f.size, first);
                 e.1.push((f.size, f.path.clone()));
             }
             _ => {}
@@ -190,7 +203,7 @@ pub fn status(catalog: &Catalog, profile: &Profile) -> crate::Result<Status> {
     let disks: Vec<DiskLoss> = disks_rows
         .into_iter()
         .map(|d| {
-            let (lost, mut ex) = loss.remove(&d.id).unwrap_or_default();
+            let (lost, mut ex, _) = loss.remove(&d.id).unwrap_or_default();
             ex.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
             DiskLoss {
                 disk: d,
@@ -205,9 +218,9 @@ pub fn status(catalog: &Catalog, profile: &Profile) -> crate::Result<Status> {
         "Nothing has been scanned yet: add a folder and sync".to_string()
     } else if no_copy.files > 0 {
         format!(
-            "{} in {} files has no copy on any disk yet",
+            "{} in {} has no copy on any disk yet",
             crate::human::bytes(no_copy.bytes),
-            no_copy.files
+            crate::human::count(no_copy.files, "file")
         )
     } else if let Some(worst) = disks
         .iter()
@@ -242,6 +255,67 @@ pub fn status(catalog: &Catalog, profile: &Profile) -> crate::Result<Status> {
         holdings,
         limits,
     })
+}
+
+/// What one disk's loss would cost, as it is counted: the tally, the
+/// files (size, path) for examples, and the contents already counted.
+type Loss = (Tally, Vec<(u64, PathBuf)>, HashSet<ObjectId>);
+
+/// What forgetting a disk (losing it for good) would cost: the current
+/// files whose only copy it holds, those that would fall below their
+/// wanted copies, and the old versions kept on it alone. Bytes count each
+/// content once.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ForgetCost {
+    /// Current files that would have no copy left.
+    pub only_copy: Tally,
+    /// Current files that would keep a copy, but fewer than wanted.
+    pub fewer_than_wanted: Tally,
+    /// Older versions (no longer in the sources) held by this disk alone.
+    pub old_versions: Tally,
+}
+
+impl ForgetCost {
+    pub fn is_free(&self) -> bool {
+        self.only_copy.files == 0
+            && self.fewer_than_wanted.files == 0
+            && self.old_versions.files == 0
+    }
+}
+
+/// What forgetting `disk` would cost (see [`ForgetCost`]).
+pub fn forget_cost(
+    catalog: &Catalog,
+    profile: &Profile,
+    disk: uuid::Uuid,
+) -> crate::Result<ForgetCost> {
+    let files = current_files(catalog, profile)?;
+    let mut cost = ForgetCost::default();
+    let (mut seen_only, mut seen_fewer) = (HashSet::new(), HashSet::new());
+    let mut current = HashSet::new();
+    for f in &files {
+        current.insert(f.hash);
+        if !f.holders.contains(&disk) {
+            continue;
+        }
+        let left = f.copies() - 1;
+        if left == 0 {
+            cost.only_copy.add_content(f.size, seen_only.insert(f.hash));
+        } else if left < f.wanted {
+            cost.fewer_than_wanted
+                .add_content(f.size, seen_fewer.insert(f.hash));
+        }
+    }
+    let mut holders: HashMap<ObjectId, Vec<uuid::Uuid>> = HashMap::new();
+    for c in catalog.copies()? {
+        holders.entry(c.hash).or_default().push(c.disk_id);
+    }
+    for u in catalog.object_uses()? {
+        if !current.contains(&u.hash) && holders.get(&u.hash).is_some_and(|h| h == &[disk]) {
+            cost.old_versions.add(u.size);
+        }
+    }
+    Ok(cost)
 }
 
 /// The oldest snapshot from which every later snapshot, too, can be

@@ -66,6 +66,26 @@ pub fn parse_mountinfo(text: &str) -> Vec<PathBuf> {
         .collect()
 }
 
+/// The device a mount point is mounted from ("/dev/sdb1"), read from a
+/// mountinfo text: the second field after " - ", on the line whose mount
+/// point (field 5, unescaped) is `mount_point`; the last such line wins,
+/// as the kernel lists mounts in the order they were made.
+pub fn device_of(mountinfo: &str, mount_point: &Path) -> Option<String> {
+    let mut found = None;
+    for line in mountinfo.lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let Some(point) = left.split(' ').nth(4) else {
+            continue;
+        };
+        if Path::new(&unescape(point)) == mount_point {
+            found = right.split(' ').nth(1).map(unescape);
+        }
+    }
+    found
+}
+
 fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
@@ -252,6 +272,21 @@ mod tests {
             parse_mountinfo(text),
             vec![PathBuf::from("/media/me/Blue WD")]
         );
+    }
+
+    #[test]
+    fn the_device_of_a_mount_point_is_read_from_mountinfo() {
+        let text = "36 35 98:0 / /media/me/Blue\\040WD rw,noatime shared:1 - vfat /dev/sdb1 rw\n\
+                    37 35 0:5 / / rw - ext4 /dev/sda2 rw\n";
+        assert_eq!(
+            device_of(text, Path::new("/media/me/Blue WD")).as_deref(),
+            Some("/dev/sdb1")
+        );
+        assert_eq!(
+            device_of(text, Path::new("/")).as_deref(),
+            Some("/dev/sda2")
+        );
+        assert_eq!(device_of(text, Path::new("/media/me")), None);
     }
 
     #[test]

@@ -416,3 +416,28 @@ fn an_unchanged_disk_is_up_to_date_and_any_change_brings_back_a_full_sync() {
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
 }
+
+#[test]
+fn a_disks_loss_counts_each_content_once_and_forgetting_it_says_the_same() {
+    let mut b = Lab::new(1);
+    let same = bytes(7, 50_000);
+    for i in 0..3 {
+        std::fs::write(b.src.join(format!("copy{i}.bin")), &same).unwrap();
+    }
+    std::fs::write(b.src.join("other.bin"), bytes(8, 10_000)).unwrap();
+    let d = b.disk("blue", None);
+    b.scan();
+    b.sync(&d);
+    let status = coffer_core::redundancy::status(&b.catalog, &b.profile).unwrap();
+    let loss = &status.disks[0].lost;
+    assert_eq!(loss.files, 4);
+    assert_eq!(
+        loss.bytes, 60_000,
+        "three files of one content take its room once"
+    );
+    let id = Disk::open(&d, io::real()).unwrap().id();
+    let cost = coffer_core::redundancy::forget_cost(&b.catalog, &b.profile, id).unwrap();
+    assert_eq!(cost.only_copy, *loss);
+    assert_eq!(cost.fewer_than_wanted.files, 0);
+    assert!(!cost.is_free());
+}

@@ -8,6 +8,7 @@ use clap::{Args, Subcommand};
 use coffer_core::archive::{self, Mode, Options, RestoreOptions};
 use coffer_core::config::Dump;
 use coffer_core::human;
+use coffer_core::jobs::{self, FrontEnd, JobKind};
 use serde_json::json;
 
 use super::Exit;
@@ -138,8 +139,11 @@ fn write(ctx: &Ctx, a: WriteArgs, mode: Mode) -> anyhow::Result<Done> {
         volume_size,
     };
     let dir = a.to;
+    let paths = ctx.paths.clone();
     let outcome = progress::run("archive", ctx.json, move |p| {
-        archive::create(&cfg.profile, &dir, mode, &opts, p)
+        jobs::record(&paths, FrontEnd::Cli, JobKind::Archive, &[], p, |p| {
+            archive::create(&cfg.profile, &dir, mode, &opts, p)
+        })
     });
     let (r, warnings) = settle(outcome)?;
     let mut text = String::new();
@@ -243,11 +247,14 @@ fn verify(ctx: &Ctx, files: Vec<PathBuf>) -> anyhow::Result<Done> {
     if files.is_empty() {
         bail!("give the archive files to verify");
     }
+    let paths = ctx.paths.clone();
     let outcome = progress::run("verify", ctx.json, move |p| {
-        files
-            .iter()
-            .map(|f| archive::verify(f, p))
-            .collect::<coffer_core::Result<Vec<_>>>()
+        jobs::record(&paths, FrontEnd::Cli, JobKind::ArchiveVerify, &[], p, |p| {
+            files
+                .iter()
+                .map(|f| archive::verify(f, p))
+                .collect::<coffer_core::Result<Vec<_>>>()
+        })
     });
     let (reports, warnings) = settle(outcome)?;
     let mut text = String::new();
@@ -277,8 +284,16 @@ fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
         keep_special_bits: a.keep_special_bits,
     };
     let (dir, dest) = (a.dir, a.to);
+    let paths = ctx.paths.clone();
     let outcome = progress::run("restore", ctx.json, move |p| {
-        archive::restore(&dir, &dest, &opts, p)
+        jobs::record(
+            &paths,
+            FrontEnd::Cli,
+            JobKind::ArchiveRestore,
+            &[],
+            p,
+            |p| archive::restore(&dir, &dest, &opts, p),
+        )
     });
     let (r, warnings) = settle(outcome)?;
     let mut text = format!(

@@ -116,3 +116,86 @@ pub(super) fn disks(ctx: &Ctx) -> anyhow::Result<Done> {
         exit,
     })
 }
+
+/// `coffer disk rename|quota|forget|eject|auto-sync`: the job service's
+/// disk management, in words.
+pub(super) fn manage(ctx: &Ctx, cmd: super::DiskCmd) -> anyhow::Result<Done> {
+    use super::DiskCmd;
+    use coffer_core::jobs::manage;
+    let cfg = ctx.config()?;
+    let cat = ctx.catalog()?;
+    let source = MountSource::from_env();
+    let label = |l: &str| human::escape(l).into_owned();
+    match cmd {
+        DiskCmd::Init(a) => disk_init(ctx, a),
+        DiskCmd::Rename { disk, label: new } => {
+            let old = manage::find(&cat, &source, &disk)?.row.label;
+            let row = manage::rename(&cat, &cfg.profile, &source, &disk, &new)?;
+            let text = format!(
+                "Disk \"{}\" is now \"{}\"\n",
+                label(&old),
+                label(&row.label)
+            );
+            Ok(Done::ok(json!({"disk": row}), text))
+        }
+        DiskCmd::Quota { disk, size } => {
+            let quota = match size.trim() {
+                s if s.eq_ignore_ascii_case("none") => None,
+                s => Some(human::parse_size(s)?),
+            };
+            let row = manage::set_quota(&cat, &cfg.profile, &source, &disk, quota)?;
+            let text = format!(
+                "Disk \"{}\": {}; {} free for Coffer\n",
+                label(&row.label),
+                quota.map_or_else(
+                    || "no quota".to_string(),
+                    |q| format!("quota {}", human::bytes(q))
+                ),
+                human::bytes(row.free.unwrap_or(0))
+            );
+            Ok(Done::ok(json!({"disk": row}), text))
+        }
+        DiskCmd::Forget { disk, yes } => {
+            let (known, cost) = manage::forget_cost(&cat, &cfg.profile, &source, &disk)?;
+            // A connected disk is refused by forget itself, before any cost.
+            if known.root.is_none() && !cost.is_free() && !yes {
+                anyhow::bail!(
+                    "forgetting disk \"{}\" would cost this: {}; run again with --yes to forget it",
+                    label(&known.row.label),
+                    manage::cost_words(&cost)
+                );
+            }
+            let (row, cost) = manage::forget(&cat, &cfg.profile, &source, &disk)?;
+            let text = format!(
+                "Disk \"{}\" is forgotten: {}\n",
+                label(&row.label),
+                manage::cost_words(&cost)
+            );
+            Ok(Done::ok(json!({"disk": row, "cost": cost}), text))
+        }
+        DiskCmd::Eject { disk } => {
+            let known = manage::find(&cat, &source, &disk)?;
+            let root = manage::idle_root(&known, &cfg.profile)?;
+            let ejected = crate::desktop::udisks::eject(&crate::desktop::Bus::Default, &root)?;
+            let how = match ejected {
+                crate::desktop::udisks::Ejected::PoweredOff => "powered off",
+                crate::desktop::udisks::Ejected::Unmounted => "unmounted",
+            };
+            let text = format!(
+                "Disk \"{}\" is {how}: it can be unplugged\n",
+                label(&known.row.label)
+            );
+            Ok(Done::ok(json!({"disk": known.row, "ejected": how}), text))
+        }
+        DiskCmd::AutoSync { disk, switch } => {
+            let on = switch == super::OnOff::On;
+            let row = manage::set_auto_sync(&cat, &source, &disk, on)?;
+            let text = format!(
+                "Disk \"{}\" {} synced when it is plugged in\n",
+                label(&row.label),
+                if on { "will be" } else { "will no longer be" }
+            );
+            Ok(Done::ok(json!({"disk": row}), text))
+        }
+    }
+}

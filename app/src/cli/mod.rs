@@ -7,11 +7,13 @@ mod archive;
 mod assets;
 mod ctx;
 mod disks;
+mod history;
 mod progress;
 mod restore;
 mod shown;
 mod sources;
 mod sync;
+mod whereis;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -80,6 +82,13 @@ pub enum Command {
     /// Commands whose output is stored in archives (e.g. pg_dump).
     #[command(subcommand)]
     Dump(archive::DumpCmd),
+    /// What ran: every sync, verify, scan, restore and archive job, from
+    /// the window, the command line or the background agent, newest first.
+    History {
+        /// Show at most this many jobs.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
     /// Every snapshot: id, time, files, bytes.
     Snapshots,
     /// Browse a snapshot like a folder listing.
@@ -92,6 +101,10 @@ pub enum Command {
     Whereis { path: PathBuf },
     /// Bring files back from the disks (any snapshot, any folder).
     Restore(RestoreArgs),
+    /// Run in the background: sync each disk whose auto-sync is on when it
+    /// is plugged in (or already is), verify a slice of it, and tell the
+    /// desktop. One agent runs per user.
+    Agent(AgentArgs),
     /// Print a shell completion script (for packagers).
     #[command(hide = true)]
     Completions {
@@ -140,6 +153,10 @@ pub struct RestoreArgs {
     /// Leave existing files at the destination alone and restore the rest.
     #[arg(long)]
     pub skip_existing: bool,
+    /// Keep existing files and restore the others beside them, as
+    /// "name (restored).ext".
+    #[arg(long, conflicts_with_all = ["overwrite", "skip_existing"])]
+    pub keep_both: bool,
     /// Wait for the next needed disk to be plugged in.
     #[arg(long)]
     pub wait: bool,
@@ -156,6 +173,24 @@ pub struct RestoreArgs {
     /// command that loads each back.
     #[arg(long, requires = "to", conflicts_with = "paths")]
     pub dumps: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct AgentArgs {
+    /// Start the agent at login: write an autostart entry and a systemd
+    /// user unit running this program, then exit.
+    #[arg(long, conflicts_with = "uninstall")]
+    pub install: bool,
+    /// Stop starting the agent at login (the autostart entry switched off,
+    /// the user unit removed), then exit.
+    #[arg(long)]
+    pub uninstall: bool,
+    /// How long the verify after each sync may read ("0s": none).
+    #[arg(long, default_value = "2min")]
+    pub verify_budget: humantime::Duration,
+    /// Remind of a disk that was not synced for this long.
+    #[arg(long, default_value = "30days")]
+    pub remind_after: humantime::Duration,
 }
 
 #[derive(Args, Debug)]
@@ -210,6 +245,50 @@ pub struct SourceAdd {
 pub enum DiskCmd {
     /// Make a mounted folder a backup disk.
     Init(DiskInit),
+    /// Give a disk a new name (it must be plugged in: the name is written
+    /// on the disk).
+    Rename {
+        /// The disk: its name, its mount path or its id.
+        disk: String,
+        /// The new name.
+        label: String,
+    },
+    /// Change the most space Coffer may use on a disk (it must be plugged in).
+    Quota {
+        /// The disk: its name, its mount path or its id.
+        disk: String,
+        /// A size such as 500G, or "none" for no limit.
+        size: String,
+    },
+    /// Forget a lost disk: its copies no longer count, so the next syncs of
+    /// the other disks make up for them. Says first what that costs.
+    Forget {
+        /// The disk: its name or its id.
+        disk: String,
+        /// Forget it even though some files would lose copies.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Unmount a disk and power it off, so it can be unplugged.
+    Eject {
+        /// The disk: its name, its mount path or its id.
+        disk: String,
+    },
+    /// Sync a disk as soon as it is plugged in (by the window, or by the
+    /// background agent when the window is closed).
+    AutoSync {
+        /// The disk: its name, its mount path or its id.
+        disk: String,
+        #[arg(value_enum)]
+        switch: OnOff,
+    },
+}
+
+/// A switch on the command line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnOff {
+    On,
+    Off,
 }
 
 #[derive(Args, Debug)]
@@ -247,9 +326,13 @@ pub struct SyncArgs {
 pub struct VerifyArgs {
     /// The disk: its mount path or label. Default: every connected disk.
     pub disk: Option<String>,
-    /// Verify at most this many objects (the least recently verified).
+    /// Verify at most this many copies (the least recently verified).
     #[arg(long)]
     pub limit: Option<u64>,
+    /// Stop after this long (e.g. "10 min"); the next verify goes on with
+    /// the copies left, least recently verified first.
+    #[arg(long)]
+    pub budget: Option<humantime::Duration>,
 }
 
 /// Runs the command line; returns the exit code.
@@ -297,6 +380,7 @@ fn dispatch(cli: Cli) -> Exit {
                 Command::Source(SourceCmd::List) => sources::source_list(&ctx),
                 Command::Hook(a) => sources::hook(&ctx, a),
                 Command::Disk(DiskCmd::Init(a)) => disks::disk_init(&ctx, a),
+                Command::Disk(c) => disks::manage(&ctx, c),
                 Command::Disks => disks::disks(&ctx),
                 Command::Scan => sync::scan_cmd(&ctx),
                 Command::Sync(a) => sync::sync_cmd(&ctx, a),
@@ -304,12 +388,14 @@ fn dispatch(cli: Cli) -> Exit {
                 Command::Verify(a) => sync::verify_cmd(&ctx, a),
                 Command::Archive(a) => archive::archive(&ctx, a),
                 Command::Dump(a) => archive::dump(&ctx, a),
+                Command::History { limit } => history::history(&ctx, limit),
                 Command::Snapshots => restore::snapshots(&ctx),
                 Command::Ls(a) => restore::ls(&ctx, a),
                 Command::Find(a) => restore::find(&ctx, a),
                 Command::Versions { path } => restore::versions(&ctx, &path),
-                Command::Whereis { path } => restore::whereis(&ctx, &path),
+                Command::Whereis { path } => whereis::whereis(&ctx, &path),
                 Command::Restore(a) => restore::restore(&ctx, a),
+                Command::Agent(a) => agent_cmd(&ctx, a),
                 Command::Completions { shell } => {
                     assets::completions_cmd(shell).map(|(value, text)| ctx::Done::ok(value, text))
                 }
@@ -319,4 +405,44 @@ fn dispatch(cli: Cli) -> Exit {
             }
         });
     ctx::finish(json, result)
+}
+
+/// `coffer agent`: installs, uninstalls, or runs until stopped.
+fn agent_cmd(ctx: &ctx::Ctx, a: AgentArgs) -> anyhow::Result<ctx::Done> {
+    use crate::agent::{self, install};
+    use crate::desktop::autostart::Dirs;
+    let dirs = Dirs::from_env();
+    if a.install || a.uninstall {
+        let done = if a.install {
+            let exe = std::env::current_exe()
+                .map_err(|e| anyhow::anyhow!("cannot tell where this program is: {e}"))?;
+            install::install(&dirs, &install::unit_dir(), &exe)?
+        } else {
+            install::uninstall(&dirs, &install::unit_dir())?
+        };
+        let text = if a.install {
+            format!(
+                "The agent starts at your next login ({}).\nTo run it under systemd instead: systemctl --user enable --now {}\n",
+                coffer_core::human::path(&done.entry),
+                install::UNIT
+            )
+        } else {
+            "The agent no longer starts at login.\n".to_string()
+        };
+        return Ok(ctx::Done::ok(
+            serde_json::json!({"entry": done.entry, "unit": done.unit, "on": a.install}),
+            text,
+        ));
+    }
+    let opts = agent::Options {
+        verify_budget: a.verify_budget.into(),
+        remind_after: a.remind_after.into(),
+        bus: crate::desktop::Bus::Default,
+    };
+    match agent::run(&ctx.paths, &opts)? {
+        agent::Ended::AlreadyRunning => Ok(ctx::Done::ok(
+            serde_json::json!({"already_running": true}),
+            "Another Coffer agent runs already: this one leaves it to it.\n".into(),
+        )),
+    }
 }

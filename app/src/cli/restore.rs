@@ -1,7 +1,7 @@
 //! Browsing the catalog and restoring: `coffer snapshots`, `ls`, `find`,
 //! `versions`, `whereis` and `restore`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
@@ -18,7 +18,7 @@ use super::{Exit, FindArgs, LsArgs, RestoreArgs, progress, shown};
 
 /// A path as the catalog names it: absolute, with `.` and `..` resolved
 /// lexically (the catalog holds what was, not what is on disk now).
-fn catalog_path(p: &Path) -> anyhow::Result<PathBuf> {
+pub(super) fn catalog_path(p: &Path) -> anyhow::Result<PathBuf> {
     let abs = std::path::absolute(p).with_context(|| format!("cannot read {}", p.display()))?;
     let mut out = PathBuf::from("/");
     for c in abs.components() {
@@ -45,7 +45,7 @@ fn parse_at(s: Option<&str>) -> anyhow::Result<At> {
 }
 
 /// The workstation catalog, without creating one where there is none.
-fn existing_catalog(ctx: &Ctx) -> anyhow::Result<Catalog> {
+pub(super) fn existing_catalog(ctx: &Ctx) -> anyhow::Result<Catalog> {
     if !ctx.paths.catalog_file().exists() {
         bail!(
             "no catalog at {}: nothing was backed up from this computer yet; to restore from a disk alone use `coffer restore --from-disk DISK --to FOLDER`",
@@ -257,83 +257,6 @@ pub(super) fn versions(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
     Ok(Done::ok(value, text))
 }
 
-pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
-    let cat = existing_catalog(ctx)?;
-    let path = catalog_path(path)?;
-    let snap = restore::resolve_snapshot(&cat, At::Latest)?;
-    let files: Vec<Version> = restore::select(&cat, snap.id, std::slice::from_ref(&path))?
-        .into_iter()
-        .filter(|v| v.kind == Kind::File && v.hash.is_some())
-        .collect();
-    if files.is_empty() {
-        bail!(
-            "no file at or under {} in the latest snapshot",
-            human::path(&path)
-        );
-    }
-    let disks = cat.disks()?;
-    let mut by_hash: HashMap<coffer_core::ObjectId, Vec<(uuid::Uuid, Option<i64>)>> =
-        HashMap::new();
-    for c in cat.copies()? {
-        by_hash
-            .entry(c.hash)
-            .or_default()
-            .push((c.disk_id, c.verified_at));
-    }
-    // Per disk: files, bytes, oldest verification among them.
-    let mut per_disk: BTreeMap<uuid::Uuid, (u64, u64, Option<i64>, bool)> = BTreeMap::new();
-    let mut by_copies = [0u64; 4];
-    for f in &files {
-        let Some(h) = f.hash else { continue };
-        let held = by_hash.get(&h).cloned().unwrap_or_default();
-        by_copies[held.len().min(3)] += 1;
-        for (d, verified) in held {
-            let e = per_disk.entry(d).or_insert((0, 0, None, true));
-            e.0 += 1;
-            e.1 += f.size;
-            match verified {
-                None => e.3 = false,
-                Some(t) => e.2 = Some(e.2.map_or(t, |o: i64| o.min(t))),
-            }
-        }
-    }
-    let now = coffer_core::now();
-    let mut text = format!(
-        "{}: {} files; by copies 0 / 1 / 2 / 3+: {} / {} / {} / {}\n",
-        human::path(&path),
-        files.len(),
-        by_copies[0],
-        by_copies[1],
-        by_copies[2],
-        by_copies[3]
-    );
-    let mut rows = Vec::new();
-    for d in &disks {
-        let Some((n, bytes, oldest, all_verified)) = per_disk.get(&d.id) else {
-            continue;
-        };
-        let _ = writeln!(
-            text,
-            "  {}: {} files ({}), {}",
-            human::escape(&d.label),
-            n,
-            human::bytes(*bytes),
-            match (all_verified, oldest) {
-                (true, Some(t)) => format!("all verified, oldest {}", human::ago(*t, now)),
-                _ => "not all verified yet".to_string(),
-            }
-        );
-        rows.push(
-            json!({"disk": d.label, "disk_id": d.id, "files": n, "bytes": bytes,
-            "all_verified": all_verified, "oldest_verified_at": oldest}),
-        );
-    }
-    Ok(Done::ok(
-        json!({"path": path, "files": files.len(), "by_copies": by_copies, "disks": rows}),
-        text,
-    ))
-}
-
 // ----------------------------------------------------------------- restore
 
 /// With `--dumps`, the paths of the dumps the catalog recorded.
@@ -372,6 +295,23 @@ fn run_once(
         Some(_) => None,
         None => Some(ctx.config()?.profile.set_id),
     };
+    let paths = ctx.paths.clone();
+    // Recorded in this computer's history (when it has a catalog).
+    let recorded = move |disks: &[Disk],
+                         p: &coffer_core::Progress,
+                         job: &mut dyn FnMut(
+        &coffer_core::Progress,
+    ) -> coffer_core::Result<restore::Report>| {
+        let held = jobs::history::held(disks);
+        jobs::record(
+            &paths,
+            jobs::FrontEnd::Cli,
+            jobs::JobKind::Restore,
+            &held,
+            p,
+            job,
+        )
+    };
     let outcome = progress::run("restore", ctx.json, move |p| match &from_disk {
         Some(root) => {
             let disk = Disk::open(root, io::real())?;
@@ -382,14 +322,18 @@ fn run_once(
                 p.notice(format!("{problem}; the disk's other catalog copy was used"));
             }
             let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), Some(root))?;
-            let r = restore::restore(&mut cat, None, &disks, &opts, p)?;
+            let r = recorded(&disks, p, &mut |p| {
+                restore::restore(&mut cat, None, &disks, &opts, p)
+            })?;
             Ok((r, jobs::dumps::recorded(&cat)))
         }
         None => {
             let mut cat = Catalog::open(&catalog_path)?;
             let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), None)?;
             let opts = with_dumps(&cat, dumps_only, &opts)?;
-            let r = restore::restore(&mut cat, set, &disks, &opts, p)?;
+            let r = recorded(&disks, p, &mut |p| {
+                restore::restore(&mut cat, set, &disks, &opts, p)
+            })?;
             Ok((r, jobs::dumps::recorded(&cat)))
         }
     });
@@ -553,6 +497,8 @@ pub(super) fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
             Existing::Overwrite
         } else if a.skip_existing {
             Existing::Skip
+        } else if a.keep_both {
+            Existing::KeepBoth
         } else {
             Existing::Refuse
         },

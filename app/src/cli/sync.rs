@@ -3,6 +3,7 @@
 
 use std::fmt::Write as _;
 
+use coffer_core::jobs::{FrontEnd, JobKind};
 use coffer_core::volumes::MountSource;
 use coffer_core::{Catalog, human, jobs, redundancy, scan, sync};
 use serde_json::json;
@@ -36,10 +37,12 @@ fn scan_text(r: &scan::Report) -> String {
 
 pub(super) fn scan_cmd(ctx: &Ctx) -> anyhow::Result<Done> {
     let cfg = ctx.config()?;
-    let catalog_path = ctx.paths.catalog_file();
+    let paths = ctx.paths.clone();
     let outcome = progress::run("scan", ctx.json, move |p| {
-        let mut cat = Catalog::open(&catalog_path)?;
-        scan::scan(&mut cat, &cfg.profile, p)
+        jobs::record(&paths, FrontEnd::Cli, JobKind::Scan, &[], p, |p| {
+            let mut cat = Catalog::open(&paths.catalog_file())?;
+            scan::scan(&mut cat, &cfg.profile, p)
+        })
     });
     let (report, warnings) = settle(outcome)?;
     let exit = if warnings.is_empty() {
@@ -72,6 +75,7 @@ pub(super) fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
             ..sync::Options::default()
         },
         mounts,
+        front: FrontEnd::Cli,
     };
     let paths = ctx.paths.clone();
     let outcome = progress::run("sync", ctx.json, move |p| {
@@ -255,12 +259,15 @@ pub(super) fn verify_cmd(ctx: &Ctx, a: super::VerifyArgs) -> anyhow::Result<Done
         a.disk.as_deref(),
         cfg.profile.set_id,
     )?;
-    let limit = a.limit;
+    let slice = jobs::Slice {
+        limit: a.limit,
+        budget: a.budget.map(Into::into),
+    };
     let paths = ctx.paths.clone();
     let outcome = progress::run("verify", ctx.json, move |p| {
         roots
             .iter()
-            .map(|r| jobs::verify(&paths, &cfg.profile, r, limit, p))
+            .map(|r| jobs::verify(&paths, &cfg.profile, r, slice, FrontEnd::Cli, p))
             .collect::<coffer_core::Result<Vec<_>>>()
     });
     let (reports, warnings) = settle(outcome)?;

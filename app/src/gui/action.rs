@@ -16,6 +16,7 @@ pub enum Tab {
     Map,
     Restore,
     Archives,
+    History,
 }
 
 #[derive(Clone, Debug)]
@@ -37,7 +38,11 @@ pub enum Action {
     DismissMessage,
     /// Show the last lines of the log file.
     ShowLog,
+    /// Show the toolkit's lines in the log window too.
+    LogShowAll(bool),
     CloseLog,
+    /// Light, dark, or as the system says.
+    Theme(super::remember::Theme),
 }
 
 macro_rules! tab_action {

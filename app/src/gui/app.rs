@@ -44,11 +44,21 @@ pub struct CofferApp {
     pub(super) cx: Ctx,
     pub(super) picker: Picker,
     /// The log's last lines, while the log window is open.
-    pub(super) log_view: Option<String>,
+    pub(super) log_view: Option<super::log_view::LogView>,
+    /// The log file "Show log" reads.
+    log_file: std::path::PathBuf,
     pub(super) actions: Actions,
     /// Reading the catalog's view model.
     refresh: Option<Task<Model>>,
     watcher: Option<volumes::Watcher>,
+    /// When the agent's status was last read.
+    agent_read: Option<Instant>,
+    /// What the window remembers, as last saved.
+    pub(super) remembered: super::remember::Remembered,
+    /// Light, dark, or the system's.
+    pub(super) theme: super::remember::Theme,
+    /// The theme last handed to egui.
+    theme_applied: Option<super::remember::Theme>,
 }
 
 /// How long `logic()` may spend draining events per frame.
@@ -63,9 +73,18 @@ impl CofferApp {
             // The backup set's id must not change between runs.
             config.save(&paths)?;
         }
+        let mut tabs = Tabs::default();
+        let remembered = super::remember::load(&paths);
+        tabs.restore.set_dest(remembered.restore_dest.clone());
+        tabs.archives.set_fields(
+            remembered.archive_dir.clone(),
+            remembered.archive_prefix.clone(),
+            remembered.archive_restore_dest.clone(),
+        );
+        tabs.disks.manage.at_login = crate::desktop::autostart::Dirs::from_env().is_on();
         Ok(CofferApp {
             tab: Tab::Disks,
-            tabs: Tabs::default(),
+            tabs,
             cx: Ctx {
                 shared: Shared {
                     paths,
@@ -74,6 +93,7 @@ impl CofferApp {
                     mounts: Mounts::default(),
                     model: Model::default(),
                     waker: None,
+                    agent: None,
                 },
                 jobs: Jobs::default(),
                 status: Status {
@@ -83,9 +103,14 @@ impl CofferApp {
             },
             picker: Picker::new(Way::detect()),
             log_view: None,
+            log_file: crate::log::log_file_path(),
             actions: Actions::default(),
             refresh: None,
             watcher: None,
+            agent_read: None,
+            theme: remembered.theme,
+            remembered,
+            theme_applied: None,
         })
     }
 
@@ -93,6 +118,26 @@ impl CofferApp {
     /// sessions whose system chooser does not work).
     pub fn with_folder_chooser_in_window(mut self) -> CofferApp {
         self.picker = Picker::new(Way::InWindow);
+        self
+    }
+
+    /// Where the agent switch writes its autostart entry (tests).
+    pub fn with_autostart(mut self, dirs: crate::desktop::autostart::Dirs) -> CofferApp {
+        self.tabs.disks.manage.at_login = dirs.is_on();
+        self.tabs.disks.manage.autostart = Some(dirs);
+        self
+    }
+
+    /// The program the agent switch starts as `PROGRAM agent` (the window's
+    /// own binary; tests leave it out, or give the real `coffer`).
+    pub fn with_agent_program(mut self, program: std::path::PathBuf) -> CofferApp {
+        self.tabs.disks.manage.agent_program = Some(program);
+        self
+    }
+
+    /// "Show log" reads this file (tests point it into their world).
+    pub fn with_log_file(mut self, path: std::path::PathBuf) -> CofferApp {
+        self.log_file = path;
         self
     }
 
@@ -160,8 +205,11 @@ impl CofferApp {
                 self.cx.shared.mounts = m;
                 self.cx.refresh();
                 self.tabs.disks.mounts_changed(&mut self.cx);
+                self.tabs.restore.mounts_changed(&mut self.cx);
             }
         }
+        self.read_agent(ctx);
+        self.remember(ctx);
         self.cx.jobs.drain(start, BUDGET * 4);
         for f in self.cx.jobs.poll() {
             match f.kind {
@@ -174,7 +222,11 @@ impl CofferApp {
         if let Some(out) = self.refresh.as_mut().and_then(Task::try_finish) {
             self.refresh = None;
             match out {
-                Outcome::Completed { value, .. } => self.cx.shared.model = value,
+                Outcome::Completed { value, .. } => {
+                    self.cx.shared.model = value;
+                    // Cards known now: a disk plugged in before they were.
+                    self.tabs.disks.mounts_changed(&mut self.cx);
+                }
                 Outcome::Failed(e) => self
                     .cx
                     .say(messages::failed_message("Cannot read the catalog", &e)),
@@ -193,6 +245,53 @@ impl CofferApp {
         let shared = &self.cx.shared;
         self.tabs.restore.poll(self.tab == Tab::Restore, shared);
         self.tabs.archives.poll(self.tab == Tab::Archives, shared);
+    }
+
+    /// Applies the theme, and saves the remembered fields when they changed.
+    fn remember(&mut self, ctx: &egui::Context) {
+        let theme = self.theme;
+        if self.theme_applied != Some(theme) {
+            ctx.set_theme(theme.preference());
+            self.theme_applied = Some(theme);
+        }
+        let (dir, prefix, dest) = self.tabs.archives.fields();
+        let now = super::remember::Remembered {
+            theme,
+            restore_dest: self.tabs.restore.dest().to_string(),
+            archive_dir: dir.to_string(),
+            archive_prefix: prefix.to_string(),
+            archive_restore_dest: dest.to_string(),
+        };
+        if now != self.remembered {
+            if let Err(e) = super::remember::save(&self.cx.shared.paths, &now) {
+                log::warn!("cannot remember the window's fields: {e}");
+            }
+            self.remembered = now;
+        }
+    }
+
+    /// Reads what the background agent does (a small file), about once a
+    /// second; when its job ends, the catalog it wrote is read again.
+    fn read_agent(&mut self, ctx: &egui::Context) {
+        if self
+            .agent_read
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.agent_read = Some(Instant::now());
+        let status = crate::agent::status::read(&self.cx.shared.paths);
+        let job = status.as_ref().and_then(|s| s.job.clone());
+        if self.cx.jobs.agent().is_some() && job.is_none() {
+            self.cx.catalog_changed();
+        }
+        let alive = status.is_some();
+        self.cx.jobs.set_agent(job);
+        self.cx.shared.agent = status;
+        if alive {
+            // Its progress moves without any event of the window's.
+            ctx.request_repaint_after(Duration::from_secs(1));
+        }
     }
 
     /// Reads the catalog's view model; the disks of this set the catalog
@@ -236,6 +335,9 @@ impl CofferApp {
                 match t {
                     Tab::Restore => self.tabs.restore.stale(),
                     Tab::Archives => self.tabs.archives.stale(),
+                    // The history also holds what the command line and the
+                    // agent ran since the last read.
+                    Tab::History => cx.refresh(),
                     Tab::Disks | Tab::Sources | Tab::Map => {}
                 }
             }
@@ -273,9 +375,16 @@ impl CofferApp {
             }
             Action::DismissMessage => cx.status.message = None,
             Action::ShowLog => {
-                self.log_view = Some(super::frame::log_tail(&crate::log::log_file_path(), 400));
+                let all = self.log_view.as_ref().is_some_and(|l| l.show_all);
+                self.log_view = Some(super::log_view::LogView::read(&self.log_file, all));
+            }
+            Action::LogShowAll(all) => {
+                if let Some(l) = &mut self.log_view {
+                    l.show_all = all;
+                }
             }
             Action::CloseLog => self.log_view = None,
+            Action::Theme(t) => self.theme = t,
         }
     }
 }

@@ -30,6 +30,9 @@ pub struct Shared {
     /// What the window shows from the catalog (cards, map, headline).
     pub model: Model,
     pub waker: Waker,
+    /// The background agent, when one runs (its status file, read about
+    /// once a second).
+    pub agent: Option<crate::agent::status::AgentStatus>,
 }
 
 impl Shared {

@@ -19,6 +19,8 @@ use coffer_core::jobs::{SyncReport, VerifyReport};
 use coffer_core::task::{Cancel, Counters, Event, Outcome, Progress, Rate, Warning};
 use coffer_core::{Task, archive, restore};
 
+use crate::agent::status::AgentJob;
+
 /// How a background thread wakes the window (`ctx.request_repaint`).
 pub type Waker = Option<Arc<dyn Fn() + Send + Sync>>;
 
@@ -88,6 +90,8 @@ pub enum Busy {
     Kind(Kind),
     /// Another job reads or writes this disk.
     Disk { root: PathBuf, by: Kind },
+    /// The background agent works on this disk.
+    Agent { root: PathBuf },
 }
 
 /// A job's hold on its kind and its disks, with the cancel flag every step
@@ -134,11 +138,30 @@ struct Running {
 #[derive(Default)]
 pub struct Jobs {
     running: Vec<Running>,
+    /// What the background agent does now, as its status file last said.
+    agent: Option<AgentJob>,
 }
 
 impl Jobs {
+    /// The agent's job changed (or ended: `None`).
+    pub fn set_agent(&mut self, job: Option<AgentJob>) {
+        self.agent = job;
+    }
+
+    /// The job the background agent runs, if any.
+    pub fn agent(&self) -> Option<&AgentJob> {
+        self.agent.as_ref()
+    }
+
     /// Whether a job of `kind` on `disks` may start now.
     pub fn check(&self, kind: Kind, disks: &[PathBuf]) -> Result<(), Busy> {
+        if let Some(a) = &self.agent
+            && disks.contains(&a.root)
+        {
+            return Err(Busy::Agent {
+                root: a.root.clone(),
+            });
+        }
         for r in &self.running {
             if r.claim.kind == kind {
                 return Err(Busy::Kind(kind));
@@ -188,6 +211,8 @@ impl Jobs {
             Kind::Restore => "restore",
             Kind::Archive => "archive",
         };
+        // The log says what the window did, as it does for the command line.
+        ::log::info!("{title}");
         let task = coffer_core::task::spawn_with(name, waker.clone(), claim.cancel.clone(), job);
         self.running.push(Running {
             claim,
@@ -289,6 +314,7 @@ impl Jobs {
             match outcome {
                 Some(outcome) => {
                     let r = self.running.remove(i);
+                    log_end(&r.live.title, &outcome);
                     out.push(Finished {
                         kind: r.claim.kind,
                         outcome,
@@ -299,6 +325,26 @@ impl Jobs {
             }
         }
         out
+    }
+}
+
+/// One line in the log for a job's end.
+fn log_end(title: &str, outcome: &Outcome<Done>) {
+    match outcome {
+        Outcome::Completed { warnings, .. } if warnings.is_empty() => {
+            ::log::info!("{title}: done");
+        }
+        Outcome::Completed { warnings, .. } => {
+            ::log::warn!(
+                "{title}: done, with {}",
+                coffer_core::human::count(warnings.len() as u64, "warning")
+            );
+            for w in warnings {
+                ::log::warn!("{w}");
+            }
+        }
+        Outcome::Cancelled => ::log::info!("{title}: cancelled"),
+        Outcome::Failed(e) => ::log::error!("{title}: failed: {}", super::messages::error_text(e)),
     }
 }
 

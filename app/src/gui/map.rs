@@ -70,7 +70,17 @@ fn map_ui(tab: &MapTab, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
     if rows.is_empty() {
         ui.label("Nothing here yet: add a source and sync a disk.");
     }
+    let label_of = |id: &uuid::Uuid| {
+        m.cards
+            .iter()
+            .find(|c| c.id == *id)
+            .map_or_else(|| "a forgotten disk".to_string(), |c| c.label.clone())
+    };
     egui::Grid::new("map").striped(true).show(ui, |ui| {
+        for h in ["", "Folder or file", "Size", "Copies", "On disks"] {
+            ui.strong(h);
+        }
+        ui.end_row();
         for r in &rows {
             let c = shade_color(ui, r.shade);
             super::swatch(ui, c, shade_name(r.shade));
@@ -80,7 +90,7 @@ fn map_ui(tab: &MapTab, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
                 shown(&r.name)
             };
             if r.has_children || tab.dir.is_none() {
-                if ui.link(text).clicked() {
+                if ui.link(text).on_hover_text("Look inside").clicked() {
                     out.push(Action::Into(Some(r.path.clone())));
                 }
             } else {
@@ -88,6 +98,8 @@ fn map_ui(tab: &MapTab, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
             }
             ui.label(human::bytes(r.total.bytes));
             ui.label(copies_text(r));
+            // Labels come from disks.
+            ui.label(shown(&disks_text(r, label_of)));
             ui.end_row();
         }
     });
@@ -101,16 +113,35 @@ fn map_ui(tab: &MapTab, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
             ));
         } else {
             ui.label(format!(
-                "{}: {} in {} files would have no copy left",
+                "{}: {} in {} would have no copy left",
                 shown(&l.label),
                 human::bytes(l.lost.bytes),
-                l.lost.files
+                human::count(l.lost.files, "file")
             ));
             for p in &l.examples {
                 ui.label(format!("    {}", shown_path(p)));
             }
         }
     }
+}
+
+/// "Blue (12 files), Red (3 files)", or "none".
+pub fn disks_text(r: &MapRow, label_of: impl Fn(&uuid::Uuid) -> String) -> String {
+    if r.disks.is_empty() {
+        return "none".into();
+    }
+    let one = r.total.files == 1;
+    r.disks
+        .iter()
+        .map(|(id, n)| {
+            if one {
+                label_of(id)
+            } else {
+                format!("{} ({})", label_of(id), human::count(*n, "file"))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// "12 files: 3 with 0 copies, 9 with 1 copy (2 wanted)".
@@ -134,8 +165,8 @@ pub fn copies_text(r: &MapRow) -> String {
         return "no files".into();
     }
     format!(
-        "{} files: {} ({} wanted)",
-        r.total.files,
+        "{}: {} ({} wanted)",
+        human::count(r.total.files, "file"),
         parts.join(", "),
         r.wanted
     )

@@ -84,6 +84,10 @@ pub fn busy_reason(busy: &Busy, label: impl Fn(&Path) -> String) -> String {
             by.noun(),
             label(root)
         ),
+        Busy::Agent { root } => format!(
+            "Coffer is working on \"{}\" in the background: wait for it to end",
+            label(root)
+        ),
     }
 }
 
@@ -114,8 +118,8 @@ pub fn sync_message(out: Outcome<SyncReport>) -> Message {
         problems.extend(r.shortfall_message());
         if r.skipped_files > 0 {
             let skipped = format!(
-                "{} files could not be read now and were skipped",
-                r.skipped_files
+                "{} could not be read now and were skipped",
+                human::count(r.skipped_files, "file")
             );
             problems.push(if value.disks.len() > 1 {
                 format!("{}: {skipped}", r.label)
@@ -134,6 +138,23 @@ pub fn sync_message(out: Outcome<SyncReport>) -> Message {
         ),
     };
     let ok = problems.is_empty() && complete;
+    // "Copied 3602 files" after a scan of 4280 new ones: copies are of
+    // contents, and the numbers would contradict each other unexplained.
+    if let Some(scan) = &value.scan {
+        let new = scan.added + scan.changed;
+        let copied = value
+            .disks
+            .iter()
+            .map(|r| r.copied_files)
+            .max()
+            .unwrap_or(0);
+        if copied > 0 && copied < new {
+            details.push(format!(
+                "The scan found {}; files with the same content are copied once, so fewer copies were needed",
+                human::count(new, "new or changed file")
+            ));
+        }
+    }
     details.extend(problems);
     Message { ok, title, details }.with_warnings(&warnings)
 }
@@ -150,35 +171,144 @@ fn disk_summary(r: &coffer_core::sync::Report, lead: &str) -> String {
     }
 }
 
-/// What a plan is about to delete to make room, for the "Before this sync"
-/// question: one paragraph per disk whose plan evicts anything.
-pub fn plan_question(reports: &[coffer_core::sync::Report]) -> Vec<String> {
-    use coffer_core::plan::{DeleteReason, Step};
-    let mut out = Vec::new();
-    for report in reports {
-        let (mut files, mut bytes, mut old) = (0u64, 0u64, 0u64);
-        for s in report.plan.evictions() {
+/// What a plan deletes that the user may not expect: copies no kept
+/// snapshot needs any more, old versions, and copies other disks keep
+/// enough of (a damaged copy is replaced, never lost). Files (copies) and
+/// bytes of each.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Deletes {
+    pub unneeded: (u64, u64),
+    pub old: (u64, u64),
+    pub redundant: (u64, u64),
+}
+
+impl Deletes {
+    pub fn of(report: &coffer_core::sync::Report) -> Deletes {
+        use coffer_core::plan::{DeleteReason, Step};
+        let mut d = Deletes::default();
+        for s in &report.plan.steps {
             if let Step::Delete { size, reason, .. } = s {
-                files += 1;
-                bytes += size;
-                if *reason == DeleteReason::OldVersion {
-                    old += 1;
-                }
+                let slot = match reason {
+                    DeleteReason::Unreferenced => &mut d.unneeded,
+                    DeleteReason::OldVersion => &mut d.old,
+                    DeleteReason::Redundant => &mut d.redundant,
+                    DeleteReason::Damaged => continue,
+                };
+                slot.0 += 1;
+                slot.1 += size;
             }
         }
-        if files == 0 {
+        d
+    }
+
+    pub fn any(&self) -> bool {
+        self.unneeded.0 + self.old.0 + self.redundant.0 > 0
+    }
+}
+
+/// How fast syncs copied lately (bytes a second), from the history: the
+/// last ten syncs that copied at least 1 MB and took a second or more.
+pub fn sync_rate(history: &[coffer_core::catalog::HistoryEntry]) -> Option<f64> {
+    use coffer_core::catalog::JobEnd;
+    let (mut bytes, mut secs) = (0u64, 0i64);
+    for (b, s) in history
+        .iter()
+        .filter(|h| h.kind == "sync" && h.outcome == JobEnd::Completed && h.bytes >= 1_000_000)
+        .filter_map(|h| Some((h.bytes, h.finished_at? - h.started_at)))
+        .filter(|(_, s)| *s >= 1)
+        .take(10)
+    {
+        bytes += b;
+        secs += s;
+    }
+    (secs > 0).then(|| bytes as f64 / secs as f64)
+}
+
+/// What the plan says a sync will do, for its title: "111 files (344 MB)
+/// to copy, about 35 s, 3 copies (1.2 GB) to delete", or that nothing is
+/// to be copied. The time is said only when past syncs tell the speed.
+pub fn estimate(reports: &[coffer_core::sync::Report], rate: Option<f64>) -> String {
+    let (mut files, mut bytes, mut del, mut del_bytes) = (0, 0, 0, 0);
+    for r in reports {
+        files += r.plan.copy_files;
+        bytes += r.plan.copy_bytes;
+        let d = Deletes::of(r);
+        del += d.unneeded.0 + d.old.0 + d.redundant.0;
+        del_bytes += d.unneeded.1 + d.old.1 + d.redundant.1;
+    }
+    let copy = if files == 0 {
+        "nothing new to copy".to_string()
+    } else {
+        let time = rate
+            .filter(|r| *r > 0.0)
+            .map(|r| {
+                let secs = (bytes as f64 / r).ceil() as u64;
+                format!(
+                    ", about {}",
+                    human::duration(std::time::Duration::from_secs(secs.max(1)))
+                )
+            })
+            .unwrap_or_default();
+        format!(
+            "{} ({}) to copy{time}",
+            human::count(files, "file"),
+            human::bytes(bytes)
+        )
+    };
+    if del == 0 {
+        copy
+    } else {
+        format!(
+            "{copy}, {} ({}) to delete",
+            human::count(del, "copy"),
+            human::bytes(del_bytes)
+        )
+    }
+}
+
+/// "Before this sync": for each disk whose plan deletes something, what it
+/// copies and what it deletes, in words.
+pub fn plan_question(reports: &[coffer_core::sync::Report]) -> Vec<String> {
+    let mut out = Vec::new();
+    for report in reports {
+        let d = Deletes::of(report);
+        if !d.any() {
             continue;
         }
+        let (files, bytes) = (
+            d.unneeded.0 + d.old.0 + d.redundant.0,
+            d.unneeded.1 + d.old.1 + d.redundant.1,
+        );
+        let mut why = Vec::new();
+        if d.unneeded.0 > 0 {
+            why.push(format!(
+                "{} ({}) that no kept snapshot needs any more",
+                human::count(d.unneeded.0, "copy"),
+                human::bytes(d.unneeded.1)
+            ));
+        }
+        if d.old.0 > 0 {
+            why.push(format!(
+                "{} ({}) to make room (older snapshots will no longer be restorable from this disk)",
+                human::count(d.old.0, "old version"),
+                human::bytes(d.old.1)
+            ));
+        }
+        if d.redundant.0 > 0 {
+            why.push(format!(
+                "{} ({}) to make room, whose files keep enough verified copies on other disks",
+                human::count(d.redundant.0, "copy"),
+                human::bytes(d.redundant.1)
+            ));
+        }
         out.push(format!(
-            "To make room on {}, this sync will delete {files} objects ({}) from it: \
-             {old} old versions (older snapshots will no longer be restorable from this disk), \
-             and {} files that keep enough verified copies on other disks. \
-             It will copy {} files ({}).",
+            "{}: this sync will copy {} ({}) and delete {} ({}) from it: {}.",
             report.label,
+            human::count(report.plan.copy_files, "file"),
+            human::bytes(report.plan.copy_bytes),
+            human::count(files, "copy"),
             human::bytes(bytes),
-            files - old,
-            report.plan.copy_files,
-            human::bytes(report.plan.copy_bytes)
+            why.join("; ")
         ));
     }
     out
@@ -232,6 +362,14 @@ pub fn restore_message(out: Outcome<restore::Report>) -> Message {
             "Left {} untouched (choose \"Replace them\" to replace them): {}",
             human::count(r.skipped_existing.len() as u64, "existing path"),
             list(&r.skipped_existing)
+        ));
+    }
+    if !r.renamed.is_empty() {
+        let new: Vec<PathBuf> = r.renamed.iter().map(|(_, to)| to.clone()).collect();
+        details.push(format!(
+            "Restored {} under a new name beside what was there: {}",
+            human::count(new.len() as u64, "file"),
+            list(&new)
         ));
     }
     for b in &r.bad_copies {

@@ -25,13 +25,18 @@ mod action;
 mod app;
 mod archives;
 mod ctx;
+mod dialog;
 mod disks;
+mod first_run;
 mod frame;
+mod history;
 mod jobs;
+mod log_view;
 mod map;
 mod messages;
 pub mod model;
 mod picker;
+pub mod remember;
 mod restore;
 mod sources;
 mod status;
@@ -79,7 +84,10 @@ fn open() -> anyhow::Result<()> {
     crate::log::init(false);
     ::log::info!("window opened");
     let paths = coffer_core::Paths::from_env()?;
-    let app = CofferApp::new(paths, coffer_core::volumes::MountSource::from_env())?;
+    let mut app = CofferApp::new(paths, coffer_core::volumes::MountSource::from_env())?;
+    if let Ok(exe) = std::env::current_exe() {
+        app = app.with_agent_program(exe);
+    }
     let viewport = egui::ViewportBuilder::default()
         .with_title("Coffer")
         .with_app_id("coffer")

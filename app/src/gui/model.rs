@@ -8,9 +8,12 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use coffer_core::catalog::{CopyRow, DiskRow};
+use coffer_core::catalog::{CopyRow, DiskRow, HistoryEntry};
 use coffer_core::redundancy::{self, FileCopies, FolderStatus, Tally};
 use coffer_core::{Catalog, ObjectId, Paths, human};
+
+/// Jobs the History tab shows at most.
+const HISTORY: usize = 300;
 
 /// How a disk's space is split, in bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,6 +48,10 @@ impl SpaceBar {
 pub struct DiskCard {
     pub id: uuid::Uuid,
     pub label: String,
+    /// The most Coffer may use on it, when it has a quota.
+    pub quota: Option<u64>,
+    /// It was synced at least once.
+    pub ever_synced: bool,
     /// Where it is mounted now, when connected.
     pub root: Option<PathBuf>,
     /// "Connected at /media/…" or "Last seen 3 days ago".
@@ -85,7 +92,11 @@ pub struct MapRow {
     pub shade: Shade,
     /// The fewest copies any file below has.
     pub min_copies: u32,
+    /// A folder (something lies under it), not a file: it opens.
     pub has_children: bool,
+    /// The disks that hold a copy of something in it, most files first,
+    /// with how many of its files each holds.
+    pub disks: Vec<(uuid::Uuid, u64)>,
 }
 
 /// "If this disk were lost".
@@ -106,6 +117,8 @@ pub struct Model {
     pub advice: Option<String>,
     /// Every current file with its copies, for drilling down the map.
     pub files: Vec<FileCopies>,
+    /// The newest jobs, newest first (the History tab).
+    pub history: Vec<HistoryEntry>,
 }
 
 impl Model {
@@ -140,7 +153,9 @@ impl Model {
             })
             .collect();
         let sources = status.sources.iter().map(|f| map_row(f, &files)).collect();
+        let history = catalog.history(HISTORY)?;
         Ok(Model {
+            history,
             headline: status.headline,
             advice: advice(&rows, &files, present),
             cards,
@@ -191,6 +206,8 @@ pub fn disk_cards(
             DiskCard {
                 id: d.id,
                 label: d.label.clone(),
+                quota: d.quota,
+                ever_synced: d.last_sync.is_some(),
                 root,
                 presence,
                 bar: SpaceBar {
@@ -228,11 +245,18 @@ pub fn map_row(f: &FolderStatus, files: &[FileCopies]) -> MapRow {
     } else {
         Shade::Enough
     };
-    let has_children = files.iter().any(|x| {
-        x.path
-            .parent()
-            .is_some_and(|p| p.starts_with(&f.path) && p != f.path)
-    });
+    // A folder that holds only files opens too: anything strictly under
+    // the row's path makes it a folder.
+    let mut has_children = false;
+    let mut held: HashMap<uuid::Uuid, u64> = HashMap::new();
+    for x in files.iter().filter(|x| x.path.starts_with(&f.path)) {
+        has_children |= x.path != f.path;
+        for d in &x.holders {
+            *held.entry(*d).or_default() += 1;
+        }
+    }
+    let mut disks: Vec<(uuid::Uuid, u64)> = held.into_iter().collect();
+    disks.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     MapRow {
         name: f.path.file_name().map_or_else(
             || human::path(&f.path).into_owned(),
@@ -245,6 +269,7 @@ pub fn map_row(f: &FolderStatus, files: &[FileCopies]) -> MapRow {
         shade,
         min_copies,
         has_children,
+        disks,
     }
 }
 
@@ -397,7 +422,12 @@ mod tests {
         assert_eq!(by_name["docs"].min_copies, 1);
         assert_eq!(by_name["pics"].shade, Shade::None);
         assert!(by_name["pics"].has_children);
-        assert!(!by_name["docs"].has_children);
+        assert!(by_name["docs"].has_children, "a folder of files opens too");
+        assert_eq!(by_name["docs"].disks, vec![(id, 1)]);
+        assert!(by_name["pics"].disks.is_empty());
+        let inside = children_rows(&files, Path::new("/s/docs"));
+        assert_eq!(inside.len(), 1);
+        assert!(!inside[0].has_children, "a file does not open");
         assert_eq!(by_name["music"].shade, Shade::Enough);
         assert_eq!(by_name["music"].total.bytes, 5);
     }

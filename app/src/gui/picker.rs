@@ -131,8 +131,12 @@ impl Picker {
     }
 
     fn in_window(&mut self, purpose: Purpose, start: &Path) {
+        // Only folders are chosen here: the line under the list names the
+        // folder, and there is nothing to rename.
         let mut dialog = egui_file::FileDialog::select_folder()
             .title(purpose.title())
+            .file_label_text("Folder:".into())
+            .show_rename(false)
             .initial_path(start);
         dialog.open();
         self.open = Some(Open::InWindow {

@@ -18,6 +18,8 @@ pub enum Action {
     Add(PathBuf),
     Remove(PathBuf),
     Update(Source),
+    /// The copies each file wants unless its folder says otherwise.
+    Copies(u32),
 }
 
 /// The Sources tab's state.
@@ -42,6 +44,10 @@ impl SourcesTab {
                 .map(|_| ())
             }),
             Action::Remove(path) => self.edit(cx, |p| p.remove_source(&path).map(|_| ())),
+            Action::Copies(n) => self.edit(cx, |p| {
+                p.copies = n.clamp(1, 9);
+                Ok(())
+            }),
             Action::Update(src) => self.edit(cx, |p| {
                 for rule in &src.excludes {
                     coffer_core::config::check_rule(rule)?;
@@ -74,7 +80,7 @@ impl SourcesTab {
     pub fn show(&self, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
         let profile = &cx.config.profile;
         ui.label(format!(
-            "Folders to back up must lie under {} (the storage basepath). Each file wants {} copies unless its folder says otherwise.",
+            "Folders to back up must lie under {}. Each file is kept on {} disks unless its folder says otherwise.",
             shown_path(&profile.basepath),
             profile.copies
         ));

@@ -11,6 +11,18 @@ use super::{shown, shown_path};
 pub fn show(jobs: &Jobs, status: &Status, ui: &mut egui::Ui, out: &mut Actions) {
     ui.add_space(4.0);
     let mut any = false;
+    if let Some(a) = jobs.agent() {
+        any = true;
+        // The label comes from a disk.
+        ui.strong(shown(&a.words()));
+        ui.add(egui::ProgressBar::new(a.fraction()).text(format!(
+            "{} of {}, {} of {}",
+            human::bytes(a.bytes_done),
+            human::bytes(a.bytes_total),
+            a.files_done,
+            human::count(a.files_total, "file")
+        )));
+    }
     for (kind, live) in jobs.live() {
         if any {
             ui.separator();
@@ -98,8 +110,12 @@ fn job_ui(kind: Kind, live: &Live, ui: &mut egui::Ui, out: &mut Actions) {
             .animate(true),
     );
     ui.add(
-        egui::ProgressBar::new(frac(c.files_done, c.files_total))
-            .text(format!("Files: {} of {}", c.files_done, c.files_total)),
+        egui::ProgressBar::new(frac(c.files_done, c.files_total)).text(if c.files_total == 0 {
+            // Some jobs (an archive) learn the count only as they go.
+            format!("Files: {}", c.files_done)
+        } else {
+            format!("Files: {} of {}", c.files_done, c.files_total)
+        }),
     );
     // Always one line, so the panel keeps its height between files.
     ui.label(match &c.current {

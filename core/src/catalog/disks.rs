@@ -9,11 +9,16 @@ use crate::object::ObjectId;
 impl Catalog {
     /// Records a connected disk (or refreshes what is known of it): label,
     /// quota, where it was seen, its room, and Coffer's use when known.
+    ///
+    /// The room it records (`free`) is [`crate::disk::Space::room`] with
+    /// Coffer's use as last counted when `used` is not given: the one
+    /// figure of free space every view and command shows, the sync's
+    /// report included.
     pub fn register(&self, disk: &crate::Disk, used: Option<u64>) -> Result<DiskRow, Error> {
-        let space = disk.space(used.unwrap_or(0)).ok();
         let mut row = self
             .disk(disk.id())?
             .unwrap_or_else(|| DiskRow::new(disk.id(), disk.label(), disk.identity.created_at));
+        let space = disk.space(used.or(row.used).unwrap_or(0)).ok();
         row.label = disk.label().to_string();
         row.quota = disk.identity.quota;
         row.last_seen = Some(crate::now());

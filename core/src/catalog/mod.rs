@@ -7,7 +7,8 @@
 //! that any name Linux allows comes back exactly.
 //!
 //! The pieces: `schema` (tables and migrations), `versions` (snapshots,
-//! versions, objects), `disks` (disks and their copies).
+//! versions, objects), `disks` (disks and their copies), `history` (what
+//! every job did), `journal` (a scan or sync in progress).
 //!
 //! Invariant: every query lives here; a catalog is only ever changed inside a
 //! transaction, so a killed process leaves the previous consistent state.
@@ -21,12 +22,14 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use crate::object::ObjectId;
 
 mod disks;
+mod history;
 mod journal;
 mod meta_rows;
 mod pages;
 mod schema;
 mod versions;
 
+pub use history::{Ended, HistoryDisk, HistoryEntry, JobEnd};
 pub use journal::{Cached, Journal, Note, Staging};
 
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +77,7 @@ pub enum Error {
 /// `PRAGMA application_id`: "CofR". Tells our catalogs from other SQLite files.
 pub const APPLICATION_ID: i64 = 0x436f_6652;
 /// The schema this Coffer writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// What a catalog entry is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -122,7 +125,7 @@ impl Kind {
     }
 }
 
-/// What a version records beyond its content, mode and mtime (schema 4).
+/// What a version records beyond its content, mode and mtime (schema 5).
 /// Versions an older Coffer recorded have no owner, no link count and no
 /// attributes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]

@@ -126,6 +126,31 @@ ALTER TABLE versions ADD COLUMN xattrs INTEGER REFERENCES xattr_sets(id);
 ALTER TABLE versions ADD COLUMN ctime_ns INTEGER;
 ";
 
+/// v6: what every job did (a sync, a verify, a scan, a restore, an archive),
+/// whichever front end ran it: the window, the command line or the agent.
+/// A row is written when the job starts (`finished_at` NULL, outcome
+/// "running") and completed when it ends; a row left "running" by a
+/// process that is gone was interrupted. `disks` is a JSON array of the
+/// disks the job worked on (`{"id", "label"}`). History is no backup data:
+/// it does not raise `generation`.
+pub(super) const SCHEMA_V6: &str = "
+CREATE TABLE history(
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL,
+    front_end TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    started_at INTEGER NOT NULL,
+    finished_at INTEGER,
+    outcome TEXT NOT NULL DEFAULT 'running',
+    disks TEXT NOT NULL DEFAULT '[]',
+    files INTEGER NOT NULL DEFAULT 0,
+    bytes INTEGER NOT NULL DEFAULT 0,
+    warnings INTEGER NOT NULL DEFAULT 0,
+    summary TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX history_started ON history(started_at);
+";
+
 /// Raises `generation`; run by every method that changes snapshots,
 /// versions, objects or copies, in the same transaction (or before the
 /// change, so that a crash can only leave it too high).
@@ -175,6 +200,8 @@ impl Catalog {
                 4 => tx.execute_batch(SCHEMA_V4).map_err(e)?,
                 // v5: owners, links, devices, holes, extended attributes.
                 5 => tx.execute_batch(SCHEMA_V5).map_err(e)?,
+                // v6: the history of jobs.
+                6 => tx.execute_batch(SCHEMA_V6).map_err(e)?,
                 _ => unreachable!("no migration to schema version {step}"),
             }
             tx.pragma_update(None, "user_version", step).map_err(e)?;

@@ -7,20 +7,26 @@
 //! restore may read), `sync` (sync every chosen disk of this set: the
 //! command before, dumps, one scan, each disk, the command after; a dry run
 //! on a scratch copy of the catalog), `verify` (verify a disk, then refresh
-//! its catalog copy), `dumps` (dump commands into the snapshot).
+//! its catalog copy), `manage` (rename, quota, auto-sync, forgetting a lost
+//! disk and what it costs), `dumps` (dump commands into the snapshot), `history`
+//! (every job recorded in the catalog with the front end that ran it).
 //!
 //! Invariant: a rule of how a job runs lives here and nowhere else; only
-//! disks of this backup set are ever written; a dry run changes nothing.
+//! disks of this backup set are ever written; a dry run changes nothing;
+//! every job that changes something is recorded in the history.
 
 pub mod disks;
 pub mod dumps;
+pub mod history;
+pub mod manage;
 mod sync;
 mod verify;
 
 use std::path::PathBuf;
 
+pub use history::{FrontEnd, JobKind, record};
 pub use sync::{SyncJob, SyncReport, sync};
-pub use verify::{VerifyReport, verify};
+pub use verify::{Slice, VerifyReport, verify};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -51,11 +57,41 @@ pub enum Error {
         name: String,
         ran: crate::command::Ran,
     },
+    #[error(
+        "no known disk is named \"{}\"{}",
+        crate::human::escape(name),
+        known_list(known)
+    )]
+    UnknownDisk { name: String, known: Vec<String> },
+    #[error(
+        "disk \"{}\" is not connected: plug it in to have it {what} (its name and quota are written on the disk itself)",
+        crate::human::escape(label)
+    )]
+    NotConnected { label: String, what: &'static str },
+    #[error(
+        "disk \"{}\" is connected: only a disk that is lost can be forgotten (unplug it first; a connected disk is counted again at once)",
+        crate::human::escape(label)
+    )]
+    Connected { label: String },
+    #[error("a disk's name must be 1 to {max} bytes of printable text")]
+    BadLabel { max: usize },
     #[error("cannot write the dump {path_}: {source}", path_ = crate::human::path(.path))]
     DumpFile {
         path: PathBuf,
         source: std::io::Error,
     },
+}
+
+fn known_list(labels: &[String]) -> String {
+    if labels.is_empty() {
+        " (no disk is known yet)".into()
+    } else {
+        let shown: Vec<String> = labels
+            .iter()
+            .map(|l| crate::human::escape(l).into_owned())
+            .collect();
+        format!(" (known: {})", shown.join(", "))
+    }
 }
 
 fn connected_list(labels: &[String]) -> String {

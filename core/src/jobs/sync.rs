@@ -32,6 +32,8 @@ pub struct SyncJob {
     pub opts: crate::sync::Options,
     /// Where the other connected disks (sources, not targets) are found.
     pub mounts: MountSource,
+    /// Who runs it, for the history.
+    pub front: super::FrontEnd,
 }
 
 /// How the job went.
@@ -68,8 +70,29 @@ fn scratch(paths: &Paths) -> crate::Result<(Catalog, tempfile::TempDir)> {
     Ok((Catalog::open(&copy)?, dir))
 }
 
-/// Runs a sync job (see the module's text).
+/// Runs a sync job (see the module's text), recorded in the history
+/// unless it is a dry run.
 pub fn sync(
+    paths: &Paths,
+    profile: &Profile,
+    job: &SyncJob,
+    progress: &Progress,
+) -> crate::Result<SyncReport> {
+    if job.opts.dry_run {
+        return sync_unrecorded(paths, profile, job, progress);
+    }
+    let disks = super::history::disks_at(&job.roots);
+    super::record(
+        paths,
+        job.front,
+        super::JobKind::Sync,
+        &disks,
+        progress,
+        |p| sync_unrecorded(paths, profile, job, p),
+    )
+}
+
+fn sync_unrecorded(
     paths: &Paths,
     profile: &Profile,
     job: &SyncJob,

@@ -19,18 +19,55 @@ pub struct VerifyReport {
     pub report: crate::verify::Report,
 }
 
-/// Verifies up to `limit` objects of the disk at `root` (of this backup
-/// set), then writes its catalog copy.
+/// How much of a disk one verify reads.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Slice {
+    /// At most this many copies (the least recently verified).
+    pub limit: Option<u64>,
+    /// Stop starting new copies once this much time has passed: a rolling
+    /// scrub, which covers the whole disk over successive runs since the
+    /// least recently verified go first.
+    pub budget: Option<std::time::Duration>,
+}
+
+/// Verifies a slice of the disk at `root` (of this backup set), then
+/// writes its catalog copy; recorded in the history as run by `front`.
 pub fn verify(
     paths: &Paths,
     profile: &Profile,
     root: &Path,
-    limit: Option<u64>,
+    slice: Slice,
+    front: super::FrontEnd,
+    progress: &Progress,
+) -> crate::Result<VerifyReport> {
+    let disks = super::history::disks_at(&[root]);
+    super::record(
+        paths,
+        front,
+        super::JobKind::Verify,
+        &disks,
+        progress,
+        |p| verify_unrecorded(paths, profile, root, slice, p),
+    )
+}
+
+fn verify_unrecorded(
+    paths: &Paths,
+    profile: &Profile,
+    root: &Path,
+    slice: Slice,
     progress: &Progress,
 ) -> crate::Result<VerifyReport> {
     let mut catalog = Catalog::open(&paths.catalog_file())?;
     let mut disk = Disk::open(root, crate::io::real())?;
-    let report = crate::verify::verify(&mut catalog, &mut disk, profile.set_id, limit, progress)?;
+    let report = crate::verify::verify(
+        &mut catalog,
+        &mut disk,
+        profile.set_id,
+        slice.limit,
+        slice.budget,
+        progress,
+    )?;
     crate::sync::write_catalog_copy(&catalog, &super::dumps::scan_profile(paths, profile), &disk)?;
     Ok(VerifyReport {
         label: disk.label().to_string(),

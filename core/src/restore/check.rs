@@ -5,11 +5,12 @@
 //! Invariant: nothing here writes; a path that is there and differs is
 //! either the user's choice (skip, replace a regular file) or a conflict.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::dest::{Dest, file_type};
 use super::select::{Entry, State};
-use super::{Error, Existing, Options, Report};
+use super::{Error, Existing, Options, Report, names};
 use crate::catalog::Kind;
 
 /// Marks each entry done, skipped or to replace; the conflicts stop the
@@ -23,6 +24,7 @@ pub(super) fn look(
 ) -> crate::Result<()> {
     let dest_root = dest.root().to_path_buf();
     let mut conflicts = Vec::new();
+    let mut taken: HashSet<PathBuf> = entries.iter().map(|e| e.rel.clone()).collect();
     for e in entries.iter_mut() {
         progress.check()?;
         let parent = e.rel.parent().unwrap_or(Path::new(""));
@@ -59,6 +61,35 @@ pub(super) fn look(
             }
             Existing::Overwrite if ft == T::RegularFile && v.kind != Kind::Dir => {
                 e.state = State::Replace;
+            }
+            Existing::KeepBoth if ft == T::RegularFile && v.kind == Kind::File => {
+                // The first free name, or one an earlier run of this same
+                // restore already wrote with this very content.
+                let found = (1..=1000).find_map(|n| {
+                    let kept = names::kept_name(name, n);
+                    let rel = parent.join(&kept);
+                    match dir.stat(&kept) {
+                        None if !taken.contains(&rel) => Some((rel, State::ToDo)),
+                        Some(s)
+                            if file_type(&s) == T::RegularFile
+                                && dir.holds(&kept, v.size, v.hash) =>
+                        {
+                            Some((rel, State::Done))
+                        }
+                        _ => None,
+                    }
+                });
+                match found {
+                    Some((rel, state)) => {
+                        report
+                            .renamed
+                            .push((e.version.path.clone(), dest_root.join(&rel)));
+                        taken.insert(rel.clone());
+                        e.rel = rel;
+                        e.state = state;
+                    }
+                    None => conflicts.push(dest_root.join(&e.rel)),
+                }
             }
             _ => conflicts.push(dest_root.join(&e.rel)),
         }

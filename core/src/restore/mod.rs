@@ -144,6 +144,9 @@ pub enum Existing {
     Overwrite,
     /// Leave them as they are and restore the rest.
     Skip,
+    /// Keep an existing file and restore the other beside it, as "name
+    /// (restored).ext" (folders and other kinds are listed, as by Refuse).
+    KeepBoth,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -115,6 +115,29 @@ pub fn fs_kind_of(dest: &Path) -> crate::disk::fs::Kind {
     }
 }
 
+/// The `n`th name (from 1) for a restored file kept beside an existing
+/// one of the same name: "report (restored).pdf", then "report (restored
+/// 2).pdf", …; the extension stays last so the file still opens.
+pub(super) fn kept_name(name: &OsStr, n: u32) -> OsString {
+    let p = Path::new(name);
+    let tag = if n <= 1 {
+        " (restored)".to_string()
+    } else {
+        format!(" (restored {n})")
+    };
+    let (stem, ext) = match (p.file_stem(), p.extension()) {
+        (Some(s), Some(e)) if !s.is_empty() => (s, Some(e)),
+        _ => (name, None),
+    };
+    let mut out = stem.to_os_string();
+    out.push(tag);
+    if let Some(e) = ext {
+        out.push(".");
+        out.push(e);
+    }
+    out
+}
+
 /// Finds collisions and invalid names on a case-insensitive destination;
 /// renames them when asked. Entries are sorted, so parents come first.
 pub(super) fn handle_collisions(
@@ -168,6 +191,20 @@ mod tests {
     use super::super::select::State;
     use super::*;
     use crate::catalog::{Kind, Version};
+
+    #[test]
+    fn a_kept_name_keeps_the_extension_last() {
+        assert_eq!(
+            kept_name(OsStr::new("report.pdf"), 1),
+            "report (restored).pdf"
+        );
+        assert_eq!(
+            kept_name(OsStr::new("report.pdf"), 3),
+            "report (restored 3).pdf"
+        );
+        assert_eq!(kept_name(OsStr::new("Makefile"), 1), "Makefile (restored)");
+        assert_eq!(kept_name(OsStr::new(".bashrc"), 2), ".bashrc (restored 2)");
+    }
 
     #[test]
     fn names_invalid_on_fat_are_found_and_fixed() {

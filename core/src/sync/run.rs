@@ -27,14 +27,14 @@ impl SyncRun<'_, '_> {
             && catalog.meta(&saturated_at)?.as_deref() == Some(key.as_str())
             && disk.has_catalog()
         {
-            let used = catalog.disk(disk.id())?.and_then(|r| r.used).unwrap_or(0);
-            let mut row = catalog.register(disk, Some(used))?;
+            let mut row = catalog.register(disk, None)?;
             if !self.opts.dry_run {
                 row.last_sync = Some(crate::now());
                 catalog.upsert_disk(&row)?;
             }
             self.report.up_to_date = true;
-            self.report.room_after = disk.space(used).map(|s| s.room()).unwrap_or(0);
+            // The figure every view shows for this disk.
+            self.report.room_after = row.free.unwrap_or(0);
             return Ok(());
         }
         let on_disk = disk.objects()?;
@@ -126,7 +126,9 @@ impl SyncRun<'_, '_> {
         }
         // Its tmp/ is empty now: what the journal knew of it is done with.
         catalog.clear_staging(disk.id())?;
-        self.report.room_after = disk.space(used_now).map(|s| s.room()).unwrap_or(0);
+        // Measured once the catalog copy is written, and recorded: the
+        // figure every view and command shows for this disk.
+        self.report.room_after = catalog.register(disk, Some(used_now))?.free.unwrap_or(0);
         // Everything the plan wanted happened, and it wanted all it could:
         // the next sync may skip listing and planning while nothing changes.
         let saturated = self.report.skipped_files == 0

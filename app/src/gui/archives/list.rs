@@ -28,6 +28,36 @@ pub struct Item {
     pub size: u64,
 }
 
+/// The manifest's paths as a tree: the items with no parent among them,
+/// and each folder's children, by index, in the manifest's order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Tree {
+    pub roots: Vec<usize>,
+    pub children: std::collections::HashMap<usize, Vec<usize>>,
+}
+
+pub fn tree(items: &[Item]) -> Tree {
+    let by_path: std::collections::HashMap<&str, usize> = items
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| i.dir)
+        .map(|(n, i)| (i.path.trim_end_matches('/'), n))
+        .collect();
+    let mut t = Tree::default();
+    for (n, item) in items.iter().enumerate() {
+        let parent = item
+            .path
+            .trim_end_matches('/')
+            .rsplit_once('/')
+            .and_then(|(p, _)| by_path.get(p).copied());
+        match parent {
+            Some(p) if p != n => t.children.entry(p).or_default().push(n),
+            _ => t.roots.push(n),
+        }
+    }
+    t
+}
+
 /// The archives in `dir`, described as `coffer archive ls` does.
 pub fn list(dir: &Path, prefix: Option<&str>) -> coffer_core::Result<Vec<Row>> {
     if !dir.is_dir() {
@@ -88,4 +118,37 @@ pub fn items(first: &Path) -> coffer_core::Result<Vec<Item>> {
         .collect();
     out.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(out)
+}
+
+#[cfg(test)]
+mod tree_tests {
+    use super::*;
+
+    fn item(path: &str, dir: bool) -> Item {
+        Item {
+            path: path.into(),
+            dir,
+            size: 1,
+        }
+    }
+
+    #[test]
+    fn folders_hold_what_lies_directly_under_them() {
+        let items = [
+            item("docs", true),
+            item("docs/a.txt", false),
+            item("docs/sub", true),
+            item("docs/sub/b.txt", false),
+            item("music/c.flac", false),
+        ];
+        let t = tree(&items);
+        assert_eq!(
+            t.roots,
+            vec![0, 4],
+            "a file whose folder is not listed is a root"
+        );
+        assert_eq!(t.children[&0], vec![1, 2]);
+        assert_eq!(t.children[&2], vec![3]);
+        assert!(!t.children.contains_key(&1));
+    }
 }

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use coffer_core::archive::{self, Mode, Options, RestoreOptions};
+use coffer_core::jobs::{self, FrontEnd, JobKind};
 use coffer_core::task::Outcome;
 use coffer_core::{Task, human};
 
@@ -63,6 +64,8 @@ pub struct ArchivesTab {
     selected: Option<String>,
     /// The chosen archive's tree, read from its manifest.
     items: Vec<Item>,
+    /// The items as folders and what each holds.
+    tree: list::Tree,
     reading: Option<Task<Vec<Item>>>,
     read_error: Option<String>,
     filter: String,
@@ -74,6 +77,19 @@ pub struct ArchivesTab {
 }
 
 impl ArchivesTab {
+    /// The folder, prefix and restore destination (remembered across
+    /// restarts).
+    pub fn fields(&self) -> (&str, &str, &str) {
+        (&self.dir, &self.prefix, &self.restore_dest)
+    }
+
+    pub fn set_fields(&mut self, dir: String, prefix: String, restore_dest: String) {
+        self.dir = dir;
+        self.prefix = prefix;
+        self.restore_dest = restore_dest;
+        self.stale = true;
+    }
+
     pub fn busy(&self) -> bool {
         self.listing.is_some() || self.reading.is_some()
     }
@@ -147,6 +163,7 @@ impl ArchivesTab {
             match out {
                 Outcome::Completed { value, .. } => {
                     self.read_error = None;
+                    self.tree = list::tree(&value);
                     self.items = value;
                 }
                 Outcome::Failed(e) => self.read_error = Some(messages::error_text(&e)),
@@ -220,11 +237,15 @@ impl ArchivesTab {
         let profile = cx.shared.config.profile.clone();
         let what = if full { "full" } else { "incremental" };
         let title = format!("Writing a {what} archive into {}", dir.display());
+        let paths = cx.shared.paths.clone();
         let started = cx.start(Kind::Archive, Vec::new(), title, move |p| {
-            std::fs::create_dir_all(&dir).map_err(|e| {
-                coffer_core::Error::Failed(format!("cannot create {}: {e}", human::path(&dir)))
-            })?;
-            archive::create(&profile, &dir, mode, &opts, p).map(Done::ArchiveWritten)
+            jobs::record(&paths, FrontEnd::Window, JobKind::Archive, &[], p, |p| {
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    coffer_core::Error::Failed(format!("cannot create {}: {e}", human::path(&dir)))
+                })?;
+                archive::create(&profile, &dir, mode, &opts, p)
+            })
+            .map(Done::ArchiveWritten)
         });
         if started {
             self.job = Some(Job::Write);
@@ -237,12 +258,22 @@ impl ArchivesTab {
         };
         let files = row.files.clone();
         let title = format!("Verifying archive {name}");
+        let paths = cx.shared.paths.clone();
         let started = cx.start(Kind::Archive, Vec::new(), title, move |p| {
-            files
-                .iter()
-                .map(|f| archive::verify(f, p))
-                .collect::<coffer_core::Result<Vec<_>>>()
-                .map(Done::ArchiveVerified)
+            jobs::record(
+                &paths,
+                FrontEnd::Window,
+                JobKind::ArchiveVerify,
+                &[],
+                p,
+                |p| {
+                    files
+                        .iter()
+                        .map(|f| archive::verify(f, p))
+                        .collect::<coffer_core::Result<Vec<_>>>()
+                },
+            )
+            .map(Done::ArchiveVerified)
         });
         if started {
             self.job = Some(Job::Verify { name });
@@ -318,8 +349,17 @@ impl ArchivesTab {
         };
         let title = format!("Restoring {name} into {}", dest.display());
         let to = dest.clone();
+        let paths = cx.shared.paths.clone();
         let started = cx.start(Kind::Archive, Vec::new(), title, move |p| {
-            archive::restore(&dir, &to, &opts, p).map(Done::ArchiveRestored)
+            jobs::record(
+                &paths,
+                FrontEnd::Window,
+                JobKind::ArchiveRestore,
+                &[],
+                p,
+                |p| archive::restore(&dir, &to, &opts, p),
+            )
+            .map(Done::ArchiveRestored)
         });
         if started {
             self.job = Some(Job::Restore { name, dest });

@@ -62,7 +62,9 @@ impl ArchivesTab {
             ui.colored_label(ui.visuals().error_fg_color, shown(e));
         }
         ui.separator();
-        if self.rows.is_empty() {
+        if self.dir.trim().is_empty() {
+            ui.label("Choose the folder archives go in (a NAS share, a second disk).");
+        } else if self.rows.is_empty() {
             ui.label("No archives in this folder.");
         }
         for r in &self.rows {
@@ -150,6 +152,49 @@ impl ArchivesTab {
         }
     }
 
+    /// A folder (it opens) or a file of the archive's tree, with its tick.
+    fn tree_row(&self, ui: &mut egui::Ui, i: usize, toggles: &mut Vec<(String, bool)>) {
+        let item = &self.items[i];
+        let name = item
+            .path
+            .trim_end_matches('/')
+            .rsplit_once('/')
+            .map_or(item.path.as_str(), |(_, n)| n);
+        // Member paths are the manifest's, any text at all.
+        let label = shown(name).into_owned();
+        let tick = |ui: &mut egui::Ui, toggles: &mut Vec<(String, bool)>| {
+            let mut on = self.is_ticked(&item.path);
+            if ui.checkbox(&mut on, label.clone()).changed() {
+                toggles.push((item.path.clone(), on));
+            }
+        };
+        match self.tree.children.get(&i) {
+            Some(kids) => {
+                let id = ui.make_persistent_id(("archive-tree", &item.path));
+                let root = self.tree.roots.contains(&i);
+                egui::collapsing_header::CollapsingState::load_with_default_open(
+                    ui.ctx(),
+                    id,
+                    root,
+                )
+                .show_header(ui, |ui| tick(ui, toggles))
+                .body(|ui| {
+                    for &k in kids {
+                        self.tree_row(ui, k, toggles);
+                    }
+                });
+            }
+            None => {
+                ui.horizontal(|ui| {
+                    tick(ui, toggles);
+                    if !item.dir {
+                        ui.weak(human::bytes(item.size));
+                    }
+                });
+            }
+        }
+    }
+
     /// The manifest's paths, filtered, each with its tick.
     fn items_list(&mut self, ui: &mut egui::Ui) {
         ui.horizontal(|ui| {
@@ -163,6 +208,13 @@ impl ArchivesTab {
             .id_salt("archive-items")
             .max_height(300.0)
             .show(ui, |ui| {
+                if query.is_empty() {
+                    // Folders open and close, as in the Restore tab.
+                    for &i in &self.tree.roots {
+                        self.tree_row(ui, i, &mut toggles);
+                    }
+                    return;
+                }
                 for item in &self.items {
                     if !query.is_empty() && !item.path.to_lowercase().contains(&query) {
                         continue;

@@ -10,11 +10,12 @@
 //! the job service chooses (and only those), scanning once.
 
 mod dialogs;
+pub mod manage;
 mod view;
 
 use std::path::PathBuf;
 
-use coffer_core::jobs::{self, SyncJob};
+use coffer_core::jobs::{self, FrontEnd, SyncJob};
 use coffer_core::task::Outcome;
 use coffer_core::volumes::MountSource;
 use coffer_core::{Catalog, Disk, Paths, Profile, Task, human, io, sync};
@@ -45,6 +46,8 @@ pub enum Action {
     },
     CloseInit,
     AutoSync(uuid::Uuid, bool),
+    /// The card's "Manage" menu and its dialogs.
+    Manage(manage::Manage),
 }
 
 /// What a Sync press syncs.
@@ -71,6 +74,8 @@ enum Step {
 struct Chain {
     target: Target,
     step: Step,
+    /// What the plan said the sync will copy and delete, for its title.
+    estimate: Option<String>,
 }
 
 /// The "Use as backup disk…" form.
@@ -94,17 +99,20 @@ pub struct DisksTab {
     chain: Option<Chain>,
     /// Mount points at the last volume event, to tell newly plugged disks.
     seen: Vec<PathBuf>,
+    /// Rename, quota, eject, forget, and the agent switch.
+    pub(crate) manage: manage::ManageState,
 }
 
 impl DisksTab {
     /// True while one of the tab's own tasks runs.
     pub fn busy(&self) -> bool {
-        self.initialising.is_some() || !self.chores.is_empty()
+        self.initialising.is_some() || !self.chores.is_empty() || self.manage.busy()
     }
 
     pub fn threads_ended(&self) -> bool {
         self.initialising.as_ref().is_none_or(Task::is_finished)
             && self.chores.iter().all(Task::is_finished)
+            && self.manage.threads_ended()
     }
 
     pub fn apply(&mut self, action: Action, cx: &mut Ctx) {
@@ -136,11 +144,13 @@ impl DisksTab {
             Action::Init { root, label, quota } => self.start_init(root, label, quota, cx),
             Action::CloseInit => self.init_form = None,
             Action::AutoSync(id, on) => self.set_auto_sync(id, on, cx),
+            Action::Manage(m) => self.manage.apply(m, cx),
         }
     }
 
     /// Takes the tab's finished small tasks.
     pub fn poll(&mut self, cx: &mut Ctx) {
+        self.manage.poll(cx);
         let mut chores = std::mem::take(&mut self.chores);
         chores.retain_mut(|t| match t.try_finish() {
             None => true,
@@ -199,24 +209,31 @@ impl DisksTab {
 
     /// Starts syncs for newly plugged disks of this set that sync
     /// automatically (one at a time: the others wait for the next plug-in).
+    /// Called after each volume event and each read of the view model: a
+    /// disk counts as seen only once its card is known, so one already
+    /// plugged in when the window opens is synced once the cards are read.
+    /// While the background agent runs, it syncs them, not the window.
     pub fn mounts_changed(&mut self, cx: &mut Ctx) {
         let of_set = cx.shared.of_set();
         let connected = cx.shared.connected();
+        let card = |id: &uuid::Uuid| cx.shared.model.cards.iter().find(|c| c.id == *id);
         let newly: Vec<PathBuf> = connected
             .iter()
             .filter(|(id, root)| {
                 of_set.contains(root)
                     && !self.seen.contains(root)
-                    && cx
-                        .shared
-                        .model
-                        .cards
-                        .iter()
-                        .any(|c| c.id == *id && c.auto_sync)
+                    && card(id).is_some_and(|c| c.auto_sync)
             })
             .map(|(_, root)| root.clone())
             .collect();
-        self.seen = connected.into_iter().map(|(_, root)| root).collect();
+        self.seen = connected
+            .iter()
+            .filter(|(id, _)| card(id).is_some())
+            .map(|(_, root)| root.clone())
+            .collect();
+        if cx.shared.agent.is_some() {
+            return;
+        }
         if let Some(root) = newly.into_iter().next() {
             let target = Target::Disk(root);
             let free = cx
@@ -246,6 +263,7 @@ impl DisksTab {
                     ..sync::Options::default()
                 },
                 mounts,
+                front: FrontEnd::Window,
             };
             jobs::sync(&paths, &profile, &job, p).map(Done::Plan)
         });
@@ -253,6 +271,7 @@ impl DisksTab {
             self.chain = Some(Chain {
                 target,
                 step: Step::Planning,
+                estimate: None,
             });
         }
     }
@@ -268,11 +287,11 @@ impl DisksTab {
         match out {
             Outcome::Completed { value, .. } => {
                 let roots: Vec<PathBuf> = value.disks.iter().map(|r| r.root.clone()).collect();
-                if value
-                    .disks
-                    .iter()
-                    .any(|r| r.plan.evictions().next().is_some())
-                {
+                if let Some(c) = &mut self.chain {
+                    let rate = messages::sync_rate(&cx.shared.model.history);
+                    c.estimate = Some(messages::estimate(&value.disks, rate));
+                }
+                if value.disks.iter().any(|r| messages::Deletes::of(r).any()) {
                     // The chain waits for "Sync anyway" or Cancel.
                     let name = self.target_name(cx);
                     cx.jobs.hold(
@@ -324,7 +343,15 @@ impl DisksTab {
         }
         chain.step = Step::Syncing;
         let target = chain.target.clone();
-        let title = format!("Syncing {}", target_name(&cx.shared, &target));
+        let title = format!(
+            "Syncing {}{}",
+            target_name(&cx.shared, &target),
+            chain
+                .estimate
+                .as_ref()
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default()
+        );
         let (paths, profile, mounts) = job_inputs(&cx.shared);
         cx.jobs.resume(&cx.shared.waker, claim, title, move |p| {
             let roots = match roots {
@@ -337,6 +364,7 @@ impl DisksTab {
                 scan: true,
                 opts: sync::Options::default(),
                 mounts,
+                front: FrontEnd::Window,
             };
             jobs::sync(&paths, &profile, &job, p).map(Done::Sync)
         });
@@ -369,7 +397,15 @@ impl DisksTab {
         let profile = cx.shared.config.profile.clone();
         let disks = vec![root.clone()];
         cx.start(Kind::Verify, disks, title, move |p| {
-            jobs::verify(&paths, &profile, &root, None, p).map(Done::Verify)
+            jobs::verify(
+                &paths,
+                &profile,
+                &root,
+                jobs::Slice::default(),
+                FrontEnd::Window,
+                p,
+            )
+            .map(Done::Verify)
         });
     }
 
@@ -408,6 +444,7 @@ impl DisksTab {
 
     fn set_auto_sync(&mut self, id: uuid::Uuid, on: bool, cx: &mut Ctx) {
         let paths = cx.shared.paths.clone();
+        let mounts = cx.shared.mount_source.clone();
         if let Some(c) = cx.shared.model.cards.iter_mut().find(|c| c.id == id) {
             c.auto_sync = on;
         }
@@ -417,10 +454,7 @@ impl DisksTab {
             cx.shared.waker.clone(),
             move |_| {
                 let catalog = Catalog::open(&paths.catalog_file())?;
-                if let Some(mut row) = catalog.disk(id)? {
-                    row.auto_sync = on;
-                    catalog.upsert_disk(&row)?;
-                }
+                jobs::manage::set_auto_sync(&catalog, &mounts, &id.to_string(), on)?;
                 Ok(())
             },
         ));

@@ -13,13 +13,26 @@ use crate::gui::{shown, shown_path, swatch};
 
 impl DisksTab {
     pub fn show(&self, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
-        if cx.model.cards.is_empty() {
-            ui.label("No backup disks yet. Plug in a USB disk and choose \"Use as backup disk…\".");
-        } else {
+        if crate::gui::first_run::wanted(cx) {
+            crate::gui::first_run::show(cx, ui, out);
+        }
+        self.manage.at_login_ui(cx, ui, out);
+        // "Plug in Red next": what would help the backups most, where the
+        // disks are.
+        if let Some(a) = &cx.model.advice {
+            egui::Frame::group(ui.style())
+                .fill(ui.visuals().faint_bg_color)
+                .show(ui, |ui| {
+                    ui.set_width(ui.available_width());
+                    ui.strong(shown(a));
+                });
+            ui.add_space(6.0);
+        }
+        if !cx.model.cards.is_empty() {
             sync_all(cx, ui, out);
         }
         for card in &cx.model.cards {
-            card_ui(cx, ui, card, out);
+            self.card_ui(cx, ui, card, out);
             ui.add_space(6.0);
         }
         let set_id = cx.config.profile.set_id;
@@ -47,7 +60,7 @@ impl DisksTab {
         }
         if !cx.mounts.unknown.is_empty() {
             ui.separator();
-            ui.heading("Other mounted folders");
+            ui.heading("Folders that could be backup disks");
         }
         for root in &cx.mounts.unknown {
             ui.horizontal(|ui| {
@@ -88,73 +101,87 @@ fn sync_all(cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
     ui.add_space(6.0);
 }
 
-fn card_ui(cx: &Ctx, ui: &mut egui::Ui, card: &DiskCard, out: &mut Actions) {
-    egui::Frame::group(ui.style()).show(ui, |ui| {
-        ui.set_width(ui.available_width());
-        ui.horizontal(|ui| {
-            let (dot, state) = if card.root.is_some() {
-                (egui::Color32::from_rgb(60, 170, 90), "connected")
-            } else {
-                (egui::Color32::GRAY, "not connected")
-            };
-            swatch(ui, dot, state);
-            ui.heading(shown(&card.label));
-            // "Connected at" a mount path, which any disk's name can be.
-            ui.label(shown(&card.presence));
-        });
-        space_bar(ui, card);
-        ui.label(format!(
-            "{} objects missing from it · last sync {} · last verify {}",
-            card.missing, card.last_sync, card.last_verify
-        ));
-        if card.only_copy.files > 0 {
+impl DisksTab {
+    fn card_ui(&self, cx: &Ctx, ui: &mut egui::Ui, card: &DiskCard, out: &mut Actions) {
+        egui::Frame::group(ui.style()).show(ui, |ui| {
+            ui.set_width(ui.available_width());
+            ui.horizontal(|ui| {
+                let (dot, state) = if card.root.is_some() {
+                    (egui::Color32::from_rgb(60, 170, 90), "connected")
+                } else {
+                    (egui::Color32::GRAY, "not connected")
+                };
+                swatch(ui, dot, state);
+                ui.heading(shown(&card.label));
+                // "Connected at" a mount path, which any disk's name can be.
+                ui.label(shown(&card.presence));
+            });
+            space_bar(ui, card);
             ui.label(format!(
-                "If this disk were lost: {} in {} files would have no copy left",
-                human::bytes(card.only_copy.bytes),
-                card.only_copy.files
-            ));
-        } else {
-            ui.label("If this disk were lost: nothing would be left without a copy");
-        }
-        ui.horizontal(|ui| {
-            let label = shown(&card.label);
-            // Why each button cannot start now: not connected, or busy.
-            let why = |kind: Kind| match &card.root {
-                None => Some(format!("Plug in {label} first")),
-                Some(root) => {
-                    let disks = match kind {
-                        Kind::Sync => sync_disks(cx, &Target::Disk(root.clone())),
-                        _ => vec![root.clone()],
-                    };
-                    cx.refusal(kind, &disks)
-                }
-            };
-            for (kind, verb) in [(Kind::Sync, "Sync"), (Kind::Verify, "Verify")] {
-                let refusal = why(kind);
-                let button = ui
-                    .add_enabled(
-                        refusal.is_none(),
-                        egui::Button::new(format!("{verb} {label}")),
+                "{} · last sync {} · last verify {}",
+                if !card.ever_synced {
+                    "Not synced yet".to_string()
+                } else if card.missing == 0 {
+                    "Holds every current file".to_string()
+                } else {
+                    format!(
+                        "{} not on it yet",
+                        human::count(card.missing, "current file")
                     )
-                    .on_disabled_hover_text(refusal.unwrap_or_default());
-                if button.clicked()
-                    && let Some(r) = &card.root
-                {
-                    out.push(match kind {
-                        Kind::Sync => Action::Sync(r.clone()),
-                        _ => Action::Verify(r.clone()),
-                    });
+                },
+                card.last_sync,
+                card.last_verify
+            ));
+            if card.only_copy.files > 0 {
+                ui.label(format!(
+                    "If this disk were lost: {} in {} would have no copy left",
+                    human::bytes(card.only_copy.bytes),
+                    human::count(card.only_copy.files, "file")
+                ));
+            } else {
+                ui.label("If this disk were lost: nothing would be left without a copy");
+            }
+            ui.horizontal(|ui| {
+                let label = shown(&card.label);
+                // Why each button cannot start now: not connected, or busy.
+                let why = |kind: Kind| match &card.root {
+                    None => Some(format!("Plug in {label} first")),
+                    Some(root) => {
+                        let disks = match kind {
+                            Kind::Sync => sync_disks(cx, &Target::Disk(root.clone())),
+                            _ => vec![root.clone()],
+                        };
+                        cx.refusal(kind, &disks)
+                    }
+                };
+                for (kind, verb) in [(Kind::Sync, "Sync"), (Kind::Verify, "Verify")] {
+                    let refusal = why(kind);
+                    let button = ui
+                        .add_enabled(
+                            refusal.is_none(),
+                            egui::Button::new(format!("{verb} {label}")),
+                        )
+                        .on_disabled_hover_text(refusal.unwrap_or_default());
+                    if button.clicked()
+                        && let Some(r) = &card.root
+                    {
+                        out.push(match kind {
+                            Kind::Sync => Action::Sync(r.clone()),
+                            _ => Action::Verify(r.clone()),
+                        });
+                    }
                 }
-            }
-            let mut auto = card.auto_sync;
-            if ui
-                .checkbox(&mut auto, format!("Sync {label} when plugged in"))
-                .changed()
-            {
-                out.push(Action::AutoSync(card.id, auto));
-            }
+                let mut auto = card.auto_sync;
+                if ui
+                    .checkbox(&mut auto, format!("Sync {label} when plugged in"))
+                    .changed()
+                {
+                    out.push(Action::AutoSync(card.id, auto));
+                }
+                self.manage.menu(cx, ui, card, out);
+            });
         });
-    });
+    }
 }
 
 /// Current data, old versions, other files and free room, as one bar.

@@ -147,14 +147,27 @@ fn the_question_before_a_sync_names_each_disk_that_would_lose_data() {
     blue.plan.copy_files = 1;
     blue.plan.copy_bytes = 60_000;
     let q = plan_question(&[disk_report("Red", 0), blue]);
-    assert_eq!(q.len(), 1, "only the disk that evicts: {q:?}");
-    assert!(
-        q[0].starts_with(
-            "To make room on Blue, this sync will delete 2 objects (100 kB) from it: 1 old versions"
-        ),
-        "{q:?}"
+    assert_eq!(q.len(), 1, "only the disk that deletes: {q:?}");
+    assert_eq!(
+        q[0],
+        "Blue: this sync will copy 1 file (60 kB) and delete 2 copies (100 kB) from it: \
+         1 old version (60 kB) to make room (older snapshots will no longer be restorable from this disk); \
+         1 copy (40 kB) to make room, whose files keep enough verified copies on other disks."
     );
-    assert!(q[0].ends_with("It will copy 1 files (60 kB)."), "{q:?}");
+    // Copies no kept snapshot needs are asked about too: a sync may delete
+    // gigabytes of them.
+    let mut red = disk_report("Red", 0);
+    red.plan.steps = vec![Step::Delete {
+        hash: coffer_core::ObjectId::of(b"pruned"),
+        size: 1_600_000_000,
+        reason: DeleteReason::Unreferenced,
+    }];
+    let q = plan_question(&[red]);
+    assert_eq!(
+        q[0],
+        "Red: this sync will copy 0 files (0 B) and delete 1 copy (1.6 GB) from it: \
+         1 copy (1.6 GB) that no kept snapshot needs any more."
+    );
 }
 
 #[test]
@@ -292,4 +305,87 @@ fn an_archive_job_with_warnings_is_not_all_good() {
         Message::done(String::new())
     });
     assert_eq!(m.title, "Restore from home-1 cancelled");
+}
+
+#[test]
+fn the_estimate_says_what_a_sync_will_copy_and_delete() {
+    use coffer_core::plan::{DeleteReason, Step};
+    let mut blue = disk_report("Blue", 0);
+    blue.plan.copy_files = 111;
+    blue.plan.copy_bytes = 344_000_000;
+    assert_eq!(
+        estimate(&[blue.clone()], None),
+        "111 files (344 MB) to copy"
+    );
+    // Past syncs ran at 10 MB/s: 344 MB takes about 35 s.
+    assert_eq!(
+        estimate(&[blue.clone()], Some(10_000_000.0)),
+        "111 files (344 MB) to copy, about 35 s"
+    );
+    blue.plan.steps = vec![Step::Delete {
+        hash: coffer_core::ObjectId::of(b"old"),
+        size: 1_200_000_000,
+        reason: DeleteReason::OldVersion,
+    }];
+    assert_eq!(
+        estimate(&[blue, disk_report("Red", 0)], None),
+        "111 files (344 MB) to copy, 1 copy (1.2 GB) to delete"
+    );
+    assert_eq!(
+        estimate(&[disk_report("Red", 0)], None),
+        "nothing new to copy"
+    );
+}
+
+#[test]
+fn the_sync_rate_comes_from_past_syncs_that_copied_enough() {
+    use coffer_core::catalog::{HistoryEntry, JobEnd};
+    let job = |kind: &str, bytes: u64, secs: i64, outcome: JobEnd| HistoryEntry {
+        id: 1,
+        kind: kind.into(),
+        front_end: "window".into(),
+        pid: 1,
+        started_at: 1000,
+        finished_at: Some(1000 + secs),
+        outcome,
+        disks: Vec::new(),
+        files: 1,
+        bytes,
+        warnings: 0,
+        summary: String::new(),
+    };
+    assert_eq!(sync_rate(&[]), None);
+    let history = [
+        job("sync", 40_000_000, 4, JobEnd::Completed),
+        job("sync", 500, 10, JobEnd::Completed),
+        job("verify", 90_000_000, 1, JobEnd::Completed),
+        job("sync", 60_000_000, 6, JobEnd::Completed),
+        job("sync", 60_000_000, 1, JobEnd::Failed),
+    ];
+    assert_eq!(sync_rate(&history), Some(10_000_000.0));
+}
+
+#[test]
+fn fewer_copies_than_new_files_are_explained_and_equal_counts_are_not() {
+    let with_scan = |copied: u64, added: u64| {
+        let mut out = synced(vec![disk_report("Blue", copied)]);
+        if let Outcome::Completed { value, .. } = &mut out {
+            value.scan = Some(coffer_core::scan::Report {
+                files: 4280,
+                added,
+                ..Default::default()
+            });
+        }
+        sync_message(out)
+    };
+    let m = with_scan(3602, 4280);
+    assert_eq!(
+        m.details,
+        [
+            "The scan found 4280 new or changed files; files with the same content are copied once, so fewer copies were needed"
+        ]
+    );
+    assert!(m.ok, "an explanation, not a problem: {m:?}");
+    assert!(with_scan(5, 5).details.is_empty());
+    assert!(with_scan(1, 0).details.is_empty(), "a copy for an old file");
 }

@@ -16,6 +16,7 @@ mod view;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use coffer_core::jobs::{FrontEnd, JobKind};
 use coffer_core::restore::{self, At, Existing, Held, Options};
 use coffer_core::task::Outcome;
 use coffer_core::{Task, jobs};
@@ -38,6 +39,8 @@ pub enum Action {
     Dest(PathBuf),
     /// Restore the ticked items.
     Restore,
+    /// Show a folder in the file manager (after a restore).
+    OpenFolder(PathBuf),
 }
 
 /// The Restore tab's state and its reading tasks.
@@ -66,6 +69,13 @@ pub struct RestoreTab {
     /// Rename names that clash on a case-insensitive (FAT/exFAT)
     /// destination instead of refusing.
     rename_collisions: bool,
+    /// Where the last restore wrote (for "Open folder").
+    restored_to: Option<PathBuf>,
+    /// Where the running restore writes.
+    writing_to: Option<PathBuf>,
+    /// The disks the last restore asked for ("plug in X next"): plugging
+    /// one in starts it again, and it restores what it still lacks.
+    waiting_for: Vec<uuid::Uuid>,
 }
 
 impl RestoreTab {
@@ -98,6 +108,37 @@ impl RestoreTab {
                 self.original = false;
             }
             Action::Restore => self.start(cx),
+            Action::OpenFolder(dir) => open_folder(&dir, cx),
+        }
+    }
+
+    /// The destination typed or chosen (remembered across restarts).
+    pub fn dest(&self) -> &str {
+        &self.dest
+    }
+
+    pub fn set_dest(&mut self, dest: String) {
+        self.dest = dest;
+    }
+
+    /// A disk the last restore asked for is plugged in: it goes on.
+    pub fn mounts_changed(&mut self, cx: &mut Ctx) {
+        if self.waiting_for.is_empty() {
+            return;
+        }
+        let plugged = cx
+            .shared
+            .connected()
+            .iter()
+            .any(|(id, _)| self.waiting_for.contains(id));
+        if plugged
+            && cx
+                .jobs
+                .check(Kind::Restore, &restore_disks(&cx.shared))
+                .is_ok()
+        {
+            self.waiting_for.clear();
+            self.start(cx);
         }
     }
 
@@ -144,6 +185,15 @@ impl RestoreTab {
             Done::Restore(r) => Some(r),
             _ => None,
         });
+        self.waiting_for.clear();
+        if let Outcome::Completed { value, .. } = &out {
+            self.waiting_for = value.plug_next.iter().map(|n| n.disk_id).collect();
+            let wrote = value.files + value.symlinks + value.already_done > 0;
+            let dest = self.writing_to.take();
+            if wrote {
+                self.restored_to = dest;
+            }
+        }
         cx.say(messages::restore_message(out));
     }
 
@@ -223,8 +273,10 @@ impl RestoreTab {
             rename_collisions: self.rename_collisions,
             keep_special_bits: false,
         };
+        self.writing_to = opts.dest.clone().or_else(|| opts.within.clone());
         let mounts = cx.shared.mount_source.clone();
         let disks = restore_disks(&cx.shared);
+        let paths = cx.shared.paths.clone();
         cx.start(Kind::Restore, disks, title, move |p| {
             let mut cat = catalog.open()?;
             // A disk's own catalog may not list the disk it came from.
@@ -233,7 +285,11 @@ impl RestoreTab {
                 CatalogFile::Workstation(_) => None,
             };
             let disks = jobs::disks::open_known(&cat, &mounts, from)?;
-            restore::restore(&mut cat, workstation, &disks, &opts, p).map(Done::Restore)
+            let held = jobs::history::held(&disks);
+            jobs::record(&paths, FrontEnd::Window, JobKind::Restore, &held, p, |p| {
+                restore::restore(&mut cat, workstation, &disks, &opts, p)
+            })
+            .map(Done::Restore)
         });
     }
 }
@@ -246,4 +302,26 @@ fn restore_disks(shared: &Shared) -> Vec<PathBuf> {
         .into_iter()
         .map(|(_, root)| root)
         .collect()
+}
+
+/// Shows `dir` in the desktop's file manager (`xdg-open`), reaped when it
+/// ends; a desktop without one says so.
+fn open_folder(dir: &std::path::Path, cx: &mut Ctx) {
+    match std::process::Command::new("xdg-open")
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(mut child) => {
+            let _ = std::thread::Builder::new()
+                .name("coffer-open-folder".into())
+                .spawn(move || child.wait());
+        }
+        Err(e) => cx.fail(
+            "Cannot open the folder",
+            format!("xdg-open {}: {e}", dir.display()),
+        ),
+    }
 }

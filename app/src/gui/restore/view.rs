@@ -61,7 +61,18 @@ impl RestoreTab {
         }
         ui.separator();
         details(self, ui);
+    }
+
+    /// The bar under the tab that never scrolls away: where to restore,
+    /// what to do with existing paths, and the Restore button with the
+    /// reason it cannot be pressed.
+    pub fn bar(&mut self, cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
+        if self.listing.snapshots.is_empty() {
+            return;
+        }
+        ui.add_space(4.0);
         self.destination(cx, ui, out);
+        ui.add_space(4.0);
     }
 
     fn origin_row(&self, disks: &[(PathBuf, String)], ui: &mut egui::Ui, out: &mut Actions) {
@@ -88,7 +99,7 @@ impl RestoreTab {
                 })
                 .response
                 .on_hover_text(
-                    "A disk's own catalog restores everything that disk holds, with no catalog on this computer",
+                    "A disk's own list of backups restores everything that disk holds, with nothing needed from this computer",
                 )
                 .labelled_by(l.id);
         });
@@ -98,7 +109,7 @@ impl RestoreTab {
     /// computer's catalog) the disks whose own catalog could be read.
     fn no_snapshot(&self, disks: &[(PathBuf, String)], ui: &mut egui::Ui, out: &mut Actions) {
         if self.loading.is_some() {
-            ui.label("Reading the catalog…");
+            ui.label("Reading the list of backups…");
             return;
         }
         if let Some(e) = &self.load_error {
@@ -106,7 +117,7 @@ impl RestoreTab {
         } else if self.origin == Origin::Workstation {
             ui.label("No snapshots on this computer yet: sync a disk first.");
         } else {
-            ui.label("That disk's catalog holds no snapshot.");
+            ui.label("That disk holds no backup yet.");
         }
         if self.origin != Origin::Workstation {
             return;
@@ -115,7 +126,7 @@ impl RestoreTab {
         for (root, label) in disks {
             if ui
                 .button(format!("Restore from disk \"{}\" alone", shown(label)))
-                .on_hover_text("Read the catalog that disk carries (for a new computer)")
+                .on_hover_text("Read the list of backups that disk carries (for a new computer)")
                 .clicked()
             {
                 out.push(Action::Origin(Origin::Disk {
@@ -168,7 +179,7 @@ impl RestoreTab {
                 ),
             )
             .on_disabled_hover_text(
-                "A disk's catalog does not say where this computer keeps files: choose a folder",
+                "A disk's own list of backups does not say where this computer keeps files: choose a folder",
             );
         });
         ui.horizontal(|ui| {
@@ -187,6 +198,10 @@ impl RestoreTab {
             ui.radio_value(&mut self.existing, Existing::Refuse, "Stop and list them")
                 .on_hover_text("Nothing is written while any path to restore exists");
             ui.radio_value(&mut self.existing, Existing::Skip, "Leave them as they are");
+            ui.radio_value(&mut self.existing, Existing::KeepBoth, "Keep both")
+                .on_hover_text(
+                    "The restored file goes beside the existing one, as \"name (restored).ext\"",
+                );
             ui.radio_value(&mut self.existing, Existing::Overwrite, "Replace them")
                 .on_hover_text("Files only: a folder or symlink in the way is never replaced");
         });
@@ -196,24 +211,41 @@ impl RestoreTab {
             );
         ui.horizontal(|ui| {
             let n = self.selected.len();
-            let busy = cx.refusal(Kind::Restore, &restore_disks(cx));
+            let why = if n == 0 {
+                Some("Tick the files or folders to restore above".to_string())
+            } else if !self.original && self.dest.trim().is_empty() {
+                Some("Choose the folder to restore into".to_string())
+            } else {
+                cx.refusal(Kind::Restore, &restore_disks(cx))
+            };
             let button = ui
-                .add_enabled(
-                    n > 0 && (self.original || !self.dest.trim().is_empty()) && busy.is_none(),
-                    egui::Button::new("Restore ticked items"),
-                )
-                .on_disabled_hover_text(busy.unwrap_or_default());
+                .add_enabled(why.is_none(), egui::Button::new("Restore ticked items"))
+                .on_disabled_hover_text(why.clone().unwrap_or_default());
             if button.clicked() {
                 out.push(Action::Restore);
             }
             ui.label(format!("{} ticked", human::count(n as u64, "item")));
+            if let Some(why) = why {
+                // The reason in plain sight, not only on hover.
+                ui.weak(why);
+            }
+            if let Some(dir) = &self.restored_to
+                && ui.button("Open folder").clicked()
+            {
+                out.push(Action::OpenFolder(dir.clone()));
+            }
         });
+        if !self.waiting_for.is_empty() {
+            ui.label("The restore goes on by itself when the disk it needs is plugged in.");
+        }
     }
 }
 
 fn origin_text(o: &Origin) -> String {
     match o {
-        Origin::Workstation => "This computer's catalog".to_string(),
-        Origin::Disk { label, .. } => format!("The catalog on disk \"{}\" alone", shown(label)),
+        Origin::Workstation => "This computer's list of backups".to_string(),
+        Origin::Disk { label, .. } => {
+            format!("The list of backups on disk \"{}\" alone", shown(label))
+        }
     }
 }
