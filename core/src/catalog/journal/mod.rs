@@ -60,8 +60,14 @@ pub enum Note {
     },
 }
 
-/// How long notes may wait before they are committed.
+/// How long notes may wait before they are written to their logs.
 const COMMIT_EVERY: Duration = Duration::from_millis(50);
+/// How long copies may wait before they are committed to the catalog. Each
+/// transaction of copies touches pages all over the `copies` index (object
+/// names are random), so committing every batch rewrote most of it again
+/// and again; a kill loses at most this much of them, and the next sync
+/// finds those objects on the disk by name.
+const COPIES_EVERY: Duration = Duration::from_secs(2);
 
 enum Msg {
     Note(Note),
@@ -151,6 +157,9 @@ struct Writer {
     scan: Option<log::Writer>,
     staging: FxHashMap<uuid::Uuid, log::Writer>,
     conn: Option<Catalog>,
+    /// Copies noted and not yet committed, and since when.
+    copies: Vec<(uuid::Uuid, Vec<ObjectId>)>,
+    copies_since: Instant,
 }
 
 impl Writer {
@@ -161,6 +170,8 @@ impl Writer {
             scan: None,
             staging: FxHashMap::default(),
             conn: None,
+            copies: Vec::new(),
+            copies_since: Instant::now(),
         }
     }
 
@@ -169,9 +180,26 @@ impl Writer {
         let mut open = true;
         let mut result = Ok(());
         while open {
-            let first = match rx.recv() {
-                Ok(n) => n,
-                Err(_) => break,
+            // With copies waiting, wake up in time to commit them.
+            let first = if self.copies.is_empty() {
+                match rx.recv() {
+                    Ok(n) => n,
+                    Err(_) => break,
+                }
+            } else {
+                let left = COPIES_EVERY.saturating_sub(self.copies_since.elapsed());
+                match rx.recv_timeout(left) {
+                    Ok(n) => n,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        if let Err(e) = self.write(&[], true)
+                            && result.is_ok()
+                        {
+                            result = Err(e);
+                        }
+                        continue;
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                }
             };
             let mut batch = Vec::new();
             let mut acks = Vec::new();
@@ -190,8 +218,9 @@ impl Writer {
             }
             // A failed write loses only what a later run reads again; the
             // first failure is reported when the journal finishes.
-            if !batch.is_empty()
-                && let Err(e) = self.write(&batch)
+            let now = !acks.is_empty() || !open;
+            if (!batch.is_empty() || now)
+                && let Err(e) = self.write(&batch, now)
                 && result.is_ok()
             {
                 result = Err(e);
@@ -200,11 +229,18 @@ impl Writer {
                 let _ = a.send(());
             }
         }
+        // What is left when the last handle went away.
+        if let Err(e) = self.write(&[], true)
+            && result.is_ok()
+        {
+            result = Err(e);
+        }
         result
     }
 
-    fn write(&mut self, notes: &[Note]) -> Result<(), Error> {
-        let mut copies: Vec<(uuid::Uuid, &[ObjectId])> = Vec::new();
+    /// Writes `notes` to their logs; copies are committed when `now` or
+    /// when the oldest waiting is `COPIES_EVERY` old.
+    fn write(&mut self, notes: &[Note], now: bool) -> Result<(), Error> {
         let mut touched_scan = false;
         let mut touched: Vec<uuid::Uuid> = Vec::new();
         for n in notes {
@@ -239,7 +275,12 @@ impl Writer {
                         touched.push(*disk);
                     }
                 }
-                Note::Copied { disk, hashes } => copies.push((*disk, hashes)),
+                Note::Copied { disk, hashes } => {
+                    if self.copies.is_empty() {
+                        self.copies_since = Instant::now();
+                    }
+                    self.copies.push((*disk, hashes.clone()));
+                }
             }
         }
         if touched_scan && let Some(w) = &mut self.scan {
@@ -250,14 +291,28 @@ impl Writer {
                 w.flush().map_err(|e| journal_error(w.path(), e))?;
             }
         }
-        if copies.is_empty() {
+        if self.copies.is_empty() || !(now || self.copies_since.elapsed() >= COPIES_EVERY) {
             return Ok(());
+        }
+        // One list per disk in name order: neighbours in the index land
+        // on the same pages.
+        let mut copies: Vec<(uuid::Uuid, Vec<ObjectId>)> = Vec::new();
+        for (d, mut h) in std::mem::take(&mut self.copies) {
+            match copies.iter_mut().find(|(k, _)| *k == d) {
+                Some((_, all)) => all.append(&mut h),
+                None => copies.push((d, h)),
+            }
+        }
+        for (_, h) in &mut copies {
+            h.sort_unstable();
         }
         let conn = match &mut self.conn {
             Some(c) => c,
             None => self.conn.insert(Catalog::open(&self.catalog)?),
         };
-        conn.record_copies(&copies)
+        let all: Vec<(uuid::Uuid, &[ObjectId])> =
+            copies.iter().map(|(d, h)| (*d, h.as_slice())).collect();
+        conn.record_copies(&all)
     }
 }
 
@@ -272,7 +327,7 @@ impl Catalog {
     /// Writes notes at once (what a sync learned while settling a disk's
     /// `tmp/`, before its scan reads the cache).
     pub fn write_notes_now(&mut self, notes: &[Note]) -> Result<(), Error> {
-        Writer::new(&self.path).write(notes)
+        Writer::new(&self.path).write(notes, true)
     }
 
     /// Records copies flushed onto disks, in one transaction.
