@@ -10,6 +10,7 @@ pub mod archive;
 pub mod catalog;
 pub mod command;
 pub mod config;
+pub mod crypto;
 pub mod disk;
 pub mod human;
 pub mod io;

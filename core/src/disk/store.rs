@@ -96,13 +96,15 @@ fn is_file(st: &rustix::fs::Stat) -> bool {
 impl Disk {
     /// An object's file (or first part), relative to the root.
     pub(super) fn object_rel(&self, hash: &ObjectId) -> PathBuf {
-        Path::new(OBJECTS).join(hash.prefix()).join(hash.to_hex())
+        let name = self.disk_name(hash);
+        Path::new(OBJECTS).join(name.prefix()).join(name.to_hex())
     }
 
     fn part_rel(&self, hash: &ObjectId, n: usize) -> PathBuf {
+        let name = self.disk_name(hash);
         Path::new(OBJECTS)
-            .join(hash.prefix())
-            .join(format!("{}.p{n:03}", hash.to_hex()))
+            .join(name.prefix())
+            .join(format!("{}.p{n:03}", name.to_hex()))
     }
 
     /// Where an object (or its first part) lives, for messages and tests.
@@ -180,11 +182,15 @@ impl Disk {
                 },
             );
         }
+        if self.encrypted() {
+            return self.unsealed_listing(out);
+        }
         Ok(out)
     }
 
     /// The files an object is stored in, in order, relative to the root.
     fn object_rels(&self, hash: &ObjectId) -> Result<Vec<PathBuf>, Error> {
+        self.sealing()?;
         let whole = self.object_rel(hash);
         if self.root.stat(&whole).is_ok_and(|st| is_file(&st)) {
             return Ok(vec![whole]);
@@ -225,7 +231,7 @@ impl Disk {
                 .map_err(|e| Error::io("cannot open", &self.root.show(&p), e))?;
             reader = Box::new(reader.chain(f));
         }
-        Ok(reader)
+        Ok(self.unsealed(reader, hash))
     }
 
     /// Deletes an object (all its parts).
@@ -342,7 +348,8 @@ impl Disk {
     ) -> Result<Pending, crate::Error> {
         let p = self
             .copy_in(
-                &format!("{}.{}", expected.to_hex(), new_tag()),
+                // An encrypted disk's temp names give no content hash away.
+                &format!("{}.{}", self.disk_name(expected).to_hex(), new_tag()),
                 src,
                 Resume::default(),
                 each,
@@ -403,6 +410,8 @@ impl Disk {
         mut each: impl FnMut(u64) -> Result<(), crate::Error>,
     ) -> Result<Pending, CopyInError> {
         let io = self.gate()?;
+        let mut sealer = self.object_sealer()?;
+        let mut sealed = Vec::new();
         let mut limit = self.max_file_size();
         let Resume {
             mut hasher,
@@ -429,6 +438,51 @@ impl Disk {
             Ok(f)
         };
         let shown = |parts: &[PathBuf]| self.root.show(parts.last().cloned().unwrap_or_default());
+        // Writes bytes out across parts (sealed ones on an encrypted disk).
+        let mut put = |mut chunk: &[u8],
+                       cur: &mut Option<(Box<dyn IoFile>, u64)>,
+                       parts: &mut Vec<PathBuf>|
+         -> Result<(), CopyInError> {
+            while !chunk.is_empty() {
+                if cur.as_ref().is_none_or(|(_, w)| *w >= limit) {
+                    if let Some((mut f, _)) = cur.take() {
+                        f.sync_all()
+                            .map_err(|e| Error::io("cannot flush", &shown(parts), e))?;
+                    }
+                    *cur = Some((new_part(parts)?, 0));
+                }
+                let Some((f, written)) = cur.as_mut() else {
+                    break;
+                };
+                let take = (limit - *written).min(chunk.len() as u64) as usize;
+                match f.write_all(&chunk[..take]) {
+                    Ok(()) => {}
+                    // A file system that refuses a file this big (FAT
+                    // through a FUSE driver that is not recognised):
+                    // what it holds so far is a part, the rest goes on
+                    // in the next one, and later objects are cut sooner.
+                    Err(e) if size_refused(&e) && *written >= 1 << 31 => {
+                        // Whatever of the chunk got in goes (a file
+                        // system at its limit may not cut it back, but
+                        // then it took nothing).
+                        let got = f
+                            .size()
+                            .map_err(|e| Error::io("cannot write", &shown(parts), e))?;
+                        if got != *written {
+                            f.set_len(*written)
+                                .map_err(|e| Error::io("cannot write", &shown(parts), e))?;
+                        }
+                        limit = *written;
+                        self.learn_max_file(limit);
+                        continue;
+                    }
+                    Err(e) => return Err(Error::io("cannot write", &shown(parts), e).into()),
+                }
+                *written += take as u64;
+                chunk = &chunk[take..];
+            }
+            Ok(())
+        };
         let result: Result<(), CopyInError> = with_buffer(|buf| {
             loop {
                 let n = match src.read(buf) {
@@ -438,47 +492,29 @@ impl Disk {
                     Err(e) => return Err(CopyInError::Read(e)),
                 };
                 hasher.update(&buf[..n]);
-                let mut chunk = &buf[..n];
-                while !chunk.is_empty() {
-                    if cur.as_ref().is_none_or(|(_, w)| *w >= limit) {
-                        if let Some((mut f, _)) = cur.take() {
-                            f.sync_all()
-                                .map_err(|e| Error::io("cannot flush", &shown(&parts), e))?;
-                        }
-                        cur = Some((new_part(&mut parts)?, 0));
+                match sealer.as_mut() {
+                    None => put(&buf[..n], &mut cur, &mut parts)?,
+                    Some(s) => {
+                        sealed.clear();
+                        s.push(&buf[..n], &mut |b| {
+                            sealed.extend_from_slice(b);
+                            Ok(())
+                        })
+                        .map_err(|e| Error::io("cannot seal", &shown(&parts), e))?;
+                        put(&sealed, &mut cur, &mut parts)?;
                     }
-                    let Some((f, written)) = cur.as_mut() else {
-                        break;
-                    };
-                    let take = (limit - *written).min(chunk.len() as u64) as usize;
-                    match f.write_all(&chunk[..take]) {
-                        Ok(()) => {}
-                        // A file system that refuses a file this big (FAT
-                        // through a FUSE driver that is not recognised):
-                        // what it holds so far is a part, the rest goes on
-                        // in the next one, and later objects are cut sooner.
-                        Err(e) if size_refused(&e) && *written >= 1 << 31 => {
-                            // Whatever of the chunk got in goes (a file
-                            // system at its limit may not cut it back, but
-                            // then it took nothing).
-                            let got = f
-                                .size()
-                                .map_err(|e| Error::io("cannot write", &shown(&parts), e))?;
-                            if got != *written {
-                                f.set_len(*written)
-                                    .map_err(|e| Error::io("cannot write", &shown(&parts), e))?;
-                            }
-                            limit = *written;
-                            self.learn_max_file(limit);
-                            continue;
-                        }
-                        Err(e) => return Err(Error::io("cannot write", &shown(&parts), e).into()),
-                    }
-                    *written += take as u64;
-                    chunk = &chunk[take..];
                 }
                 total += n as u64;
                 each(n as u64)?;
+            }
+            if let Some(s) = sealer.take() {
+                sealed.clear();
+                s.finish(&mut |b| {
+                    sealed.extend_from_slice(b);
+                    Ok(())
+                })
+                .map_err(|e| Error::io("cannot seal", &shown(&parts), e))?;
+                put(&sealed, &mut cur, &mut parts)?;
             }
             if parts.is_empty() {
                 cur = Some((new_part(&mut parts)?, 0));
@@ -538,7 +574,7 @@ impl Disk {
                 self.discard(&p.parts);
                 continue;
             }
-            let prefix = p.hash.prefix();
+            let prefix = self.disk_name(&p.hash).prefix();
             let dir = Path::new(OBJECTS).join(&prefix);
             let single = p.parts.len() == 1;
             let r = if made.contains(&prefix) {

@@ -22,6 +22,7 @@ pub(super) struct Holders {
 pub(super) fn holders(catalog: &Catalog, disks: &[Disk]) -> crate::Result<Holders> {
     let mut connected = Vec::new();
     for (i, d) in disks.iter().enumerate() {
+        catalog.teach(d)?;
         connected.push((i, d.objects()?.into_keys().collect::<HashSet<_>>()));
     }
     let mut others: BTreeMap<uuid::Uuid, HashSet<ObjectId>> = BTreeMap::new();

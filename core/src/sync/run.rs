@@ -37,6 +37,7 @@ impl SyncRun<'_, '_> {
             self.report.room_after = disk.space(used).map(|s| s.room()).unwrap_or(0);
             return Ok(());
         }
+        catalog.teach(disk)?;
         let on_disk = disk.objects()?;
         let used: u64 = on_disk.values().filter(|s| **s != u64::MAX).sum();
         catalog.register(disk, Some(used))?;

@@ -58,7 +58,9 @@ pub fn object_states(
     }
     let mut on_connected: HashSet<ObjectId> = HashSet::new();
     for d in connected {
-        if Some(d.id()) != this_disk {
+        // A locked encrypted disk cannot serve as a source.
+        if Some(d.id()) != this_disk && d.unlocked() {
+            catalog.teach(d)?;
             on_connected.extend(d.objects()?.into_keys());
         }
     }
