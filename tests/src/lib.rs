@@ -78,6 +78,7 @@ impl World {
             .env("COFFER_BASEPATH", self.home())
             .env("COFFER_MOUNT_ROOT", self.mounts())
             .env("HOME", self.home())
+            .env_remove("COFFER_PASSPHRASE")
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY");
     }

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use coffer_core::crypto::Encryption;
 use coffer_core::task::Warning;
 use coffer_core::volumes::{self, MountSource};
 use coffer_core::{Disk, human, io};
@@ -13,13 +14,22 @@ use super::ctx::{Ctx, Done};
 pub(super) fn disk_init(ctx: &Ctx, a: super::DiskInit) -> anyhow::Result<Done> {
     let cfg = ctx.config()?;
     let quota = a.quota.as_deref().map(human::parse_size).transpose()?;
-    let mut d = Disk::init_with(
+    let encryption = if a.encrypt {
+        let pw = super::pass::for_new_disk(ctx.passphrase_file.as_deref(), &a.label)?;
+        let memory = a.kdf_memory_mib.map(|m| m.saturating_mul(1024));
+        Some(Encryption::create(pw.as_bytes(), memory, None)?)
+    } else {
+        None
+    };
+    let encrypted = encryption.is_some();
+    let mut d = Disk::init_full(
         &a.path,
         &a.label,
         cfg.profile.set_id,
         quota,
         io::real(),
         a.force,
+        encryption,
     )?;
     if let Some(m) = a.max_file_size.as_deref() {
         d.identity.max_file_size = Some(human::parse_size(m)?);
@@ -30,7 +40,8 @@ pub(super) fn disk_init(ctx: &Ctx, a: super::DiskInit) -> anyhow::Result<Done> {
     let cat = ctx.catalog()?;
     cat.register(&d, Some(0))?;
     let text = format!(
-        "Disk \"{}\" is ready at {}{}\nSync it with: coffer sync {}\n",
+        "{} \"{}\" is ready at {}{}\nSync it with: coffer sync {}\n",
+        if encrypted { "Encrypted disk" } else { "Disk" },
         human::escape(d.label()),
         human::path(d.root()),
         quota

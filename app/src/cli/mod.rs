@@ -7,6 +7,7 @@ mod archive;
 mod assets;
 mod ctx;
 mod disks;
+mod pass;
 mod progress;
 mod restore;
 mod shown;
@@ -49,6 +50,10 @@ pub struct Cli {
     /// Say more about what is happening.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Read an encrypted disk's passphrase from the first line of FILE
+    /// (else COFFER_PASSPHRASE, else the terminal asks).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -229,6 +234,13 @@ pub struct DiskInit {
     /// sync; a readable identity is never replaced.
     #[arg(long)]
     pub force: bool,
+    /// Encrypt everything stored on the disk with a passphrase (asked on
+    /// the terminal, or --passphrase-file, or COFFER_PASSPHRASE).
+    #[arg(long)]
+    pub encrypt: bool,
+    /// Argon2id memory for the key, in MiB (default 64; tests use less).
+    #[arg(long, hide = true, requires = "encrypt")]
+    pub kdf_memory_mib: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -287,10 +299,15 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
 /// Runs one command and prints its result.
 fn dispatch(cli: Cli) -> Exit {
     let json = cli.json;
+    let passphrase_file = cli.passphrase_file.clone();
     let result = coffer_core::config::Paths::from_env()
         .map_err(anyhow::Error::from)
         .and_then(|paths| {
-            let ctx = ctx::Ctx { json, paths };
+            let ctx = ctx::Ctx {
+                json,
+                paths,
+                passphrase_file,
+            };
             match cli.command {
                 Command::Source(SourceCmd::Add(a)) => sources::source_add(&ctx, a),
                 Command::Source(SourceCmd::Remove { path }) => sources::source_remove(&ctx, &path),

@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use coffer_core::catalog::{Kind, Version};
 use coffer_core::restore::{self, At, Existing, Options};
 use coffer_core::volumes::{self, MountSource};
-use coffer_core::{Catalog, Disk, human, io, jobs};
+use coffer_core::{Catalog, human, jobs};
 use serde_json::{json, to_value};
 
 use super::ctx::{Ctx, Done, settle};
@@ -369,22 +369,34 @@ fn run_once(
         Some(_) => None,
         None => Some(ctx.config()?.profile.set_id),
     };
+    // The disks a restore may read from, asked for before the job starts.
+    let mut asked: Vec<std::path::PathBuf> = from_disk.iter().cloned().collect();
+    if from_disk.is_none() && catalog_path.exists() {
+        let known = Catalog::open(&catalog_path)?.disks()?;
+        asked.extend(
+            coffer_core::volumes::present(&MountSource::from_env(), &known)
+                .into_iter()
+                .filter(|v| v.identity.is_ok())
+                .map(|v| v.root),
+        );
+    }
+    let pass = ctx.passphrases(&asked)?;
     let outcome = progress::run("restore", ctx.json, move |p| match &from_disk {
         Some(root) => {
-            let disk = Disk::open(root, io::real())?;
+            let disk = jobs::disks::open(root, &pass)?;
             let (mut cat, _tmp, problems) = restore::open_disk_catalog(&disk)?;
             drop(disk);
             let opts = with_dumps(&cat, dumps_only, &opts)?;
             for problem in problems {
                 p.notice(format!("{problem}; the disk's other catalog copy was used"));
             }
-            let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), Some(root))?;
+            let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), Some(root), &pass)?;
             let r = restore::restore(&mut cat, None, &disks, &opts, p)?;
             Ok((r, jobs::dumps::recorded(&cat)))
         }
         None => {
             let mut cat = Catalog::open(&catalog_path)?;
-            let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), None)?;
+            let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), None, &pass)?;
             let opts = with_dumps(&cat, dumps_only, &opts)?;
             let r = restore::restore(&mut cat, set, &disks, &opts, p)?;
             Ok((r, jobs::dumps::recorded(&cat)))

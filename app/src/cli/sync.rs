@@ -64,6 +64,14 @@ pub(super) fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
         a.disk.as_deref(),
         cfg.profile.set_id,
     )?;
+    // The other connected disks of the set may serve as sources.
+    let mut asked = roots.clone();
+    asked.extend(
+        jobs::disks::of_set(&mounts, &ctx.catalog()?, cfg.profile.set_id)?
+            .into_iter()
+            .map(|(_, r)| r),
+    );
+    let passphrases = ctx.passphrases(&asked)?;
     let job = jobs::SyncJob {
         roots,
         scan: !a.no_scan,
@@ -72,6 +80,7 @@ pub(super) fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
             ..sync::Options::default()
         },
         mounts,
+        passphrases,
     };
     let paths = ctx.paths.clone();
     let outcome = progress::run("sync", ctx.json, move |p| {
@@ -240,10 +249,11 @@ pub(super) fn verify_cmd(ctx: &Ctx, a: super::VerifyArgs) -> anyhow::Result<Done
     )?;
     let limit = a.limit;
     let paths = ctx.paths.clone();
+    let pass = ctx.passphrases(&roots)?;
     let outcome = progress::run("verify", ctx.json, move |p| {
         roots
             .iter()
-            .map(|r| jobs::verify(&paths, &cfg.profile, r, limit, p))
+            .map(|r| jobs::verify(&paths, &cfg.profile, r, limit, &pass, p))
             .collect::<coffer_core::Result<Vec<_>>>()
     });
     let (reports, warnings) = settle(outcome)?;

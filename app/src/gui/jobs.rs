@@ -165,6 +165,9 @@ impl CofferApp {
                         ..sync::Options::default()
                     },
                     mounts,
+                    // The window has no passphrase dialog yet: encrypted
+                    // disks unlock with COFFER_PASSPHRASE or stay locked.
+                    passphrases: coffer_core::disk::Passphrases::from_env(),
                 };
                 coffer_core::jobs::sync(&paths, &profile, &job, p)
             },
@@ -203,6 +206,9 @@ impl CofferApp {
                     scan: true,
                     opts: sync::Options::default(),
                     mounts,
+                    // The window has no passphrase dialog yet: encrypted
+                    // disks unlock with COFFER_PASSPHRASE or stay locked.
+                    passphrases: coffer_core::disk::Passphrases::from_env(),
                 };
                 coffer_core::jobs::sync(&paths, &profile, &job, p)
             },
@@ -220,7 +226,10 @@ impl CofferApp {
         self.verifying = Some(coffer_core::task::spawn(
             "verify",
             self.waker.clone(),
-            move |p| coffer_core::jobs::verify(&paths, &profile, &root, None, p),
+            move |p| {
+                let pass = coffer_core::disk::Passphrases::from_env();
+                coffer_core::jobs::verify(&paths, &profile, &root, None, &pass, p)
+            },
         ));
     }
 

@@ -45,6 +45,60 @@ impl Passphrase for NoPassphrase {
     }
 }
 
+/// A passphrase given once (from a file or the environment): offered on
+/// the first try only, so a wrong one is not tried again and again.
+pub struct FixedPassphrase(Zeroizing<String>);
+
+impl FixedPassphrase {
+    pub fn new(passphrase: Zeroizing<String>) -> FixedPassphrase {
+        FixedPassphrase(passphrase)
+    }
+
+    /// The passphrase in `COFFER_PASSPHRASE`, when it is set and not empty
+    /// (for scripts and tests).
+    pub fn from_env() -> Option<FixedPassphrase> {
+        let v = std::env::var("COFFER_PASSPHRASE").ok()?;
+        (!v.is_empty()).then(|| FixedPassphrase(Zeroizing::new(v)))
+    }
+}
+
+impl Passphrase for FixedPassphrase {
+    fn passphrase(&self, _: &Identity, _: &Path, attempt: u32) -> Option<Zeroizing<String>> {
+        (attempt == 0).then(|| self.0.clone())
+    }
+}
+
+/// A passphrase source shared by the jobs of one command or window: a job
+/// carries it and every encrypted disk it opens is unlocked through it.
+#[derive(Clone)]
+pub struct Passphrases(pub std::sync::Arc<dyn Passphrase>);
+
+impl Passphrases {
+    pub fn new(source: impl Passphrase + 'static) -> Passphrases {
+        Passphrases(std::sync::Arc::new(source))
+    }
+
+    /// `COFFER_PASSPHRASE` when it is set, else none.
+    pub fn from_env() -> Passphrases {
+        match FixedPassphrase::from_env() {
+            Some(p) => Passphrases::new(p),
+            None => Passphrases::default(),
+        }
+    }
+}
+
+impl Default for Passphrases {
+    fn default() -> Passphrases {
+        Passphrases::new(NoPassphrase)
+    }
+}
+
+impl std::fmt::Debug for Passphrases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Passphrases(..)")
+    }
+}
+
 /// Most passphrases tried on one disk before giving up.
 const ATTEMPTS: u32 = 3;
 

@@ -45,7 +45,7 @@ pub use identity::{
     FORMAT, FORMAT_ENCRYPTED, IDENTITY_CAP, IDENTITY_FILE, Identity, MAX_LABEL, MAX_SETS,
     MIN_PART_SIZE, read_identity,
 };
-pub use keyed::{NoPassphrase, Passphrase};
+pub use keyed::{FixedPassphrase, NoPassphrase, Passphrase, Passphrases};
 pub use leftovers::Leftover;
 pub use root::Root;
 pub use slots::{CopiedSlot, MAX_GENERATION, SIDECAR_CAP, SLOT_CAP, Slot, SlotMeta};

@@ -32,6 +32,8 @@ pub struct SyncJob {
     pub opts: crate::sync::Options,
     /// Where the other connected disks (sources, not targets) are found.
     pub mounts: MountSource,
+    /// What unlocks encrypted disks.
+    pub passphrases: crate::disk::Passphrases,
 }
 
 /// How the job went.
@@ -151,13 +153,13 @@ fn run(
 ) -> crate::Result<()> {
     let mut targets = Vec::new();
     for r in &job.roots {
-        targets.push(Disk::open(r, crate::io::real())?);
+        targets.push(disks::open(r, &job.passphrases)?);
     }
     // Other connected disks of the set serve as sources.
     let sources: Vec<Disk> = disks::of_set(&job.mounts, catalog, profile.set_id)?
         .into_iter()
         .filter(|(id, _)| !targets.iter().any(|t| t.id() == *id))
-        .filter_map(|(_, root)| Disk::open(&root, crate::io::real()).ok())
+        .filter_map(|(_, root)| disks::open_source(&root, &job.passphrases))
         .collect();
     if job.scan && !job.opts.dry_run {
         report.dumps = dumps::run(paths, profile, catalog, progress)?;

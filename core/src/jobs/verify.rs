@@ -8,7 +8,6 @@ use std::path::Path;
 
 use crate::catalog::Catalog;
 use crate::config::{Paths, Profile};
-use crate::disk::Disk;
 use crate::task::Progress;
 
 /// How verifying one disk went.
@@ -26,10 +25,11 @@ pub fn verify(
     profile: &Profile,
     root: &Path,
     limit: Option<u64>,
+    pass: &crate::disk::Passphrases,
     progress: &Progress,
 ) -> crate::Result<VerifyReport> {
     let mut catalog = Catalog::open(&paths.catalog_file())?;
-    let mut disk = Disk::open(root, crate::io::real())?;
+    let mut disk = super::disks::open(root, pass)?;
     let report = crate::verify::verify(&mut catalog, &mut disk, profile.set_id, limit, progress)?;
     crate::sync::write_catalog_copy(&catalog, &super::dumps::scan_profile(paths, profile), &disk)?;
     Ok(VerifyReport {
