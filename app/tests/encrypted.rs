@@ -253,6 +253,10 @@ fn tampered_and_swapped_objects_are_found_named_and_healed() {
     let mut b = std::fs::read(big).unwrap();
     b[70_000] ^= 0x01;
     std::fs::write(big, b).unwrap();
+    // One cut short, as a torn write would leave it.
+    let cut = &objects[1];
+    let b = std::fs::read(cut).unwrap();
+    std::fs::write(cut, &b[..b.len() - 100]).unwrap();
     // Two small objects swapped (each authenticates on its own).
     let (x, y) = (&objects[2], &objects[3]);
     let (bx, by) = (std::fs::read(x).unwrap(), std::fs::read(y).unwrap());
@@ -263,7 +267,7 @@ fn tampered_and_swapped_objects_are_found_named_and_healed() {
     assert_ne!(code(&o), 0, "{}", both(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let bad = v["result"][0]["report"]["bad"].as_array().unwrap().clone();
-    assert_eq!(bad.len(), 3, "{v}");
+    assert_eq!(bad.len(), 4, "{v}");
     let reasons: Vec<String> = bad
         .iter()
         .map(|b| b["reason"].as_str().unwrap().to_string())
@@ -272,6 +276,12 @@ fn tampered_and_swapped_objects_are_found_named_and_healed() {
         reasons
             .iter()
             .any(|r| r.contains("does not authenticate") && r.contains(&*big.to_string_lossy())),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons
+            .iter()
+            .any(|r| r.contains("cut short") && r.contains(&*cut.to_string_lossy())),
         "{reasons:?}"
     );
     assert_eq!(
@@ -284,7 +294,7 @@ fn tampered_and_swapped_objects_are_found_named_and_healed() {
     );
     // Warnings name the object files.
     let warned = v["warnings"].to_string();
-    for p in [big, x, y] {
+    for p in [big, cut, x, y] {
         let name = p.file_name().unwrap().to_string_lossy().into_owned();
         assert!(warned.contains(&name), "{name} not in {warned}");
     }
