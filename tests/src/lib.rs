@@ -2,7 +2,9 @@
 //! Coffer's config and data folders, and a mount root whose sub-folders act
 //! as plugged-in disks; declarative trees; and checks of on-disk invariants.
 
+pub mod fault;
 pub mod hostile;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::io::Read;
