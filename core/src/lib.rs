@@ -7,6 +7,7 @@
 //! Invariant: `core` never prints and never depends on a GUI toolkit.
 
 pub mod archive;
+pub mod bucket;
 pub mod catalog;
 pub mod command;
 pub mod config;
