@@ -19,6 +19,7 @@
 //! never replaces what another writer put there since it was read.
 
 pub mod creds;
+pub mod disk;
 mod upload;
 
 use std::collections::BTreeMap;
@@ -31,6 +32,7 @@ use object_store::path::Path as Key;
 use object_store::{ObjectStore, ObjectStoreExt};
 
 pub use creds::Settings;
+pub use disk::{BucketDisk, DiskError};
 pub use upload::{Condition, Stored};
 
 #[derive(Debug, thiserror::Error)]

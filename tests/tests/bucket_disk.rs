@@ -1,0 +1,194 @@
+#![allow(clippy::unwrap_used)] // test helpers panic with the failing call in the message
+//! A bucket laid out as a Coffer disk (`core::bucket::BucketDisk`) on a real
+//! S3 server: identity, objects, encryption, and a hostile bucket.
+
+use std::io::Read;
+use std::time::Duration;
+
+use coffer_core::ObjectId;
+use coffer_core::bucket::{Bucket, BucketDisk, DiskError, Location, Settings, creds::MIN_PART};
+use coffer_core::crypto::{Encryption, MIN_MEMORY_KIB};
+use coffer_tests::bytes;
+use coffer_tests::s3::{ACCESS_KEY, REGION, S3Server, SECRET_KEY};
+
+const MARKER: &[u8] = b"MARKER-bucket-5e11-this-text-must-stay-secret";
+
+fn bucket(s3: &S3Server, url: &str) -> Bucket {
+    let s = Settings {
+        endpoint: Some(s3.endpoint()),
+        region: REGION.into(),
+        access_key_id: Some(ACCESS_KEY.into()),
+        secret_access_key: Some(SECRET_KEY.into()),
+        backoff: Duration::from_millis(10),
+        part_size: MIN_PART,
+        ..Settings::default()
+    };
+    Bucket::connect(&Location::parse(url).unwrap(), &s).unwrap()
+}
+
+fn with_marker(seed: u64, len: usize) -> Vec<u8> {
+    let mut v = MARKER.repeat(3);
+    v.extend(bytes(seed, len));
+    v.extend_from_slice(MARKER);
+    v
+}
+
+fn read(d: &BucketDisk, h: &ObjectId) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    d.open_object(h).unwrap().unwrap().read_to_end(&mut out)?;
+    Ok(out)
+}
+
+fn holds(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn a_plain_bucket_disk_has_the_disk_layout_and_refuses_a_second_init() {
+    let s3 = S3Server::start();
+    s3.create_bucket("plain-disk");
+    let set = uuid::Uuid::new_v4();
+    let d = BucketDisk::init(
+        bucket(&s3, "s3://plain-disk/c"),
+        "Cloud",
+        set,
+        Some(1 << 30),
+        None,
+    )
+    .unwrap();
+    let again =
+        BucketDisk::init(bucket(&s3, "s3://plain-disk/c"), "Other", set, None, None).unwrap_err();
+    assert!(matches!(again, DiskError::AlreadyADisk { .. }), "{again}");
+    let data = [
+        with_marker(1, 100),
+        with_marker(2, MIN_PART + 5),
+        Vec::new(),
+    ];
+    let mut ids = Vec::new();
+    for b in &data {
+        let h = ObjectId::of(b);
+        assert_eq!(
+            d.put_object(&h, &mut &b[..], &mut |_| Ok(())).unwrap(),
+            b.len() as u64
+        );
+        ids.push(h);
+    }
+    // A source that changed while read: refused and not left behind.
+    let claimed = ObjectId::of(b"what the scan saw");
+    let err = d
+        .put_object(&claimed, &mut &b"what was read"[..], &mut |_| Ok(()))
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("s3://plain-disk/c/coffer/objects/"),
+        "{err}"
+    );
+    // Same names as a local disk.
+    let keys: Vec<String> = s3
+        .list("plain-disk", "c/")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    let mut want: Vec<String> = ids
+        .iter()
+        .map(|h| format!("c/coffer/objects/{}/{}", h.prefix(), h.to_hex()))
+        .collect();
+    want.push("c/coffer-disk.json".into());
+    want.sort();
+    assert_eq!(keys, want);
+    let reopened = BucketDisk::open(bucket(&s3, "s3://plain-disk/c")).unwrap();
+    assert_eq!(reopened.identity, d.identity);
+    let listed = reopened.objects([]).unwrap();
+    for (h, b) in ids.iter().zip(&data) {
+        assert_eq!(listed[h], b.len() as u64);
+        assert_eq!(&read(&reopened, h).unwrap(), b);
+    }
+    reopened.remove_object(&ids[0]).unwrap();
+    assert_eq!(reopened.objects([]).unwrap().len(), 2);
+}
+
+#[test]
+fn an_encrypted_bucket_disk_shows_no_content_and_needs_its_passphrase() {
+    let s3 = S3Server::start();
+    s3.create_bucket("secret-disk");
+    let enc = Encryption::create(b"pass", Some(MIN_MEMORY_KIB), Some(1)).unwrap();
+    let d = BucketDisk::init(
+        bucket(&s3, "s3://secret-disk"),
+        "Cloud",
+        uuid::Uuid::nil(),
+        None,
+        Some(enc),
+    )
+    .unwrap();
+    let data = [
+        with_marker(3, 10),
+        with_marker(4, 2 * MIN_PART),
+        with_marker(5, 70_000),
+    ];
+    let ids: Vec<ObjectId> = data.iter().map(|b| ObjectId::of(b)).collect();
+    for (h, b) in ids.iter().zip(&data) {
+        d.put_object(h, &mut &b[..], &mut |_| Ok(())).unwrap();
+    }
+    // The raw bucket: no marker, no content hash in any key or byte.
+    let raw = s3.list("secret-disk", "");
+    assert_eq!(raw.len(), 4);
+    for (k, _) in &raw {
+        let bytes = s3.get("secret-disk", k);
+        assert!(!holds(&bytes, MARKER), "{k} holds the marker");
+        for h in &ids {
+            assert!(!k.contains(&h.to_hex()), "{k} names content");
+        }
+    }
+    let d = BucketDisk::open(bucket(&s3, "s3://secret-disk")).unwrap();
+    assert!(matches!(
+        d.objects(ids.clone()),
+        Err(DiskError::Locked { .. })
+    ));
+    let err = d.unlock("guess").unwrap_err();
+    assert!(
+        err.to_string().contains("wrong passphrase")
+            && err.to_string().contains("s3://secret-disk"),
+        "{err}"
+    );
+    d.unlock("pass").unwrap();
+    let listed = d.objects(ids.clone()).unwrap();
+    for (h, b) in ids.iter().zip(&data) {
+        assert_eq!(listed[h], b.len() as u64);
+        assert_eq!(&read(&d, h).unwrap(), b);
+    }
+    // One flipped byte in the bucket: the read fails, naming the object.
+    let key = d.object_key(&ids[1]).unwrap();
+    let mut stored = s3.get("secret-disk", &key);
+    stored[100_000] ^= 4;
+    s3.put("secret-disk", &key, &stored);
+    let err = read(&d, &ids[1]).unwrap_err().to_string();
+    assert!(err.contains(&key) && err.contains("authenticate"), "{err}");
+    // Cut short: also refused.
+    let key = d.object_key(&ids[2]).unwrap();
+    let stored = s3.get("secret-disk", &key);
+    s3.put("secret-disk", &key, &stored[..stored.len() - 1]);
+    assert!(read(&d, &ids[2]).is_err());
+}
+
+#[test]
+fn a_hostile_identity_in_a_bucket_is_refused_naming_it() {
+    let s3 = S3Server::start();
+    s3.create_bucket("hostile-disk");
+    let err = BucketDisk::open(bucket(&s3, "s3://hostile-disk/x")).unwrap_err();
+    assert!(matches!(err, DiskError::NotADisk { .. }), "{err}");
+    for (bytes, want) in [
+        (b"{\"format\":1".to_vec(), "coffer-disk.json"),
+        (vec![b' '; 70_000], "larger than"),
+    ] {
+        s3.put("hostile-disk", "x/coffer-disk.json", &bytes);
+        let err = BucketDisk::open(bucket(&s3, "s3://hostile-disk/x")).unwrap_err();
+        let msg = format!(
+            "{err}: {:?}",
+            std::error::Error::source(&err).map(ToString::to_string)
+        );
+        assert!(
+            msg.contains("s3://hostile-disk/x/coffer-disk.json") && msg.contains(want),
+            "{msg}"
+        );
+    }
+}
