@@ -192,3 +192,64 @@ fn a_hostile_identity_in_a_bucket_is_refused_naming_it() {
         );
     }
 }
+
+#[test]
+fn catalog_slots_alternate_grow_their_generation_and_fall_back_when_damaged() {
+    let s3 = S3Server::start();
+    s3.create_bucket("slot-disk");
+    let dir = tempfile::tempdir().unwrap();
+    for encrypted in [false, true] {
+        let prefix = if encrypted {
+            "s3://slot-disk/sealed"
+        } else {
+            "s3://slot-disk/plain"
+        };
+        let enc =
+            encrypted.then(|| Encryption::create(b"pw", Some(MIN_MEMORY_KIB), Some(1)).unwrap());
+        let d =
+            BucketDisk::init(bucket(&s3, prefix), "Cloud", uuid::Uuid::nil(), None, enc).unwrap();
+        let mut metas = Vec::new();
+        for round in 0..3u64 {
+            let cat = dir.path().join(format!("cat-{encrypted}-{round}"));
+            std::fs::write(&cat, with_marker(round, 100_000 + round as usize)).unwrap();
+            metas.push(d.write_catalog(&cat).unwrap());
+        }
+        let gens: Vec<u64> = metas.iter().map(|m| m.generation).collect();
+        assert_eq!(gens, [1, 2, 3]);
+        let out = dir.path().join(format!("out-{encrypted}"));
+        let (meta, problems) = d.copy_catalog(&out).unwrap();
+        assert_eq!((meta.generation, problems.len()), (3, 0));
+        assert_eq!(std::fs::read(&out).unwrap(), with_marker(2, 100_002));
+        let raw_prefix = prefix.trim_start_matches("s3://slot-disk/");
+        let keys: Vec<String> = s3
+            .list("slot-disk", raw_prefix)
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect();
+        let slots: Vec<&String> = keys.iter().filter(|k| k.ends_with(".sqlite")).collect();
+        assert_eq!(slots.len(), 2, "{keys:?}");
+        for k in keys {
+            let raw = s3.get("slot-disk", &k);
+            // Plain slots are plain files; nothing of a sealed disk shows.
+            assert_eq!(
+                holds(&raw, MARKER),
+                !encrypted && k.ends_with(".sqlite"),
+                "{k}"
+            );
+        }
+        // Generation 3 sits in slot a (1 a, 2 b, 3 a): damage it.
+        let slot_a = format!("{raw_prefix}/coffer/catalog-a.sqlite");
+        let mut raw = s3.get("slot-disk", &slot_a);
+        raw[5000] ^= 1;
+        s3.put("slot-disk", &slot_a, &raw);
+        std::fs::remove_file(&out).unwrap();
+        let (meta, problems) = d.copy_catalog(&out).unwrap();
+        assert_eq!(meta.generation, 2);
+        assert!(
+            problems.iter().any(|p| p.contains("catalog-a.sqlite")),
+            "{problems:?}"
+        );
+        assert_eq!(std::fs::read(&out).unwrap(), with_marker(1, 100_001));
+        std::fs::remove_file(&out).unwrap();
+    }
+}

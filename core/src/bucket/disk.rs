@@ -182,6 +182,11 @@ impl BucketDisk {
         }
     }
 
+    /// The keys of an unlocked encrypted disk (`None`: a plain disk).
+    pub(super) fn keys_for_slots(&self) -> Result<Option<&Keys>, DiskError> {
+        self.sealing()
+    }
+
     fn sealing(&self) -> Result<Option<&Keys>, DiskError> {
         match (self.encrypted(), self.keys.get()) {
             (false, _) => Ok(None),
@@ -309,7 +314,7 @@ impl Read for HashingReader<'_> {
 }
 
 /// Seals what it reads from `inner`.
-struct SealingReader<'a, R: Read> {
+pub(super) struct SealingReader<'a, R: Read> {
     inner: &'a mut R,
     sealer: Option<crate::crypto::Sealer>,
     out: Vec<u8>,
@@ -318,7 +323,7 @@ struct SealingReader<'a, R: Read> {
 }
 
 impl<'a, R: Read> SealingReader<'a, R> {
-    fn new(inner: &'a mut R, sealer: crate::crypto::Sealer) -> Self {
+    pub(super) fn new(inner: &'a mut R, sealer: crate::crypto::Sealer) -> Self {
         SealingReader {
             inner,
             sealer: Some(sealer),

@@ -20,6 +20,7 @@
 
 pub mod creds;
 pub mod disk;
+mod slots;
 mod upload;
 
 use std::collections::BTreeMap;
