@@ -41,7 +41,7 @@ impl SyncRun<'_, '_> {
         let on_disk = disk.objects()?;
         let used: u64 = on_disk.values().filter(|s| **s != u64::MAX).sum();
         catalog.register(disk, Some(used))?;
-        reconcile(catalog, disk, &on_disk)?;
+        reconcile(catalog, disk.id(), &on_disk)?;
         let (states, uses) = object_states(catalog, self.profile, Some(disk.id()), self.others)?;
         let space = disk.space(used)?;
         // Staged copies already take room on the disk that committing them
