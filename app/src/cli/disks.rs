@@ -22,6 +22,9 @@ pub(super) fn disk_init(ctx: &Ctx, a: super::DiskInit) -> anyhow::Result<Done> {
         None
     };
     let encrypted = encryption.is_some();
+    if coffer_core::jobs::bucket::is_bucket(&a.path) {
+        return bucket_init(ctx, &a, cfg.profile.set_id, quota, encryption);
+    }
     let mut d = Disk::init_full(
         &a.path,
         &a.label,
@@ -51,6 +54,40 @@ pub(super) fn disk_init(ctx: &Ctx, a: super::DiskInit) -> anyhow::Result<Done> {
     );
     Ok(Done::ok(
         json!({"identity": d.identity, "root": d.root()}),
+        text,
+    ))
+}
+
+/// `coffer disk init s3://BUCKET/PREFIX`: the identity written into the
+/// bucket (only where there is none), the disk registered.
+fn bucket_init(
+    ctx: &Ctx,
+    a: &super::DiskInit,
+    set: uuid::Uuid,
+    quota: Option<u64>,
+    encryption: Option<(Encryption, coffer_core::crypto::Keys)>,
+) -> anyhow::Result<Done> {
+    use coffer_core::bucket::{Bucket, BucketDisk, Location, Settings};
+    let loc = Location::parse(&a.path.to_string_lossy())?;
+    let bucket = Bucket::connect(&loc, &Settings::from_env())?;
+    bucket.check()?;
+    let encrypted = encryption.is_some();
+    let d = BucketDisk::init(bucket, &a.label, set, quota, encryption)?;
+    coffer_core::sync::register_bucket(&ctx.catalog()?, &d, 0)?;
+    let text = format!(
+        "{} \"{}\" is ready at {loc}{}\nSync it with: coffer sync {loc}\n",
+        if encrypted {
+            "Encrypted bucket disk"
+        } else {
+            "Bucket disk"
+        },
+        human::escape(&d.identity.label),
+        quota
+            .map(|q| format!(" (quota {})", human::bytes(q)))
+            .unwrap_or_default(),
+    );
+    Ok(Done::ok(
+        json!({"identity": d.identity, "root": loc.to_string()}),
         text,
     ))
 }

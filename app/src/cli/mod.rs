@@ -219,6 +219,9 @@ pub enum DiskCmd {
 
 #[derive(Args, Debug)]
 pub struct DiskInit {
+    /// A mounted folder, or s3://BUCKET/PREFIX for a bucket (endpoint, region
+    /// and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY or ~/.aws/credentials).
     pub path: PathBuf,
     /// A name you will recognise on the label of the disk.
     #[arg(long)]
@@ -245,7 +248,8 @@ pub struct DiskInit {
 
 #[derive(Args, Debug)]
 pub struct SyncArgs {
-    /// The disk: its mount path or label. Default: every connected disk.
+    /// The disk: its mount path or label, or a bucket disk's s3://BUCKET/PREFIX.
+    /// Default: every connected disk.
     pub disk: Option<String>,
     /// Show the plan (copies, deletions, bytes) without doing it.
     #[arg(long)]

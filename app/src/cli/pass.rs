@@ -14,6 +14,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
+use coffer_core::bucket::{Bucket, BucketDisk, Location, Settings};
 use coffer_core::crypto::MAX_PASSPHRASE;
 use coffer_core::disk::{FixedPassphrase, Identity, Passphrase, Passphrases};
 use coffer_core::{Disk, human, io};
@@ -141,7 +142,7 @@ pub(super) fn for_disks(file: Option<&Path>, roots: &[PathBuf]) -> anyhow::Resul
     }
     let mut answered: Vec<(uuid::Uuid, Zeroizing<String>)> = Vec::new();
     for root in roots {
-        let Ok(disk) = Disk::open(root, io::real()) else {
+        let Some(disk) = Target::open(root) else {
             continue;
         };
         if !disk.encrypted() || answered.iter().any(|(d, _)| *d == disk.id()) {
@@ -156,7 +157,7 @@ pub(super) fn for_disks(file: Option<&Path>, roots: &[PathBuf]) -> anyhow::Resul
             let Ok(p) = ask(&format!(
                 "Passphrase for the encrypted disk \"{}\" at {}: ",
                 human::escape(disk.label()),
-                human::path(disk.root())
+                disk.shown()
             )) else {
                 // No terminal: the job reports the disk as locked.
                 break;
@@ -166,10 +167,66 @@ pub(super) fn for_disks(file: Option<&Path>, roots: &[PathBuf]) -> anyhow::Resul
                     answered.push((disk.id(), p));
                     break;
                 }
-                Err(e) if attempt + 1 == TRIES => return Err(e.into()),
+                Err(e) if attempt + 1 == TRIES => return Err(e),
                 Err(e) => eprintln!("coffer: {}", human::escape(&e.to_string())),
             }
         }
     }
     Ok(Passphrases::new(Answered(answered)))
+}
+
+/// A disk the terminal may be asked about: a local one or a bucket.
+enum Target {
+    Local(Box<Disk>),
+    Bucket(Box<BucketDisk>),
+}
+
+impl Target {
+    fn open(root: &Path) -> Option<Target> {
+        if coffer_core::jobs::bucket::is_bucket(root) {
+            let loc = Location::parse(&root.to_string_lossy()).ok()?;
+            let b = Bucket::connect(&loc, &Settings::from_env()).ok()?;
+            return BucketDisk::open(b)
+                .ok()
+                .map(|d| Target::Bucket(Box::new(d)));
+        }
+        Disk::open(root, io::real())
+            .ok()
+            .map(|d| Target::Local(Box::new(d)))
+    }
+
+    fn encrypted(&self) -> bool {
+        match self {
+            Target::Local(d) => d.encrypted(),
+            Target::Bucket(d) => d.encrypted(),
+        }
+    }
+
+    fn id(&self) -> uuid::Uuid {
+        match self {
+            Target::Local(d) => d.id(),
+            Target::Bucket(d) => d.identity.disk_id,
+        }
+    }
+
+    fn label(&self) -> &str {
+        match self {
+            Target::Local(d) => d.label(),
+            Target::Bucket(d) => &d.identity.label,
+        }
+    }
+
+    fn shown(&self) -> String {
+        match self {
+            Target::Local(d) => human::path(d.root()).to_string(),
+            Target::Bucket(d) => d.bucket().location().to_string(),
+        }
+    }
+
+    fn unlock(&self, p: &str) -> anyhow::Result<()> {
+        match self {
+            Target::Local(d) => Ok(d.unlock(p)?),
+            Target::Bucket(d) => Ok(d.unlock(p)?),
+        }
+    }
 }

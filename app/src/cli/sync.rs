@@ -58,12 +58,10 @@ pub(super) fn scan_cmd(ctx: &Ctx) -> anyhow::Result<Done> {
 pub(super) fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
     let cfg = ctx.config()?;
     let mounts = MountSource::from_env();
-    let roots = jobs::disks::choose(
-        &ctx.catalog()?,
-        &mounts,
-        a.disk.as_deref(),
-        cfg.profile.set_id,
-    )?;
+    let roots = match a.disk.as_deref() {
+        Some(url) if url.starts_with("s3://") => vec![std::path::PathBuf::from(url)],
+        name => jobs::disks::choose(&ctx.catalog()?, &mounts, name, cfg.profile.set_id)?,
+    };
     // The other connected disks of the set may serve as sources.
     let mut asked = roots.clone();
     asked.extend(

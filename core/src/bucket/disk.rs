@@ -37,7 +37,9 @@ pub enum DiskError {
     AlreadyADisk { url: String },
     #[error("{url}: {reason}")]
     BadIdentity { url: String, reason: String },
-    #[error("the bucket disk at {url} is encrypted; give its passphrase")]
+    #[error(
+        "the bucket disk at {url} is encrypted; give its passphrase (terminal, --passphrase-file or COFFER_PASSPHRASE)"
+    )]
     Locked { url: String },
     #[error("wrong passphrase for the encrypted bucket disk at {url}; nothing was read or written")]
     WrongPassphrase { url: String },
@@ -180,6 +182,30 @@ impl BucketDisk {
                 source,
             }),
         }
+    }
+
+    /// Unlocks an encrypted disk with what `source` gives, trying again
+    /// (up to three times) while it has more to offer.
+    pub fn unlock_with(&self, source: &dyn crate::disk::Passphrase) -> Result<(), DiskError> {
+        if !self.encrypted() || self.keys.get().is_some() {
+            return Ok(());
+        }
+        let at = std::path::PathBuf::from(self.url(""));
+        let mut last = None;
+        for attempt in 0..3 {
+            let Some(pw) = source.passphrase(&self.identity, &at, attempt) else {
+                break;
+            };
+            match self.unlock(&pw) {
+                Ok(()) => {
+                    source.unlocked(&self.identity, &pw);
+                    return Ok(());
+                }
+                Err(e @ DiskError::WrongPassphrase { .. }) => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(DiskError::Locked { url: self.url("") }))
     }
 
     /// The keys of an unlocked encrypted disk (`None`: a plain disk).

@@ -7,11 +7,13 @@
 //! restore may read), `sync` (sync every chosen disk of this set: the
 //! command before, dumps, one scan, each disk, the command after; a dry run
 //! on a scratch copy of the catalog), `verify` (verify a disk, then refresh
-//! its catalog copy), `dumps` (dump commands into the snapshot).
+//! its catalog copy), `dumps` (dump commands into the snapshot), `bucket`
+//! (scan, then sync a bucket disk named by its URL).
 //!
 //! Invariant: a rule of how a job runs lives here and nowhere else; only
 //! disks of this backup set are ever written; a dry run changes nothing.
 
+pub mod bucket;
 pub mod disks;
 pub mod dumps;
 mod sync;

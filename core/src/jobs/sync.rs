@@ -25,7 +25,8 @@ use crate::volumes::MountSource;
 /// What to sync.
 #[derive(Clone, Debug)]
 pub struct SyncJob {
-    /// The disks, by mount path; the first takes the scan's copies.
+    /// The disks, by mount path (the first takes the scan's copies), or by
+    /// URL for a bucket disk (`s3://BUCKET/PREFIX`, synced after the rest).
     pub roots: Vec<PathBuf>,
     /// Scan first (else sync against the latest snapshot).
     pub scan: bool,
@@ -152,8 +153,18 @@ fn run(
     progress: &Progress,
 ) -> crate::Result<()> {
     let mut targets = Vec::new();
+    let mut buckets = Vec::new();
     for r in &job.roots {
-        targets.push(disks::open(r, &job.passphrases)?);
+        if super::bucket::is_bucket(r) {
+            let url = r.to_string_lossy();
+            buckets.push(super::bucket::open_bucket(
+                &url,
+                &job.passphrases,
+                Some(profile.set_id),
+            )?);
+        } else {
+            targets.push(disks::open(r, &job.passphrases)?);
+        }
     }
     // Other connected disks of the set serve as sources.
     let sources: Vec<Disk> = disks::of_set(&job.mounts, catalog, profile.set_id)?
@@ -190,6 +201,13 @@ fn run(
     }
     if targets.is_empty() && job.scan {
         report.scan = Some(crate::scan::scan(catalog, profile, progress)?);
+    }
+    // Buckets after the local disks: every connected disk may serve.
+    let local: Vec<&Disk> = targets.iter().chain(sources.iter()).collect();
+    for b in &buckets {
+        report.disks.push(crate::sync::sync_bucket(
+            catalog, profile, b, &local, &job.opts, 4, progress,
+        )?);
     }
     Ok(())
 }

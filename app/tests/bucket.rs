@@ -1,0 +1,126 @@
+#![allow(clippy::unwrap_used)] // test helpers panic with the failing call in the message
+//! Bucket disks through the real binary, against a real S3 server (moto on
+//! 127.0.0.1): `disk init s3://…`, `sync s3://…`, encryption.
+
+use std::process::{Command, Output};
+
+use coffer_tests::s3::{ACCESS_KEY, REGION, S3Server, SECRET_KEY};
+use coffer_tests::{World, both, bytes, code};
+
+const EXE: &str = env!("CARGO_BIN_EXE_coffer");
+const MARKER: &str = "MARKER-s3-cli-77aa-this-text-must-stay-secret";
+
+fn run(w: &World, s3: &S3Server, pass: Option<&str>, args: &[&str]) -> Output {
+    // Its own session: no terminal to ask.
+    let mut c = Command::new("setsid");
+    c.arg("-w").arg(EXE).args(args);
+    w.env(&mut c);
+    c.env("AWS_ENDPOINT_URL", s3.endpoint())
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", REGION)
+        .env_remove("COFFER_PASSPHRASE");
+    if let Some(p) = pass {
+        c.env("COFFER_PASSPHRASE", p);
+    }
+    c.output().unwrap()
+}
+
+fn ok(w: &World, s3: &S3Server, args: &[&str]) -> Output {
+    let o = run(w, s3, Some("pw"), args);
+    assert_eq!(code(&o), 0, "coffer {args:?}\n{}", both(&o));
+    o
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn an_encrypted_bucket_disk_is_initialised_and_synced_from_the_command_line() {
+    let s3 = S3Server::start();
+    s3.create_bucket("cli-bucket");
+    let w = World::new();
+    for i in 0..8u64 {
+        let mut b = format!("{MARKER} {i}\n").into_bytes();
+        b.extend(bytes(i, 5000 * (i as usize + 1)));
+        w.write(&format!("docs/f{i}.txt"), b);
+    }
+    let docs = w.home().join("docs");
+    ok(
+        &w,
+        &s3,
+        &["source", "add", docs.to_str().unwrap(), "--copies", "1"],
+    );
+    let url = "s3://cli-bucket/laptop";
+    let o = ok(
+        &w,
+        &s3,
+        &[
+            "disk",
+            "init",
+            url,
+            "--label",
+            "Cloud",
+            "--encrypt",
+            "--kdf-memory-mib",
+            "8",
+        ],
+    );
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Encrypted bucket disk"),
+        "{}",
+        both(&o)
+    );
+    // A second init of the same place is refused.
+    let o = run(
+        &w,
+        &s3,
+        Some("pw"),
+        &["disk", "init", url, "--label", "Again"],
+    );
+    assert_eq!(code(&o), 1, "{}", both(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("already a Coffer disk"),
+        "{}",
+        both(&o)
+    );
+
+    let v = json(&ok(&w, &s3, &["--json", "sync", url]));
+    assert_eq!(v["result"]["disks"][0]["copied_files"], 8, "{v}");
+    let v = json(&ok(&w, &s3, &["--json", "sync", url]));
+    assert_eq!(v["result"]["disks"][0]["copied_files"], 0, "{v}");
+    // Nothing in the bucket shows the content.
+    let keys = s3.list("cli-bucket", "laptop/");
+    assert_eq!(
+        keys.iter().filter(|(k, _)| k.contains("/objects/")).count(),
+        8,
+        "{keys:?}"
+    );
+    for (k, _) in &keys {
+        let raw = s3.get("cli-bucket", k);
+        assert!(
+            !raw.windows(MARKER.len()).any(|x| x == MARKER.as_bytes()),
+            "{k}"
+        );
+    }
+    // A wrong or missing passphrase: refused, nothing written.
+    w.write("docs/new.txt", format!("{MARKER} new"));
+    for pass in [Some("nope"), None] {
+        let o = run(&w, &s3, pass, &["sync", url]);
+        assert_eq!(code(&o), 1, "{}", both(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("s3://cli-bucket/laptop") && err.contains("passphrase"),
+            "{err}"
+        );
+    }
+    assert_eq!(s3.list("cli-bucket", "laptop/"), keys);
+    // The disk is listed.
+    let o = ok(&w, &s3, &["disks"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("Cloud"),
+        "{}",
+        both(&o)
+    );
+}
