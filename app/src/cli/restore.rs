@@ -352,6 +352,17 @@ fn with_dumps(cat: &Catalog, dumps_only: bool, opts: &Options) -> coffer_core::R
 
 /// One run over the disks connected now: what to print, and the disks to
 /// plug in next (from the typed report, for `--wait`).
+/// Connected disks first, then reachable buckets (slower to read).
+fn sources_of<'a>(
+    disks: &'a [coffer_core::Disk],
+    buckets: &'a [coffer_core::bucket::BucketDisk],
+) -> Vec<&'a dyn restore::Source> {
+    let mut out: Vec<&dyn restore::Source> =
+        disks.iter().map(|d| d as &dyn restore::Source).collect();
+    out.extend(buckets.iter().map(|b| b as &dyn restore::Source));
+    out
+}
+
 fn run_once(
     ctx: &Ctx,
     a: &RestoreArgs,
@@ -372,16 +383,33 @@ fn run_once(
     // The disks a restore may read from, asked for before the job starts.
     let mut asked: Vec<std::path::PathBuf> = from_disk.iter().cloned().collect();
     if from_disk.is_none() && catalog_path.exists() {
-        let known = Catalog::open(&catalog_path)?.disks()?;
+        let cat = Catalog::open(&catalog_path)?;
+        let known = cat.disks()?;
         asked.extend(
             coffer_core::volumes::present(&MountSource::from_env(), &known)
                 .into_iter()
                 .filter(|v| v.identity.is_ok())
                 .map(|v| v.root),
         );
+        asked.extend(jobs::bucket::known_urls(&cat)?);
     }
     let pass = ctx.passphrases(&asked)?;
     let outcome = progress::run("restore", ctx.json, move |p| match &from_disk {
+        Some(root) if jobs::bucket::is_bucket(root) => {
+            let bucket = jobs::bucket::open_bucket(&root.to_string_lossy(), &pass, None)?;
+            let (mut cat, _tmp, problems) = restore::open_bucket_catalog(&bucket)?;
+            let opts = with_dumps(&cat, dumps_only, &opts)?;
+            for problem in problems {
+                p.notice(format!(
+                    "{problem}; the bucket's other catalog copy was used"
+                ));
+            }
+            let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), None, &pass)?;
+            let mut sources: Vec<&dyn restore::Source> = vec![&bucket];
+            sources.extend(disks.iter().map(|d| d as &dyn restore::Source));
+            let r = restore::restore_from(&mut cat, None, &sources, &opts, p)?;
+            Ok((r, jobs::dumps::recorded(&cat)))
+        }
         Some(root) => {
             let disk = jobs::disks::open(root, &pass)?;
             let (mut cat, _tmp, problems) = restore::open_disk_catalog(&disk)?;
@@ -391,14 +419,16 @@ fn run_once(
                 p.notice(format!("{problem}; the disk's other catalog copy was used"));
             }
             let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), Some(root), &pass)?;
-            let r = restore::restore(&mut cat, None, &disks, &opts, p)?;
+            let buckets = jobs::bucket::open_known(&cat, &pass)?;
+            let r = restore::restore_from(&mut cat, None, &sources_of(&disks, &buckets), &opts, p)?;
             Ok((r, jobs::dumps::recorded(&cat)))
         }
         None => {
             let mut cat = Catalog::open(&catalog_path)?;
             let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), None, &pass)?;
+            let buckets = jobs::bucket::open_known(&cat, &pass)?;
             let opts = with_dumps(&cat, dumps_only, &opts)?;
-            let r = restore::restore(&mut cat, set, &disks, &opts, p)?;
+            let r = restore::restore_from(&mut cat, set, &sources_of(&disks, &buckets), &opts, p)?;
             Ok((r, jobs::dumps::recorded(&cat)))
         }
     });

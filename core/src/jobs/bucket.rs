@@ -37,3 +37,33 @@ pub fn open_bucket(
     disk.unlock_with(&*pass.0)?;
     Ok(disk)
 }
+
+/// The bucket disks `catalog` knows that answer now, unlocked with `pass`
+/// (one that does not unlock, or does not answer, is left out).
+pub fn open_known(catalog: &crate::Catalog, pass: &Passphrases) -> crate::Result<Vec<BucketDisk>> {
+    let mut out = Vec::new();
+    for row in catalog.disks()? {
+        let Some(url) = row.last_mount.as_deref().and_then(|p| p.to_str()) else {
+            continue;
+        };
+        if !url.starts_with("s3://") {
+            continue;
+        }
+        if let Ok(d) = open_bucket(url, pass, None)
+            && d.identity.disk_id == row.id
+        {
+            out.push(d);
+        }
+    }
+    Ok(out)
+}
+
+/// The URLs of the bucket disks `catalog` knows.
+pub fn known_urls(catalog: &crate::Catalog) -> crate::Result<Vec<std::path::PathBuf>> {
+    Ok(catalog
+        .disks()?
+        .into_iter()
+        .filter_map(|r| r.last_mount)
+        .filter(|p| is_bucket(p))
+        .collect())
+}
