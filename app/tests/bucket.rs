@@ -124,3 +124,78 @@ fn an_encrypted_bucket_disk_is_initialised_and_synced_from_the_command_line() {
         both(&o)
     );
 }
+
+#[test]
+fn verify_finds_a_flipped_byte_in_a_bucket_moves_it_aside_and_sync_heals_it() {
+    let s3 = S3Server::start();
+    s3.create_bucket("verify-bucket");
+    let w = World::new();
+    for i in 0..5u64 {
+        w.write(&format!("docs/f{i}.bin"), bytes(i, 70_000 + i as usize));
+    }
+    let docs = w.home().join("docs");
+    ok(
+        &w,
+        &s3,
+        &["source", "add", docs.to_str().unwrap(), "--copies", "1"],
+    );
+    let url = "s3://verify-bucket/v";
+    ok(
+        &w,
+        &s3,
+        &[
+            "disk",
+            "init",
+            url,
+            "--label",
+            "Cloud",
+            "--encrypt",
+            "--kdf-memory-mib",
+            "8",
+        ],
+    );
+    ok(&w, &s3, &["sync", url]);
+    let v = json(&ok(&w, &s3, &["--json", "verify", url]));
+    assert_eq!(v["result"][0]["report"]["checked"], 5, "{v}");
+    let objects: Vec<String> = s3
+        .list("verify-bucket", "v/coffer/objects/")
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(objects.len(), 5);
+    let victim = &objects[2];
+    let mut raw = s3.get("verify-bucket", victim);
+    raw[1000] ^= 0x20;
+    s3.put("verify-bucket", victim, &raw);
+
+    let o = run(&w, &s3, Some("pw"), &["--json", "verify", url]);
+    assert_ne!(code(&o), 0, "{}", both(&o));
+    let v = json(&o);
+    let bad = v["result"][0]["report"]["bad"].as_array().unwrap().clone();
+    assert_eq!(bad.len(), 1, "{v}");
+    assert!(
+        bad[0]["reason"].as_str().unwrap().contains("authenticate"),
+        "{v}"
+    );
+    let name = victim.rsplit('/').next().unwrap();
+    assert!(v["warnings"].to_string().contains(name), "{v}");
+    // Moved aside, not deleted.
+    let aside = s3.list("verify-bucket", "v/coffer/bad-objects/");
+    assert_eq!(aside.len(), 1, "{aside:?}");
+    assert!(aside[0].0.contains(name));
+    assert!(
+        !s3.list("verify-bucket", "v/coffer/objects/")
+            .iter()
+            .any(|(k, _)| k == victim)
+    );
+    // The next sync uploads it again; verify is clean.
+    let v = json(&ok(&w, &s3, &["--json", "sync", url, "--no-scan"]));
+    assert_eq!(v["result"]["disks"][0]["copied_files"], 1, "{v}");
+    let v = json(&ok(&w, &s3, &["--json", "verify", url]));
+    assert_eq!(v["result"][0]["report"]["checked"], 5, "{v}");
+    assert_eq!(
+        v["result"][0]["report"]["bad"].as_array().unwrap().len(),
+        0,
+        "{v}"
+    );
+}

@@ -25,6 +25,7 @@ pub mod scan;
 pub mod sync;
 pub mod task;
 pub mod verify;
+pub mod verify_bucket;
 pub mod volumes;
 
 pub use catalog::Catalog;

@@ -261,7 +261,8 @@ pub struct SyncArgs {
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// The disk: its mount path or label. Default: every connected disk.
+    /// The disk: its mount path or label, or a bucket disk's s3://BUCKET/PREFIX.
+    /// Default: every connected disk.
     pub disk: Option<String>,
     /// Verify at most this many objects (the least recently verified).
     #[arg(long)]

@@ -239,12 +239,15 @@ pub(super) fn status(ctx: &Ctx) -> anyhow::Result<Done> {
 
 pub(super) fn verify_cmd(ctx: &Ctx, a: super::VerifyArgs) -> anyhow::Result<Done> {
     let cfg = ctx.config()?;
-    let roots = jobs::disks::choose(
-        &ctx.catalog()?,
-        &MountSource::from_env(),
-        a.disk.as_deref(),
-        cfg.profile.set_id,
-    )?;
+    let roots = match a.disk.as_deref() {
+        Some(url) if url.starts_with("s3://") => vec![std::path::PathBuf::from(url)],
+        name => jobs::disks::choose(
+            &ctx.catalog()?,
+            &MountSource::from_env(),
+            name,
+            cfg.profile.set_id,
+        )?,
+    };
     let limit = a.limit;
     let paths = ctx.paths.clone();
     let pass = ctx.passphrases(&roots)?;

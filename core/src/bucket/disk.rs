@@ -284,6 +284,27 @@ impl BucketDisk {
         }))
     }
 
+    /// Moves object `hash` aside to `coffer/bad-objects/` (copied there
+    /// inside the bucket, then removed): never deleted unseen.
+    pub fn quarantine(&self, hash: &ObjectId) -> Result<(), DiskError> {
+        let key = self.object_key(hash)?;
+        let name = key.rsplit('/').next().unwrap_or_default();
+        let aside = format!(
+            "coffer/bad-objects/{name}.{}",
+            uuid::Uuid::new_v4().simple()
+        );
+        self.bucket.copy(&key, &aside)?;
+        Ok(self.bucket.delete(&key)?)
+    }
+
+    /// The URL of object `hash`, for messages.
+    pub fn object_url(&self, hash: &ObjectId) -> String {
+        match self.object_key(hash) {
+            Ok(k) => self.url(&k),
+            Err(_) => self.url(&format!("{OBJECTS}/…")),
+        }
+    }
+
     /// Removes object `hash`.
     pub fn remove_object(&self, hash: &ObjectId) -> Result<(), DiskError> {
         let key = self.object_key(hash)?;

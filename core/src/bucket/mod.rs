@@ -284,6 +284,13 @@ impl Bucket {
         }
     }
 
+    /// Copies `from` to `to` inside the bucket (no bytes through here).
+    pub fn copy(&self, from: &str, to: &str) -> Result<(), Error> {
+        self.rt
+            .block_on(self.store.copy(&self.key(from), &self.key(to)))
+            .map_err(self.op("copy", from))
+    }
+
     /// A reader of what is under `key` (`None`: nothing is), streamed:
     /// memory stays at one network chunk whatever the size.
     pub fn get(&self, key: &str) -> Result<Option<Reader>, Error> {

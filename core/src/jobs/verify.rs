@@ -29,6 +29,24 @@ pub fn verify(
     progress: &Progress,
 ) -> crate::Result<VerifyReport> {
     let mut catalog = Catalog::open(&paths.catalog_file())?;
+    if super::bucket::is_bucket(root) {
+        let url = root.to_string_lossy();
+        let disk = super::bucket::open_bucket(&url, pass, Some(profile.set_id))?;
+        let report = crate::verify_bucket::verify_bucket(
+            &mut catalog,
+            &disk,
+            profile.set_id,
+            limit,
+            progress,
+        )?;
+        let profile = super::dumps::scan_profile(paths, profile);
+        crate::sync::write_bucket_catalog(&catalog, &profile, &disk)?;
+        return Ok(VerifyReport {
+            label: disk.identity.label.clone(),
+            root: root.to_path_buf(),
+            report,
+        });
+    }
     let mut disk = super::disks::open(root, pass)?;
     let report = crate::verify::verify(&mut catalog, &mut disk, profile.set_id, limit, progress)?;
     crate::sync::write_catalog_copy(&catalog, &super::dumps::scan_profile(paths, profile), &disk)?;
