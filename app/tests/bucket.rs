@@ -199,3 +199,75 @@ fn verify_finds_a_flipped_byte_in_a_bucket_moves_it_aside_and_sync_heals_it() {
         "{v}"
     );
 }
+
+#[test]
+fn a_sync_killed_mid_upload_is_completed_by_the_next_and_a_quota_is_kept() {
+    let s3 = S3Server::start();
+    s3.create_bucket("kill-bucket");
+    let w = World::new();
+    for i in 0..40u64 {
+        w.write(&format!("docs/f{i:02}.bin"), bytes(i, 300_000));
+    }
+    let docs = w.home().join("docs");
+    ok(
+        &w,
+        &s3,
+        &["source", "add", docs.to_str().unwrap(), "--copies", "1"],
+    );
+    let url = "s3://kill-bucket/k";
+    ok(&w, &s3, &["disk", "init", url, "--label", "Cloud"]);
+    // Killed as soon as the first objects landed.
+    let mut c = Command::new(EXE);
+    c.args(["sync", url]);
+    w.env(&mut c);
+    c.env("AWS_ENDPOINT_URL", s3.endpoint())
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", REGION)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while s3.list("kill-bucket", "k/coffer/objects/").len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "nothing was uploaded");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let landed = s3.list("kill-bucket", "k/coffer/objects/").len();
+    assert!(landed < 40, "the sync ended before it was killed");
+    // Every object there is whole: the next sync counts them, uploads the rest.
+    let v = json(&ok(&w, &s3, &["--json", "sync", url]));
+    let copied = v["result"]["disks"][0]["copied_files"].as_u64().unwrap() as usize;
+    assert_eq!(copied + landed.min(40), 40, "{landed} landed, {v}");
+    let v = json(&ok(&w, &s3, &["--json", "verify", url]));
+    assert_eq!(v["result"][0]["report"]["checked"], 40, "{v}");
+
+    // Another machine's bucket disk with a quota of ten objects' worth.
+    let w2 = World::new();
+    for i in 0..40u64 {
+        w2.write(&format!("docs/f{i:02}.bin"), bytes(i, 300_000));
+    }
+    let docs2 = w2.home().join("docs");
+    ok(
+        &w2,
+        &s3,
+        &["source", "add", docs2.to_str().unwrap(), "--copies", "1"],
+    );
+    let small = "s3://kill-bucket/small";
+    ok(
+        &w2,
+        &s3,
+        &[
+            "disk", "init", small, "--label", "Small", "--quota", "3000000",
+        ],
+    );
+    let o = run(&w2, &s3, Some("pw"), &["--json", "sync", small]);
+    assert_eq!(code(&o), 3, "{}", both(&o));
+    let stored: u64 = s3
+        .list("kill-bucket", "small/coffer/objects/")
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    assert!((2_700_000..=3_000_000).contains(&stored), "{stored} bytes");
+}

@@ -253,3 +253,33 @@ fn catalog_slots_alternate_grow_their_generation_and_fall_back_when_damaged() {
         std::fs::remove_file(&out).unwrap();
     }
 }
+
+#[test]
+fn an_object_no_catalog_knows_is_listed_by_its_name_and_can_be_removed() {
+    let s3 = S3Server::start();
+    s3.create_bucket("opaque-disk");
+    let enc = Encryption::create(b"pw", Some(MIN_MEMORY_KIB), Some(1)).unwrap();
+    let d = BucketDisk::init(
+        bucket(&s3, "s3://opaque-disk"),
+        "C",
+        uuid::Uuid::nil(),
+        None,
+        Some(enc),
+    )
+    .unwrap();
+    let (a, b) = (with_marker(1, 10), with_marker(2, 10));
+    let (ha, hb) = (ObjectId::of(&a), ObjectId::of(&b));
+    d.put_object(&ha, &mut &a[..], &mut |_| Ok(())).unwrap();
+    d.put_object(&hb, &mut &b[..], &mut |_| Ok(())).unwrap();
+    // Only `a` is known: `b` shows under its keyed name.
+    let listed = d.objects([ha]).unwrap();
+    assert_eq!(listed.len(), 2);
+    let stranger = *listed.keys().find(|h| **h != ha).unwrap();
+    assert_ne!(stranger, hb);
+    d.remove_object(&stranger).unwrap();
+    assert_eq!(
+        d.objects([ha]).unwrap().into_keys().collect::<Vec<_>>(),
+        vec![ha]
+    );
+    assert_eq!(s3.list("opaque-disk", "coffer/objects/").len(), 1);
+}

@@ -63,6 +63,10 @@ pub struct BucketDisk {
     bucket: Bucket,
     pub identity: Identity,
     keys: std::sync::OnceLock<Keys>,
+    /// Names listed on an encrypted disk that no known hash gives: content
+    /// no catalog of this set knows, addressed by the name itself (so the
+    /// planner can remove it like any unreferenced object).
+    opaque: std::sync::Mutex<std::collections::HashSet<ObjectId>>,
 }
 
 impl std::fmt::Debug for BucketDisk {
@@ -126,6 +130,7 @@ impl BucketDisk {
             bucket,
             identity,
             keys: std::sync::OnceLock::new(),
+            opaque: Default::default(),
         };
         if let Some(k) = keys {
             let _ = disk.keys.set(k);
@@ -147,6 +152,7 @@ impl BucketDisk {
             bucket,
             identity,
             keys: std::sync::OnceLock::new(),
+            opaque: Default::default(),
         })
     }
 
@@ -223,8 +229,15 @@ impl BucketDisk {
 
     /// The key an object of content `hash` is stored under.
     pub fn object_key(&self, hash: &ObjectId) -> Result<String, DiskError> {
+        let opaque = || {
+            self.opaque
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(hash)
+        };
         let name = match self.sealing()? {
             None => *hash,
+            Some(_) if opaque() => *hash,
             Some(k) => k.name(hash),
         };
         Ok(format!("{OBJECTS}/{}/{}", name.prefix(), name.to_hex()))
@@ -338,7 +351,17 @@ impl BucketDisk {
                 continue;
             }
             let plain = crate::crypto::plain_len(size).unwrap_or(u64::MAX);
-            out.insert(names.get(&name).copied().unwrap_or(name), plain);
+            let content = match names.get(&name) {
+                Some(h) => *h,
+                None => {
+                    self.opaque
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(name);
+                    name
+                }
+            };
+            out.insert(content, plain);
         }
         Ok(out)
     }
