@@ -234,12 +234,15 @@ fn a_sync_killed_mid_upload_is_completed_by_the_next_and_a_quota_is_kept() {
     }
     child.kill().unwrap();
     child.wait().unwrap();
+    // A PUT the server had whole when the client died may still land.
+    std::thread::sleep(std::time::Duration::from_millis(500));
     let landed = s3.list("kill-bucket", "k/coffer/objects/").len();
     assert!(landed < 40, "the sync ended before it was killed");
     // Every object there is whole: the next sync counts them, uploads the rest.
     let v = json(&ok(&w, &s3, &["--json", "sync", url]));
     let copied = v["result"]["disks"][0]["copied_files"].as_u64().unwrap() as usize;
-    assert_eq!(copied + landed.min(40), 40, "{landed} landed, {v}");
+    assert!(copied <= 40 - landed, "{landed} landed, {v}");
+    assert_eq!(s3.list("kill-bucket", "k/coffer/objects/").len(), 40);
     let v = json(&ok(&w, &s3, &["--json", "verify", url]));
     assert_eq!(v["result"][0]["report"]["checked"], 40, "{v}");
 

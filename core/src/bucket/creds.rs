@@ -34,6 +34,8 @@ pub struct Settings {
     /// `part_size × (parallel + 1)` whatever the object's size.
     pub part_size: usize,
     pub parallel: usize,
+    /// Objects a sync uploads at once (each with up to `parallel` parts).
+    pub uploads: usize,
 }
 
 impl std::fmt::Debug for Settings {
@@ -64,7 +66,8 @@ impl Default for Settings {
             retry_timeout: Duration::from_secs(180),
             timeout: Duration::from_secs(120),
             part_size: 16 << 20,
-            parallel: 4,
+            parallel: 2,
+            uploads: 12,
         }
     }
 }

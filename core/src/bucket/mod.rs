@@ -212,6 +212,10 @@ impl Bucket {
         &self.loc
     }
 
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
     fn key(&self, key: &str) -> Key {
         if self.loc.prefix.is_empty() {
             Key::from(key)

@@ -205,8 +205,9 @@ fn run(
     // Buckets after the local disks: every connected disk may serve.
     let local: Vec<&Disk> = targets.iter().chain(sources.iter()).collect();
     for b in &buckets {
+        let uploads = b.bucket().settings().uploads;
         report.disks.push(crate::sync::sync_bucket(
-            catalog, profile, b, &local, &job.opts, 4, progress,
+            catalog, profile, b, &local, &job.opts, uploads, progress,
         )?);
     }
     Ok(())
