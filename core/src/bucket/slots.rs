@@ -46,6 +46,19 @@ impl BucketDisk {
         Ok(Side { meta, e_tag })
     }
 
+    /// The ETags of both sidecars: they change with every catalog copy any
+    /// writer makes, so an unchanged token and an unchanged catalog mean a
+    /// sync has nothing to do.
+    pub fn catalog_token(&self) -> Result<String, DiskError> {
+        let mut t = String::new();
+        for (_, side) in SLOTS {
+            let e = self.bucket().head(side)?.and_then(|s| s.e_tag);
+            t.push_str(e.as_deref().unwrap_or("-"));
+            t.push('/');
+        }
+        Ok(t)
+    }
+
     /// Uploads the catalog file `src` into the older slot; its sidecar.
     pub fn write_catalog(&self, src: &Path) -> Result<SlotMeta, DiskError> {
         let sides = [self.side(SLOTS[0].1)?, self.side(SLOTS[1].1)?];

@@ -9,6 +9,12 @@
 //! sync cut short (an error, a kill) leaves a bucket the next one completes
 //! without uploading again what is there.
 //!
+//! A sync that carried out its whole plan records a saturation key (the
+//! catalog's generation, the profile, the quota, the ETags of the bucket's
+//! catalog sidecars); the next sync with the same key skips listing and
+//! planning. Objects removed from the bucket behind Coffer's back are then
+//! found by `verify`, not by the sync.
+//!
 //! Invariant: the catalog records a copy on a bucket only after the upload
 //! was checked and its content hashed to the object's id.
 
@@ -78,6 +84,29 @@ pub fn sync_bucket(
         ..Report::default()
     };
     progress.phase(Phase::Planning, 0, 0);
+    // The fast way out, as for a local disk: a bucket that a sync left
+    // holding all it would take, whose catalog copies nobody rewrote since,
+    // with this catalog unchanged since, needs nothing (not even a listing).
+    let saturated_at = format!("saturated:{id}");
+    let key = saturation_key(catalog, profile, disk)?;
+    if catalog.meta(&saturated_at)?.as_deref() == Some(key.as_str()) {
+        let used = catalog.disk(id)?.and_then(|r| r.used).unwrap_or(0);
+        let mut row = register_bucket(catalog, disk, used)?;
+        if !opts.dry_run {
+            row.last_sync = Some(crate::now());
+            catalog.upsert_disk(&row)?;
+        }
+        report.up_to_date = true;
+        report.room_after = disk
+            .identity
+            .quota
+            .map_or(u64::MAX / 4, |q| q.saturating_sub(used));
+        return Ok(report);
+    }
+    if !opts.dry_run {
+        // Until this sync ends well, the next one lists and plans.
+        catalog.set_meta(&saturated_at, "")?;
+    }
     let on_disk = disk.objects(catalog.known_hashes()?)?;
     let used: u64 = on_disk.values().filter(|s| **s != u64::MAX).sum();
     register_bucket(catalog, disk, used)?;
@@ -156,7 +185,36 @@ pub fn sync_bucket(
         .identity
         .quota
         .map_or(room, |q| q.saturating_sub(used_now));
+    // Everything the plan wanted happened, and it wanted all it could.
+    let saturated = report.skipped_files == 0
+        && plan.short_files == 0
+        && plan.unavailable_files == 0
+        && plan.deferred_files == 0
+        && report.copied_files == plan.copy_files
+        && report.deleted_files == plan.delete_files;
+    let key = if saturated {
+        saturation_key(catalog, profile, disk)?
+    } else {
+        String::new()
+    };
+    catalog.set_meta(&saturated_at, &key)?;
     Ok(report)
+}
+
+/// What a bucket's sync depends on: the catalog's generation, the
+/// profile, the quota, and the bucket's catalog copies.
+fn saturation_key(
+    catalog: &Catalog,
+    profile: &Profile,
+    disk: &BucketDisk,
+) -> crate::Result<String> {
+    Ok(format!(
+        "bucket:{}:{}:{:?}:{}",
+        catalog.generation()?,
+        profile.digest(),
+        disk.identity.quota,
+        disk.catalog_token()?
+    ))
 }
 
 /// Exports the catalog and uploads it into the bucket's older slot.
