@@ -95,7 +95,11 @@ fn a_bucket_takes_a_sync_through_faults_and_the_next_sync_completes_a_failed_one
     let asked = proxy.connections();
     let r = sync(&mut lab, &d).unwrap();
     assert!(r.up_to_date && r.copied_files == 0, "{r:?}");
-    assert!(proxy.connections() - asked <= 2, "{} connections", proxy.connections() - asked);
+    assert!(
+        proxy.connections() - asked <= 2,
+        "{} connections",
+        proxy.connections() - asked
+    );
 
     // New files, then a server that gives up part-way: the sync fails,
     // naming the bucket, and records only what is there.
