@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/setup.sh
-export PATH="$HOME/.cargo/bin:$PATH"
+export PATH="$HOME/.cargo/bin:$PATH:$HOME/.local/share/coffer-test/moto/bin"
 echo "== cargo fmt --check"
 cargo fmt --all -- --check
 echo "== cargo clippy"

@@ -7,9 +7,11 @@
 //! Invariant: `core` never prints and never depends on a GUI toolkit.
 
 pub mod archive;
+pub mod bucket;
 pub mod catalog;
 pub mod command;
 pub mod config;
+pub mod crypto;
 pub mod disk;
 pub mod human;
 pub mod io;
@@ -24,6 +26,7 @@ pub mod scan;
 pub mod sync;
 pub mod task;
 pub mod verify;
+pub mod verify_bucket;
 pub mod volumes;
 
 pub use catalog::Catalog;

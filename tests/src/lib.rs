@@ -2,7 +2,9 @@
 //! Coffer's config and data folders, and a mount root whose sub-folders act
 //! as plugged-in disks; declarative trees; and checks of on-disk invariants.
 
+pub mod fault;
 pub mod hostile;
+pub mod s3;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -78,6 +80,7 @@ impl World {
             .env("COFFER_BASEPATH", self.home())
             .env("COFFER_MOUNT_ROOT", self.mounts())
             .env("HOME", self.home())
+            .env_remove("COFFER_PASSPHRASE")
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY");
     }

@@ -58,6 +58,9 @@ pub(super) fn plugged(
         opts: coffer_core::sync::Options::default(),
         mounts: source.clone(),
         front: FrontEnd::Agent,
+        // The agent asks no one: encrypted disks unlock with
+        // COFFER_PASSPHRASE or stay locked.
+        passphrases: coffer_core::disk::Passphrases::from_env(),
     };
     let note = notifier.send(
         0,
@@ -110,7 +113,15 @@ pub(super) fn plugged(
         budget: Some(opts.verify_budget),
     };
     let outcome = watched(shared, "verify", &row, root, |p| {
-        jobs::verify(paths, &cfg.profile, root, slice, FrontEnd::Agent, p)
+        jobs::verify(
+            paths,
+            &cfg.profile,
+            root,
+            slice,
+            FrontEnd::Agent,
+            &coffer_core::disk::Passphrases::from_env(),
+            p,
+        )
     });
     match outcome {
         Outcome::Completed { value, .. } => {

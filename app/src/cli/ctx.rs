@@ -31,6 +31,7 @@ impl Done {
 pub(super) struct Ctx {
     pub(super) json: bool,
     pub(super) paths: Paths,
+    pub(super) passphrase_file: Option<std::path::PathBuf>,
 }
 
 impl Ctx {
@@ -41,6 +42,14 @@ impl Ctx {
             cfg.save(&self.paths)?;
         }
         Ok(cfg)
+    }
+
+    /// What unlocks the encrypted disks among `roots` (see `pass`).
+    pub(super) fn passphrases(
+        &self,
+        roots: &[std::path::PathBuf],
+    ) -> anyhow::Result<disk::Passphrases> {
+        super::pass::for_disks(self.passphrase_file.as_deref(), roots)
     }
 
     pub(super) fn catalog(&self) -> anyhow::Result<Catalog> {

@@ -2,6 +2,7 @@
 
 use std::fmt::Write as _;
 
+use coffer_core::crypto::Encryption;
 use coffer_core::task::Warning;
 use coffer_core::volumes::{self, MountSource};
 use coffer_core::{Disk, human, io};
@@ -13,13 +14,25 @@ use super::ctx::{Ctx, Done};
 pub(super) fn disk_init(ctx: &Ctx, a: super::DiskInit) -> anyhow::Result<Done> {
     let cfg = ctx.config()?;
     let quota = a.quota.as_deref().map(human::parse_size).transpose()?;
-    let mut d = Disk::init_with(
+    let encryption = if a.encrypt {
+        let pw = super::pass::for_new_disk(ctx.passphrase_file.as_deref(), &a.label)?;
+        let memory = a.kdf_memory_mib.map(|m| m.saturating_mul(1024));
+        Some(Encryption::create(pw.as_bytes(), memory, None)?)
+    } else {
+        None
+    };
+    let encrypted = encryption.is_some();
+    if coffer_core::jobs::bucket::is_bucket(&a.path) {
+        return bucket_init(ctx, &a, cfg.profile.set_id, quota, encryption);
+    }
+    let mut d = Disk::init_full(
         &a.path,
         &a.label,
         cfg.profile.set_id,
         quota,
         io::real(),
         a.force,
+        encryption,
     )?;
     if let Some(m) = a.max_file_size.as_deref() {
         d.identity.max_file_size = Some(human::parse_size(m)?);
@@ -30,7 +43,8 @@ pub(super) fn disk_init(ctx: &Ctx, a: super::DiskInit) -> anyhow::Result<Done> {
     let cat = ctx.catalog()?;
     cat.register(&d, Some(0))?;
     let text = format!(
-        "Disk \"{}\" is ready at {}{}\nSync it with: coffer sync {}\n",
+        "{} \"{}\" is ready at {}{}\nSync it with: coffer sync {}\n",
+        if encrypted { "Encrypted disk" } else { "Disk" },
         human::escape(d.label()),
         human::path(d.root()),
         quota
@@ -40,6 +54,40 @@ pub(super) fn disk_init(ctx: &Ctx, a: super::DiskInit) -> anyhow::Result<Done> {
     );
     Ok(Done::ok(
         json!({"identity": d.identity, "root": d.root()}),
+        text,
+    ))
+}
+
+/// `coffer disk init s3://BUCKET/PREFIX`: the identity written into the
+/// bucket (only where there is none), the disk registered.
+fn bucket_init(
+    ctx: &Ctx,
+    a: &super::DiskInit,
+    set: uuid::Uuid,
+    quota: Option<u64>,
+    encryption: Option<(Encryption, coffer_core::crypto::Keys)>,
+) -> anyhow::Result<Done> {
+    use coffer_core::bucket::{Bucket, BucketDisk, Location, Settings};
+    let loc = Location::parse(&a.path.to_string_lossy())?;
+    let bucket = Bucket::connect(&loc, &Settings::from_env())?;
+    bucket.check()?;
+    let encrypted = encryption.is_some();
+    let d = BucketDisk::init(bucket, &a.label, set, quota, encryption)?;
+    coffer_core::sync::register_bucket(&ctx.catalog()?, &d, 0)?;
+    let text = format!(
+        "{} \"{}\" is ready at {loc}{}\nSync it with: coffer sync {loc}\n",
+        if encrypted {
+            "Encrypted bucket disk"
+        } else {
+            "Bucket disk"
+        },
+        human::escape(&d.identity.label),
+        quota
+            .map(|q| format!(" (quota {})", human::bytes(q)))
+            .unwrap_or_default(),
+    );
+    Ok(Done::ok(
+        json!({"identity": d.identity, "root": loc.to_string()}),
         text,
     ))
 }

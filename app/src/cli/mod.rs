@@ -8,6 +8,7 @@ mod assets;
 mod ctx;
 mod disks;
 mod history;
+mod pass;
 mod progress;
 mod restore;
 mod shown;
@@ -51,6 +52,10 @@ pub struct Cli {
     /// Say more about what is happening.
     #[arg(short, long, global = true)]
     pub verbose: bool,
+    /// Read an encrypted disk's passphrase from the first line of FILE
+    /// (else COFFER_PASSPHRASE, else the terminal asks).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -293,6 +298,9 @@ pub enum OnOff {
 
 #[derive(Args, Debug)]
 pub struct DiskInit {
+    /// A mounted folder, or s3://BUCKET/PREFIX for a bucket (endpoint, region
+    /// and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
+    /// AWS_SECRET_ACCESS_KEY or ~/.aws/credentials).
     pub path: PathBuf,
     /// A name you will recognise on the label of the disk.
     #[arg(long)]
@@ -308,11 +316,19 @@ pub struct DiskInit {
     /// sync; a readable identity is never replaced.
     #[arg(long)]
     pub force: bool,
+    /// Encrypt everything stored on the disk with a passphrase (asked on
+    /// the terminal, or --passphrase-file, or COFFER_PASSPHRASE).
+    #[arg(long)]
+    pub encrypt: bool,
+    /// Argon2id memory for the key, in MiB (default 64; tests use less).
+    #[arg(long, hide = true, requires = "encrypt")]
+    pub kdf_memory_mib: Option<u32>,
 }
 
 #[derive(Args, Debug)]
 pub struct SyncArgs {
-    /// The disk: its mount path or label. Default: every connected disk.
+    /// The disk: its mount path or label, or a bucket disk's s3://BUCKET/PREFIX.
+    /// Default: every connected disk.
     pub disk: Option<String>,
     /// Show the plan (copies, deletions, bytes) without doing it.
     #[arg(long)]
@@ -324,7 +340,8 @@ pub struct SyncArgs {
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// The disk: its mount path or label. Default: every connected disk.
+    /// The disk: its mount path or label, or a bucket disk's s3://BUCKET/PREFIX.
+    /// Default: every connected disk.
     pub disk: Option<String>,
     /// Verify at most this many copies (the least recently verified).
     #[arg(long)]
@@ -370,10 +387,15 @@ pub fn run(args: Vec<std::ffi::OsString>) -> ExitCode {
 /// Runs one command and prints its result.
 fn dispatch(cli: Cli) -> Exit {
     let json = cli.json;
+    let passphrase_file = cli.passphrase_file.clone();
     let result = coffer_core::config::Paths::from_env()
         .map_err(anyhow::Error::from)
         .and_then(|paths| {
-            let ctx = ctx::Ctx { json, paths };
+            let ctx = ctx::Ctx {
+                json,
+                paths,
+                passphrase_file,
+            };
             match cli.command {
                 Command::Source(SourceCmd::Add(a)) => sources::source_add(&ctx, a),
                 Command::Source(SourceCmd::Remove { path }) => sources::source_remove(&ctx, &path),

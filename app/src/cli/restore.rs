@@ -10,7 +10,7 @@ use anyhow::{Context, bail};
 use coffer_core::catalog::{Kind, Version};
 use coffer_core::restore::{self, At, Existing, Options};
 use coffer_core::volumes::{self, MountSource};
-use coffer_core::{Catalog, Disk, human, io, jobs};
+use coffer_core::{Catalog, human, jobs};
 use serde_json::{json, to_value};
 
 use super::ctx::{Ctx, Done, settle};
@@ -278,6 +278,17 @@ fn with_dumps(cat: &Catalog, dumps_only: bool, opts: &Options) -> coffer_core::R
 
 /// One run over the disks connected now: what to print, and the disks to
 /// plug in next (from the typed report, for `--wait`).
+/// Connected disks first, then reachable buckets (slower to read).
+fn sources_of<'a>(
+    disks: &'a [coffer_core::Disk],
+    buckets: &'a [coffer_core::bucket::BucketDisk],
+) -> Vec<&'a dyn restore::Source> {
+    let mut out: Vec<&dyn restore::Source> =
+        disks.iter().map(|d| d as &dyn restore::Source).collect();
+    out.extend(buckets.iter().map(|b| b as &dyn restore::Source));
+    out
+}
+
 fn run_once(
     ctx: &Ctx,
     a: &RestoreArgs,
@@ -295,9 +306,23 @@ fn run_once(
         Some(_) => None,
         None => Some(ctx.config()?.profile.set_id),
     };
+    // The disks a restore may read from, asked for before the job starts.
+    let mut asked: Vec<std::path::PathBuf> = from_disk.iter().cloned().collect();
+    if from_disk.is_none() && catalog_path.exists() {
+        let cat = Catalog::open(&catalog_path)?;
+        let known = cat.disks()?;
+        asked.extend(
+            coffer_core::volumes::present(&MountSource::from_env(), &known)
+                .into_iter()
+                .filter(|v| v.identity.is_ok())
+                .map(|v| v.root),
+        );
+        asked.extend(jobs::bucket::known_urls(&cat)?);
+    }
+    let pass = ctx.passphrases(&asked)?;
     let paths = ctx.paths.clone();
     // Recorded in this computer's history (when it has a catalog).
-    let recorded = move |disks: &[Disk],
+    let recorded = move |disks: &[coffer_core::Disk],
                          p: &coffer_core::Progress,
                          job: &mut dyn FnMut(
         &coffer_core::Progress,
@@ -313,26 +338,45 @@ fn run_once(
         )
     };
     let outcome = progress::run("restore", ctx.json, move |p| match &from_disk {
+        Some(root) if jobs::bucket::is_bucket(root) => {
+            let bucket = jobs::bucket::open_bucket(&root.to_string_lossy(), &pass, None)?;
+            let (mut cat, _tmp, problems) = restore::open_bucket_catalog(&bucket)?;
+            let opts = with_dumps(&cat, dumps_only, &opts)?;
+            for problem in problems {
+                p.notice(format!(
+                    "{problem}; the bucket's other catalog copy was used"
+                ));
+            }
+            let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), None, &pass)?;
+            let mut sources: Vec<&dyn restore::Source> = vec![&bucket];
+            sources.extend(disks.iter().map(|d| d as &dyn restore::Source));
+            let r = recorded(&disks, p, &mut |p| {
+                restore::restore_from(&mut cat, None, &sources, &opts, p)
+            })?;
+            Ok((r, jobs::dumps::recorded(&cat)))
+        }
         Some(root) => {
-            let disk = Disk::open(root, io::real())?;
+            let disk = jobs::disks::open(root, &pass)?;
             let (mut cat, _tmp, problems) = restore::open_disk_catalog(&disk)?;
             drop(disk);
             let opts = with_dumps(&cat, dumps_only, &opts)?;
             for problem in problems {
                 p.notice(format!("{problem}; the disk's other catalog copy was used"));
             }
-            let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), Some(root))?;
+            let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), Some(root), &pass)?;
+            let buckets = jobs::bucket::open_known(&cat, &pass)?;
             let r = recorded(&disks, p, &mut |p| {
-                restore::restore(&mut cat, None, &disks, &opts, p)
+                restore::restore_from(&mut cat, None, &sources_of(&disks, &buckets), &opts, p)
             })?;
             Ok((r, jobs::dumps::recorded(&cat)))
         }
         None => {
             let mut cat = Catalog::open(&catalog_path)?;
-            let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), None)?;
+            let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), None, &pass)?;
+            let buckets = jobs::bucket::open_known(&cat, &pass)?;
             let opts = with_dumps(&cat, dumps_only, &opts)?;
             let r = recorded(&disks, p, &mut |p| {
-                restore::restore(&mut cat, set, &disks, &opts, p)
+                restore::restore_from(&mut cat, set, &sources_of(&disks, &buckets), &opts, p)
             })?;
             Ok((r, jobs::dumps::recorded(&cat)))
         }

@@ -61,12 +61,18 @@ pub(super) fn scan_cmd(ctx: &Ctx) -> anyhow::Result<Done> {
 pub(super) fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
     let cfg = ctx.config()?;
     let mounts = MountSource::from_env();
-    let roots = jobs::disks::choose(
-        &ctx.catalog()?,
-        &mounts,
-        a.disk.as_deref(),
-        cfg.profile.set_id,
-    )?;
+    let roots = match a.disk.as_deref() {
+        Some(url) if url.starts_with("s3://") => vec![std::path::PathBuf::from(url)],
+        name => jobs::disks::choose(&ctx.catalog()?, &mounts, name, cfg.profile.set_id)?,
+    };
+    // The other connected disks of the set may serve as sources.
+    let mut asked = roots.clone();
+    asked.extend(
+        jobs::disks::of_set(&mounts, &ctx.catalog()?, cfg.profile.set_id)?
+            .into_iter()
+            .map(|(_, r)| r),
+    );
+    let passphrases = ctx.passphrases(&asked)?;
     let job = jobs::SyncJob {
         roots,
         scan: !a.no_scan,
@@ -76,6 +82,7 @@ pub(super) fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
         },
         mounts,
         front: FrontEnd::Cli,
+        passphrases,
     };
     let paths = ctx.paths.clone();
     let outcome = progress::run("sync", ctx.json, move |p| {
@@ -253,21 +260,25 @@ pub(super) fn status(ctx: &Ctx) -> anyhow::Result<Done> {
 
 pub(super) fn verify_cmd(ctx: &Ctx, a: super::VerifyArgs) -> anyhow::Result<Done> {
     let cfg = ctx.config()?;
-    let roots = jobs::disks::choose(
-        &ctx.catalog()?,
-        &MountSource::from_env(),
-        a.disk.as_deref(),
-        cfg.profile.set_id,
-    )?;
+    let roots = match a.disk.as_deref() {
+        Some(url) if url.starts_with("s3://") => vec![std::path::PathBuf::from(url)],
+        name => jobs::disks::choose(
+            &ctx.catalog()?,
+            &MountSource::from_env(),
+            name,
+            cfg.profile.set_id,
+        )?,
+    };
     let slice = jobs::Slice {
         limit: a.limit,
         budget: a.budget.map(Into::into),
     };
     let paths = ctx.paths.clone();
+    let pass = ctx.passphrases(&roots)?;
     let outcome = progress::run("verify", ctx.json, move |p| {
         roots
             .iter()
-            .map(|r| jobs::verify(&paths, &cfg.profile, r, slice, FrontEnd::Cli, p))
+            .map(|r| jobs::verify(&paths, &cfg.profile, r, slice, FrontEnd::Cli, &pass, p))
             .collect::<coffer_core::Result<Vec<_>>>()
     });
     let (reports, warnings) = settle(outcome)?;

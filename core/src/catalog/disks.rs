@@ -35,6 +35,42 @@ impl Catalog {
         Ok(row)
     }
 
+    /// Every content hash this catalog knows: objects, copies, and what an
+    /// unfinished scan read (its content may be on a disk already).
+    pub fn known_hashes(&self) -> Result<Vec<ObjectId>, Error> {
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT hash FROM objects UNION SELECT hash FROM copies",
+            "SELECT hash FROM scan_cache",
+        ] {
+            let mut st = match self.conn.prepare(sql) {
+                Ok(st) => st,
+                // A disk's catalog copy of an older schema has no scan cache.
+                Err(_) if sql.contains("scan_cache") => continue,
+                Err(e) => return Err(self.err()(e)),
+            };
+            let rows = st
+                .query_map([], |r| r.get::<_, String>(0))
+                .map_err(self.err())?;
+            for r in rows {
+                if let Ok(h) = r.map_err(self.err())?.parse() {
+                    out.push(h);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Teaches an encrypted disk the names of everything this catalog
+    /// knows, so its listing says which content it holds (a plain disk
+    /// needs nothing, and nothing is read for it).
+    pub fn teach(&self, disk: &crate::Disk) -> crate::Result<()> {
+        if disk.encrypted() {
+            disk.learn(self.known_hashes()?)?;
+        }
+        Ok(())
+    }
+
     pub fn disks(&self) -> Result<Vec<DiskRow>, Error> {
         let mut st = self
             .conn

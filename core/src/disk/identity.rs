@@ -18,6 +18,9 @@ use super::root::Root;
 pub const IDENTITY_FILE: &str = "coffer-disk.json";
 /// The disk format this Coffer writes and reads.
 pub const FORMAT: u32 = 1;
+/// The format of an encrypted disk: a Coffer that does not know encryption
+/// must refuse it rather than take its sealed objects for damaged ones.
+pub const FORMAT_ENCRYPTED: u32 = 2;
 /// The largest identity file read: real ones are a few hundred bytes.
 pub const IDENTITY_CAP: u64 = 64 * 1024;
 /// The smallest part size accepted: smaller would only multiply files (a
@@ -44,6 +47,10 @@ pub struct Identity {
     /// system (FAT32: 4 GiB - 1) when absent.
     #[serde(default)]
     pub max_file_size: Option<u64>,
+    /// How the disk is encrypted (absent on a plain disk, whose identity
+    /// file stays exactly as it was).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<crate::crypto::Encryption>,
 }
 
 /// At most `n` characters of `s`, for messages that quote a file.
@@ -81,10 +88,10 @@ impl Identity {
             )
         })?;
         match value.get("format").and_then(serde_json::Value::as_u64) {
-            Some(f) if f == u64::from(FORMAT) => {}
-            Some(f) if f > u64::from(FORMAT) => {
+            Some(f) if f == u64::from(FORMAT) || f == u64::from(FORMAT_ENCRYPTED) => {}
+            Some(f) if f > u64::from(FORMAT_ENCRYPTED) => {
                 return Err(format!(
-                    "disk format {f} is newer than this Coffer understands ({FORMAT}); update Coffer"
+                    "disk format {f} is newer than this Coffer understands ({FORMAT_ENCRYPTED}); update Coffer"
                 ));
             }
             Some(f) => return Err(format!("unknown disk format {f}")),
@@ -94,6 +101,17 @@ impl Identity {
         // a key given twice.
         let id: Identity = serde_json::from_slice(bytes)
             .map_err(|e| clip(format!("is missing a field or has a wrong one ({e})"), 200))?;
+        match (&id.encryption, id.format) {
+            (Some(e), FORMAT_ENCRYPTED) => e.check()?,
+            (None, FORMAT) => {}
+            (Some(_), _) => return Err(format!("is encrypted but says disk format {}", id.format)),
+            (None, _) => {
+                return Err(format!(
+                    "says disk format {} (encrypted) but has no \"encryption\"",
+                    id.format
+                ));
+            }
+        }
         if id.label.trim().is_empty() {
             return Err("has an empty label".into());
         }
@@ -179,6 +197,29 @@ mod tests {
         let err = Identity::parse(text.as_bytes()).unwrap_err();
         assert!(err.contains(expect), "{err}");
         assert!(err.chars().count() < 400, "{err}");
+    }
+
+    #[test]
+    fn an_encrypted_identity_needs_format_2_and_sane_parameters() {
+        let enc = r#""encryption":{"scheme":"xchacha20poly1305-stream-64k","kdf":{"algorithm":"argon2id","memory_kib":65536,"iterations":3,"lanes":1,"salt":"00112233445566778899aabbccddeeff"},"key_check":"0000000000000000000000000000000000000000000000000000000000000000"}"#;
+        let two = GOOD
+            .replace("\"format\":1", "\"format\":2")
+            .replace("\"created_at\":1", &format!("\"created_at\":1,{enc}"));
+        assert!(
+            Identity::parse(two.as_bytes())
+                .unwrap()
+                .encryption
+                .is_some()
+        );
+        let one = two.replace("\"format\":2", "\"format\":1");
+        assert!(Identity::parse(one.as_bytes()).is_err());
+        let bare = GOOD.replace("\"format\":1", "\"format\":2");
+        assert!(Identity::parse(bare.as_bytes()).is_err());
+        let greedy = two.replace("65536", "4294967295");
+        let err = Identity::parse(greedy.as_bytes()).unwrap_err();
+        assert!(err.contains("memory"), "{err}");
+        let extra = two.replace("\"lanes\":1", "\"lanes\":1,\"pepper\":1");
+        assert!(Identity::parse(extra.as_bytes()).is_err());
     }
 
     #[test]

@@ -85,7 +85,8 @@ impl Disk {
             let contiguous = parts.iter().enumerate().all(|(i, p)| p.0 == i + 1);
             let (head, tag) = name.split_once('.').unwrap_or((&name, ""));
             out.push(Leftover {
-                expected: head.parse().ok(),
+                // On an encrypted disk the head is a keyed name, no hash.
+                expected: head.parse().ok().filter(|_| !self.encrypted()),
                 tag: (head == STAGED).then(|| tag.to_string()),
                 name: name.clone(),
                 parts: parts.into_iter().map(|(_, p, s)| (p, s)).collect(),
@@ -116,27 +117,50 @@ impl Disk {
 
     /// Reads a leftover back and hashes it: a copy ready to commit under
     /// the hash of exactly its bytes. `each` sees every chunk read.
+    /// `Ok(None)`: on an encrypted disk, a sealed copy cut short or
+    /// damaged (an interrupted write), which was dropped.
     pub fn adopt(
         &self,
         l: Leftover,
         mut each: impl FnMut(u64) -> Result<(), crate::Error>,
-    ) -> Result<Pending, crate::Error> {
+    ) -> Result<Option<Pending>, crate::Error> {
         let mut h = Hasher::default();
         let mut size = 0u64;
-        for (rel, _) in &l.parts {
-            let f = self
-                .root
-                .open_file(rel)
-                .map_err(|e| Error::io("cannot read", &self.root.show(rel), e))?;
-            size += hash_into(f, &mut h, &mut each)
-                .map_err(|e| Error::io("cannot read", &self.root.show(rel), e))?;
+        if let Some(keys) = self.sealing()? {
+            let mut raw: Box<dyn Read + Send> = Box::new(io::empty());
+            for (rel, _) in &l.parts {
+                let f = self
+                    .root
+                    .open_file(rel)
+                    .map_err(|e| Error::io("cannot read", &self.root.show(rel), e))?;
+                raw = Box::new(raw.chain(f));
+            }
+            let shown = self.root.show(Path::new(TMP).join(&l.name));
+            let opened = keys.opener(raw, crate::crypto::OBJECT_CONTEXT, shown.clone());
+            match hash_into(opened, &mut h, &mut each) {
+                Ok(n) => size = n,
+                Err(e) if e.kind() == io::ErrorKind::InvalidData => {
+                    self.discard_leftover(l)?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(Error::io("cannot read", &shown, e).into()),
+            }
+        } else {
+            for (rel, _) in &l.parts {
+                let f = self
+                    .root
+                    .open_file(rel)
+                    .map_err(|e| Error::io("cannot read", &self.root.show(rel), e))?;
+                size += hash_into(f, &mut h, &mut each)
+                    .map_err(|e| Error::io("cannot read", &self.root.show(rel), e))?;
+            }
         }
         self.gate()?;
-        Ok(Pending {
+        Ok(Some(Pending {
             hash: h.finish(),
             size,
             parts: l.parts.into_iter().map(|p| p.0).collect(),
-        })
+        }))
     }
 
     /// Finishes a single-part staged copy from `src`, the file it was made
@@ -149,7 +173,14 @@ impl Disk {
         src: &mut std::fs::File,
         mut each: impl FnMut(u64) -> Result<(), crate::Error>,
     ) -> Result<Option<Pending>, super::CopyInError> {
-        let Some((rel, have)) = l.parts.first().cloned().filter(|_| l.single()) else {
+        // A sealed stream cannot be taken up where it stopped (its last
+        // chunk is not written yet): an encrypted disk copies it again.
+        let Some((rel, have)) = l
+            .parts
+            .first()
+            .cloned()
+            .filter(|_| l.single() && !self.encrypted())
+        else {
             self.discard_leftover(l)?;
             return Ok(None);
         };

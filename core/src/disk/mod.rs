@@ -28,6 +28,7 @@
 
 pub mod fs;
 mod identity;
+mod keyed;
 mod leftovers;
 pub mod root;
 mod slot_pages;
@@ -42,9 +43,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 pub use identity::{
-    FORMAT, IDENTITY_CAP, IDENTITY_FILE, Identity, MAX_LABEL, MAX_SETS, MIN_PART_SIZE,
-    read_identity,
+    FORMAT, FORMAT_ENCRYPTED, IDENTITY_CAP, IDENTITY_FILE, Identity, MAX_LABEL, MAX_SETS,
+    MIN_PART_SIZE, read_identity,
 };
+pub use keyed::{FixedPassphrase, NoPassphrase, Passphrase, Passphrases};
 pub use leftovers::Leftover;
 pub use root::Root;
 pub use slot_pages::{PageSource, PagesWritten};
@@ -118,6 +120,18 @@ pub enum Error {
     Stray { path: PathBuf, what: &'static str },
     #[error("object {hash} is not on the disk at {root_}", root_ = crate::human::path(.root))]
     Missing { root: PathBuf, hash: ObjectId },
+    #[error(
+        "disk \"{label}\" at {root_} is encrypted; give its passphrase (terminal, --passphrase-file, COFFER_PASSPHRASE or the keyring)", root_ = crate::human::path(.root))]
+    Locked { root: PathBuf, label: String },
+    #[error(
+        "wrong passphrase for the encrypted disk \"{label}\" at {root_}; nothing was read or written", root_ = crate::human::path(.root))]
+    WrongPassphrase { root: PathBuf, label: String },
+    #[error("cannot unlock the disk \"{label}\" at {root_}: {source}", root_ = crate::human::path(.root))]
+    Crypto {
+        root: PathBuf,
+        label: String,
+        source: crate::crypto::Error,
+    },
 }
 
 fn full_detail(needed: u64, available: u64) -> String {
@@ -173,6 +187,10 @@ pub struct Disk {
     kind: std::sync::OnceLock<fs::Kind>,
     /// The largest file a write found the file system to hold.
     learned: std::sync::atomic::AtomicU64,
+    /// The keys of an encrypted disk, once unlocked.
+    keys: std::sync::OnceLock<crate::crypto::Keys>,
+    /// An encrypted disk's names, mapped back to content hashes.
+    names: Mutex<keyed::Names>,
 }
 
 fn open_root(root: &Path) -> Result<Root, Error> {
@@ -207,6 +225,21 @@ impl Disk {
         io: Arc<dyn DiskIo>,
         force: bool,
     ) -> Result<Disk, Error> {
+        Disk::init_full(root, label, set_id, quota, io, force, None)
+    }
+
+    /// Like [`init_with`](Self::init_with); with `encryption`, the disk is
+    /// encrypted (made by [`crate::crypto::Encryption::create`]), and comes
+    /// back unlocked with those keys.
+    pub fn init_full(
+        root: &Path,
+        label: &str,
+        set_id: uuid::Uuid,
+        quota: Option<u64>,
+        io: Arc<dyn DiskIo>,
+        force: bool,
+        encryption: Option<(crate::crypto::Encryption, crate::crypto::Keys)>,
+    ) -> Result<Disk, Error> {
         let r = open_root(root)?;
         let fresh = match identity::read(&r) {
             Ok(id) => {
@@ -232,24 +265,25 @@ impl Disk {
                 ),
             });
         }
+        let (encryption, keys) = encryption.unzip();
         let identity = Identity {
-            format: FORMAT,
+            format: if encryption.is_some() {
+                FORMAT_ENCRYPTED
+            } else {
+                FORMAT
+            },
             disk_id: uuid::Uuid::new_v4(),
             label: label.to_string(),
             sets: vec![set_id],
             created_at: crate::now(),
             quota,
             max_file_size: None,
+            encryption,
         };
-        let disk = Disk {
-            root: r,
-            identity,
-            io,
-            claim: Mutex::default(),
-            block: std::sync::OnceLock::new(),
-            kind: std::sync::OnceLock::new(),
-            learned: std::sync::atomic::AtomicU64::new(u64::MAX),
-        };
+        let disk = Disk::new(r, identity, io);
+        if let Some(k) = keys {
+            let _ = disk.keys.set(k);
+        }
         // The same gate as every other write, minus the identity that is
         // about to be written: the lock, then Coffer's folders.
         disk.take_lock(set_id)?;
@@ -267,15 +301,7 @@ impl Disk {
     pub fn open(root: &Path, io: Arc<dyn DiskIo>) -> Result<Disk, Error> {
         let root = open_root(root)?;
         let identity = identity::read(&root)?;
-        let disk = Disk {
-            root,
-            identity,
-            io,
-            claim: Mutex::default(),
-            block: std::sync::OnceLock::new(),
-            kind: std::sync::OnceLock::new(),
-            learned: std::sync::atomic::AtomicU64::new(u64::MAX),
-        };
+        let disk = Disk::new(root, identity, io);
         if let Some(m) = disk.identity.max_file_size
             && m > disk.fs_max_file()
         {
@@ -288,6 +314,20 @@ impl Disk {
             });
         }
         Ok(disk)
+    }
+
+    fn new(root: Root, identity: Identity, io: Arc<dyn DiskIo>) -> Disk {
+        Disk {
+            root,
+            identity,
+            io,
+            claim: Mutex::default(),
+            block: std::sync::OnceLock::new(),
+            kind: std::sync::OnceLock::new(),
+            learned: std::sync::atomic::AtomicU64::new(u64::MAX),
+            keys: std::sync::OnceLock::new(),
+            names: Mutex::default(),
+        }
     }
 
     /// The one gate for writing: the identity is still valid and the same,
@@ -447,5 +487,7 @@ impl Disk {
     }
 }
 
+#[cfg(test)]
+mod sealed_tests;
 #[cfg(test)]
 mod tests;

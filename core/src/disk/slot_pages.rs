@@ -15,6 +15,9 @@
 //! first page is rewritten from the catalog's WAL mode, with the page count
 //! in it made valid.
 //!
+//! An encrypted disk's slots are sealed streams and are always written
+//! whole (`Disk::write_catalog`).
+//!
 //! Invariant: the slot's sidecar names the SHA-256 of every byte of the
 //! slot as written, pages unchanged or not; a map that does not match the
 //! sidecar is never used.
@@ -138,6 +141,11 @@ impl Disk {
         src: &dyn PageSource,
         maps: &Path,
     ) -> Result<Option<PagesWritten>, Error> {
+        // A sealed slot (an encrypted disk) is one authenticated stream:
+        // written whole, from an export.
+        if self.sealing()?.is_some() {
+            return Ok(None);
+        }
         // Ask first, before the slot is made invalid.
         let unreadable = |e| Error::io("cannot read", src.path(), e);
         if src

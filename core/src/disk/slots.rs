@@ -102,6 +102,15 @@ impl Disk {
         meta: &SlotMeta,
         out: Option<&mut dyn Write>,
     ) -> Result<(), String> {
+        // What goes to `out` from an encrypted disk is the opened catalog,
+        // each chunk authenticated on the way.
+        let mut unsealer = match (&out, self.sealing()) {
+            (None, _) | (_, Ok(None)) => None,
+            (Some(_), Ok(Some(k))) => {
+                Some(k.unsealer(&crate::crypto::slot_context(meta.generation)))
+            }
+            (Some(_), Err(e)) => return Err(e.to_string()),
+        };
         let shown = self.root.show(db);
         let f = self
             .root
@@ -122,8 +131,12 @@ impl Disk {
                 h.update(&buf[..k]);
                 n += k as u64;
                 if let Some(o) = out.as_mut() {
-                    o.write_all(&buf[..k])
-                        .map_err(|e| format!("cannot copy {}: {e}", shown.display()))?;
+                    let mut put = |b: &[u8]| o.write_all(b);
+                    match unsealer.as_mut() {
+                        None => put(&buf[..k]),
+                        Some(u) => u.push(&buf[..k], &mut put),
+                    }
+                    .map_err(|e| format!("cannot copy {}: {e}", shown.display()))?;
                 }
             }
         })?;
@@ -132,6 +145,10 @@ impl Disk {
                 "{}: does not match its checksum (torn write?)",
                 shown.display()
             ));
+        }
+        if let (Some(u), Some(o)) = (unsealer.as_mut(), out) {
+            u.finish(&mut |b| o.write_all(b))
+                .map_err(|e| format!("cannot copy {}: {e}", shown.display()))?;
         }
         Ok(())
     }
@@ -256,19 +273,39 @@ impl Disk {
             .map_err(|e| Error::io("cannot write", &db_shown, e))?;
         let mut hasher = Hasher::default();
         let mut size = 0u64;
+        // On an encrypted disk the slot is sealed, bound to its generation;
+        // the sidecar's size and checksum are of what the disk holds.
+        let mut sealer = match self.sealing()? {
+            None => None,
+            Some(k) => Some(
+                k.sealer(&crate::crypto::slot_context(w.generation))
+                    .map_err(|e| Error::io("cannot seal", &db_shown, io::Error::other(e)))?,
+            ),
+        };
+        let mut put = |b: &[u8]| -> io::Result<()> {
+            hasher.update(b);
+            size += b.len() as u64;
+            out.write_all(b)
+        };
         crate::object::with_buffer(|buf| -> Result<(), Error> {
             loop {
                 let n = match input.read(buf) {
-                    Ok(0) => return Ok(()),
+                    Ok(0) => break,
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(Error::io("cannot read", src, e)),
                 };
-                hasher.update(&buf[..n]);
-                out.write_all(&buf[..n])
-                    .map_err(|e| Error::io("cannot write", &db_shown, e))?;
-                size += n as u64;
+                match sealer.as_mut() {
+                    None => put(&buf[..n]),
+                    Some(s) => s.push(&buf[..n], &mut put),
+                }
+                .map_err(|e| Error::io("cannot write", &db_shown, e))?;
             }
+            if let Some(s) = sealer.take() {
+                s.finish(&mut put)
+                    .map_err(|e| Error::io("cannot write", &db_shown, e))?;
+            }
+            Ok(())
         })?;
         out.sync_all()
             .map_err(|e| Error::io("cannot flush", &db_shown, e))?;

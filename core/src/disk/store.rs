@@ -102,13 +102,15 @@ fn is_file(st: &rustix::fs::Stat) -> bool {
 impl Disk {
     /// An object's file (or first part), relative to the root.
     pub(super) fn object_rel(&self, hash: &ObjectId) -> PathBuf {
-        Path::new(OBJECTS).join(hash.prefix()).join(hash.to_hex())
+        let name = self.disk_name(hash);
+        Path::new(OBJECTS).join(name.prefix()).join(name.to_hex())
     }
 
     fn part_rel(&self, hash: &ObjectId, n: usize) -> PathBuf {
+        let name = self.disk_name(hash);
         Path::new(OBJECTS)
-            .join(hash.prefix())
-            .join(format!("{}.p{n:03}", hash.to_hex()))
+            .join(name.prefix())
+            .join(format!("{}.p{n:03}", name.to_hex()))
     }
 
     /// Where an object (or its first part) lives, for messages and tests.
@@ -186,11 +188,15 @@ impl Disk {
                 },
             );
         }
+        if self.encrypted() {
+            return self.unsealed_listing(out);
+        }
         Ok(out)
     }
 
     /// The files an object is stored in, in order, relative to the root.
     fn object_rels(&self, hash: &ObjectId) -> Result<Vec<PathBuf>, Error> {
+        self.sealing()?;
         let whole = self.object_rel(hash);
         if self.root.stat(&whole).is_ok_and(|st| is_file(&st)) {
             return Ok(vec![whole]);
@@ -234,7 +240,7 @@ impl Disk {
                 .map_err(|e| Error::io("cannot open", &self.root.show(&p), e))?;
             reader = Box::new(reader.chain(f));
         }
-        Ok(reader)
+        Ok(self.unsealed(reader, hash))
     }
 
     /// Deletes an object (all its parts).
@@ -351,7 +357,8 @@ impl Disk {
     ) -> Result<Pending, crate::Error> {
         let p = self
             .copy_in(
-                &format!("{}.{}", expected.to_hex(), new_tag()),
+                // An encrypted disk's temp names give no content hash away.
+                &format!("{}.{}", self.disk_name(expected).to_hex(), new_tag()),
                 src,
                 Resume::default(),
                 each,
@@ -412,6 +419,8 @@ impl Disk {
         mut each: impl FnMut(u64) -> Result<(), crate::Error>,
     ) -> Result<Pending, CopyInError> {
         let io = self.gate()?;
+        let mut sealer = self.object_sealer()?;
+        let mut sealed = Vec::new();
         let mut limit = self.max_file_size();
         let Resume {
             mut hasher,
@@ -443,6 +452,65 @@ impl Disk {
         let holes = self.fs_kind().unix();
         // Whether the part being written ends in a hole, so far.
         let mut short = false;
+        // Writes bytes out across parts (sealed ones on an encrypted disk),
+        // leaving whole blocks of zeros as holes where that is possible.
+        let mut put = |mut chunk: &[u8],
+                       cur: &mut Option<(Box<dyn IoFile>, u64)>,
+                       parts: &mut Vec<PathBuf>,
+                       short: &mut bool|
+         -> Result<(), CopyInError> {
+            while !chunk.is_empty() {
+                if cur.as_ref().is_none_or(|(_, w)| *w >= limit) {
+                    if let Some((mut f, w)) = cur.take() {
+                        if *short {
+                            f.set_len(w)
+                                .map_err(|e| Error::io("cannot write", &shown(parts), e))?;
+                        }
+                        f.sync_all()
+                            .map_err(|e| Error::io("cannot flush", &shown(parts), e))?;
+                    }
+                    *short = false;
+                    *cur = Some((new_part(parts)?, 0));
+                }
+                let Some((f, written)) = cur.as_mut() else {
+                    break;
+                };
+                let take = (limit - *written).min(chunk.len() as u64) as usize;
+                let piece = &chunk[..take];
+                let wrote = if holes {
+                    crate::meta::sparse::write_skipping(f.as_mut(), piece, *written, short)
+                } else {
+                    f.write_all(piece)
+                };
+                match wrote {
+                    Ok(()) => {}
+                    // A file system that refuses a file this big (FAT
+                    // through a FUSE driver that is not recognised):
+                    // what it holds so far is a part, the rest goes on
+                    // in the next one, and later objects are cut sooner.
+                    Err(e) if size_refused(&e) && *written >= 1 << 31 => {
+                        // Whatever of the chunk got in goes (a file
+                        // system at its limit may not cut it back, but
+                        // then it took nothing).
+                        let got = f
+                            .size()
+                            .map_err(|e| Error::io("cannot write", &shown(parts), e))?;
+                        if got != *written {
+                            f.set_len(*written)
+                                .map_err(|e| Error::io("cannot write", &shown(parts), e))?;
+                        }
+                        *short = false;
+                        limit = *written;
+                        self.learn_max_file(limit);
+                        continue;
+                    }
+                    Err(e) => return Err(Error::io("cannot write", &shown(parts), e).into()),
+                }
+                *written += take as u64;
+                chunk = &chunk[take..];
+            }
+            Ok(())
+        };
         let result: Result<(), CopyInError> = with_buffer(|buf| {
             loop {
                 let n = match src.read(buf) {
@@ -452,59 +520,29 @@ impl Disk {
                     Err(e) => return Err(CopyInError::Read(e)),
                 };
                 hasher.update(&buf[..n]);
-                let mut chunk = &buf[..n];
-                while !chunk.is_empty() {
-                    if cur.as_ref().is_none_or(|(_, w)| *w >= limit) {
-                        if let Some((mut f, w)) = cur.take() {
-                            if short {
-                                f.set_len(w)
-                                    .map_err(|e| Error::io("cannot write", &shown(&parts), e))?;
-                            }
-                            f.sync_all()
-                                .map_err(|e| Error::io("cannot flush", &shown(&parts), e))?;
-                        }
-                        short = false;
-                        cur = Some((new_part(&mut parts)?, 0));
+                match sealer.as_mut() {
+                    None => put(&buf[..n], &mut cur, &mut parts, &mut short)?,
+                    Some(s) => {
+                        sealed.clear();
+                        s.push(&buf[..n], &mut |b| {
+                            sealed.extend_from_slice(b);
+                            Ok(())
+                        })
+                        .map_err(|e| Error::io("cannot seal", &shown(&parts), e))?;
+                        put(&sealed, &mut cur, &mut parts, &mut short)?;
                     }
-                    let Some((f, written)) = cur.as_mut() else {
-                        break;
-                    };
-                    let take = (limit - *written).min(chunk.len() as u64) as usize;
-                    let piece = &chunk[..take];
-                    let wrote = if holes {
-                        crate::meta::sparse::write_skipping(f.as_mut(), piece, *written, &mut short)
-                    } else {
-                        f.write_all(piece)
-                    };
-                    match wrote {
-                        Ok(()) => {}
-                        // A file system that refuses a file this big (FAT
-                        // through a FUSE driver that is not recognised):
-                        // what it holds so far is a part, the rest goes on
-                        // in the next one, and later objects are cut sooner.
-                        Err(e) if size_refused(&e) && *written >= 1 << 31 => {
-                            // Whatever of the chunk got in goes (a file
-                            // system at its limit may not cut it back, but
-                            // then it took nothing).
-                            let got = f
-                                .size()
-                                .map_err(|e| Error::io("cannot write", &shown(&parts), e))?;
-                            if got != *written {
-                                f.set_len(*written)
-                                    .map_err(|e| Error::io("cannot write", &shown(&parts), e))?;
-                            }
-                            short = false;
-                            limit = *written;
-                            self.learn_max_file(limit);
-                            continue;
-                        }
-                        Err(e) => return Err(Error::io("cannot write", &shown(&parts), e).into()),
-                    }
-                    *written += take as u64;
-                    chunk = &chunk[take..];
                 }
                 total += n as u64;
                 each(n as u64)?;
+            }
+            if let Some(s) = sealer.take() {
+                sealed.clear();
+                s.finish(&mut |b| {
+                    sealed.extend_from_slice(b);
+                    Ok(())
+                })
+                .map_err(|e| Error::io("cannot seal", &shown(&parts), e))?;
+                put(&sealed, &mut cur, &mut parts, &mut short)?;
             }
             if parts.is_empty() {
                 cur = Some((new_part(&mut parts)?, 0));
@@ -568,7 +606,7 @@ impl Disk {
                 self.discard(&p.parts);
                 continue;
             }
-            let prefix = p.hash.prefix();
+            let prefix = self.disk_name(&p.hash).prefix();
             let dir = Path::new(OBJECTS).join(&prefix);
             let single = p.parts.len() == 1;
             let r = if made.contains(&prefix) {

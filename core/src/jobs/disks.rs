@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::Error;
 use crate::catalog::Catalog;
-use crate::disk::Disk;
+use crate::disk::{Disk, Passphrases};
 use crate::volumes::{self, MountSource};
 
 /// The disks to work on: the one at the path or with the label `name`, or
@@ -51,22 +51,43 @@ pub fn choose(
     Ok(found)
 }
 
+/// Opens the disk at `root`, unlocked with `pass` when it is encrypted (a
+/// wrong or missing passphrase is an error).
+pub fn open(root: &Path, pass: &Passphrases) -> crate::Result<Disk> {
+    let d = Disk::open(root, crate::io::real())?;
+    d.unlock_with(&*pass.0)?;
+    Ok(d)
+}
+
+/// Opens the disk at `root` to serve as a source: an encrypted disk that
+/// `pass` cannot unlock is left out (`None`), since it cannot be read.
+pub fn open_source(root: &Path, pass: &Passphrases) -> Option<Disk> {
+    let d = Disk::open(root, crate::io::real()).ok()?;
+    d.unlock_with(&*pass.0).ok()?;
+    Some(d)
+}
+
 /// The connected disks `catalog` knows (plus the one at `extra`), opened
-/// for reading: what a restore may read from.
+/// for reading: what a restore may read from. The disk at `extra` must
+/// unlock; another encrypted disk that does not is left out.
 pub fn open_known(
     catalog: &Catalog,
     source: &MountSource,
     extra: Option<&Path>,
+    pass: &Passphrases,
 ) -> crate::Result<Vec<Disk>> {
     let known = catalog.disks()?;
     let mut out: Vec<Disk> = Vec::new();
     if let Some(p) = extra {
-        out.push(Disk::open(p, crate::io::real())?);
+        out.push(open(p, pass)?);
     }
     for v in volumes::present(source, &known) {
         let Ok(id) = &v.identity else { continue };
         if known.iter().any(|d| d.id == id.disk_id) && !out.iter().any(|d| d.id() == id.disk_id) {
-            out.push(Disk::open(&v.root, crate::io::real())?);
+            let d = Disk::open(&v.root, crate::io::real())?;
+            if d.unlock_with(&*pass.0).is_ok() {
+                out.push(d);
+            }
         }
     }
     Ok(out)

@@ -9,12 +9,14 @@
 //! on a scratch copy of the catalog), `verify` (verify a disk, then refresh
 //! its catalog copy), `manage` (rename, quota, auto-sync, forgetting a lost
 //! disk and what it costs), `dumps` (dump commands into the snapshot), `history`
-//! (every job recorded in the catalog with the front end that ran it).
+//! (every job recorded in the catalog with the front end that ran it), `bucket`
+//! (scan, then sync a bucket disk named by its URL).
 //!
 //! Invariant: a rule of how a job runs lives here and nowhere else; only
 //! disks of this backup set are ever written; a dry run changes nothing;
 //! every job that changes something is recorded in the history.
 
+pub mod bucket;
 pub mod disks;
 pub mod dumps;
 pub mod history;

@@ -25,7 +25,8 @@ use crate::volumes::MountSource;
 /// What to sync.
 #[derive(Clone, Debug)]
 pub struct SyncJob {
-    /// The disks, by mount path; the first takes the scan's copies.
+    /// The disks, by mount path (the first takes the scan's copies), or by
+    /// URL for a bucket disk (`s3://BUCKET/PREFIX`, synced after the rest).
     pub roots: Vec<PathBuf>,
     /// Scan first (else sync against the latest snapshot).
     pub scan: bool,
@@ -34,6 +35,8 @@ pub struct SyncJob {
     pub mounts: MountSource,
     /// Who runs it, for the history.
     pub front: super::FrontEnd,
+    /// What unlocks encrypted disks.
+    pub passphrases: crate::disk::Passphrases,
 }
 
 /// How the job went.
@@ -173,14 +176,24 @@ fn run(
     progress: &Progress,
 ) -> crate::Result<()> {
     let mut targets = Vec::new();
+    let mut buckets = Vec::new();
     for r in &job.roots {
-        targets.push(Disk::open(r, crate::io::real())?);
+        if super::bucket::is_bucket(r) {
+            let url = r.to_string_lossy();
+            buckets.push(super::bucket::open_bucket(
+                &url,
+                &job.passphrases,
+                Some(profile.set_id),
+            )?);
+        } else {
+            targets.push(disks::open(r, &job.passphrases)?);
+        }
     }
     // Other connected disks of the set serve as sources.
     let sources: Vec<Disk> = disks::of_set(&job.mounts, catalog, profile.set_id)?
         .into_iter()
         .filter(|(id, _)| !targets.iter().any(|t| t.id() == *id))
-        .filter_map(|(_, root)| Disk::open(&root, crate::io::real()).ok())
+        .filter_map(|(_, root)| disks::open_source(&root, &job.passphrases))
         .collect();
     if job.scan && !job.opts.dry_run {
         report.dumps = dumps::run(paths, profile, catalog, progress)?;
@@ -211,6 +224,14 @@ fn run(
     }
     if targets.is_empty() && job.scan {
         report.scan = Some(crate::scan::scan(catalog, profile, progress)?);
+    }
+    // Buckets after the local disks: every connected disk may serve.
+    let local: Vec<&Disk> = targets.iter().chain(sources.iter()).collect();
+    for b in &buckets {
+        let uploads = b.bucket().settings().uploads;
+        report.disks.push(crate::sync::sync_bucket(
+            catalog, profile, b, &local, &job.opts, uploads, progress,
+        )?);
     }
     Ok(())
 }

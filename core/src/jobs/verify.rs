@@ -8,7 +8,6 @@ use std::path::Path;
 
 use crate::catalog::Catalog;
 use crate::config::{Paths, Profile};
-use crate::disk::Disk;
 use crate::task::Progress;
 
 /// How verifying one disk went.
@@ -38,6 +37,7 @@ pub fn verify(
     root: &Path,
     slice: Slice,
     front: super::FrontEnd,
+    pass: &crate::disk::Passphrases,
     progress: &Progress,
 ) -> crate::Result<VerifyReport> {
     let disks = super::history::disks_at(&[root]);
@@ -47,7 +47,7 @@ pub fn verify(
         super::JobKind::Verify,
         &disks,
         progress,
-        |p| verify_unrecorded(paths, profile, root, slice, p),
+        |p| verify_unrecorded(paths, profile, root, slice, pass, p),
     )
 }
 
@@ -56,10 +56,29 @@ fn verify_unrecorded(
     profile: &Profile,
     root: &Path,
     slice: Slice,
+    pass: &crate::disk::Passphrases,
     progress: &Progress,
 ) -> crate::Result<VerifyReport> {
     let mut catalog = Catalog::open(&paths.catalog_file())?;
-    let mut disk = Disk::open(root, crate::io::real())?;
+    if super::bucket::is_bucket(root) {
+        let url = root.to_string_lossy();
+        let disk = super::bucket::open_bucket(&url, pass, Some(profile.set_id))?;
+        let report = crate::verify_bucket::verify_bucket(
+            &mut catalog,
+            &disk,
+            profile.set_id,
+            slice.limit,
+            progress,
+        )?;
+        let profile = super::dumps::scan_profile(paths, profile);
+        crate::sync::write_bucket_catalog(&catalog, &profile, &disk)?;
+        return Ok(VerifyReport {
+            label: disk.identity.label.clone(),
+            root: root.to_path_buf(),
+            report,
+        });
+    }
+    let mut disk = super::disks::open(root, pass)?;
     let report = crate::verify::verify(
         &mut catalog,
         &mut disk,

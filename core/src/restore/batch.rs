@@ -15,12 +15,12 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::Source;
 use super::attrs::Fidelity;
 use super::dest::{Dest, Dir, put_in_place, set_file_meta};
 use super::select::{Entry, State};
 use super::{BadCopy, Error, Report, io_err};
 use crate::catalog::Catalog;
-use crate::disk::Disk;
 use crate::meta::sparse::HoleWriter;
 use crate::object::{Hasher, ObjectId};
 use crate::task::Progress;
@@ -60,7 +60,7 @@ impl<'s, 'e> Writing<'s, 'e> {
     pub(super) fn start<'env>(
         scope: &'s std::thread::Scope<'s, 'env>,
         batch: Batch<'e>,
-        disks: &'env [Disk],
+        disks: &'env [&'env dyn Source],
         keep_special: bool,
         fid: &'env Fidelity,
         progress: &'env Progress,
@@ -100,7 +100,7 @@ pub(super) struct BatchCtx<'a> {
     /// The backup set of the workstation's own catalog, when that is the
     /// catalog restored from.
     pub(super) workstation: Option<uuid::Uuid>,
-    pub(super) disks: &'a [Disk],
+    pub(super) disks: &'a [&'a dyn Source],
     pub(super) dest: &'a Dest,
     pub(super) progress: &'a Progress,
     pub(super) report: &'a mut Report,
@@ -121,7 +121,7 @@ impl Batch<'_> {
     /// copy) and the disks whose copy proved damaged.
     pub(super) fn write(
         &self,
-        disks: &[Disk],
+        disks: &[&dyn Source],
         keep_special: bool,
         fid: &Fidelity,
         progress: &Progress,
@@ -139,7 +139,7 @@ impl Batch<'_> {
                     if stop.load(Ordering::Relaxed) {
                         return Err(crate::Error::Cancelled);
                     }
-                    let disk = src.and_then(|d| disks.get(d));
+                    let disk = src.and_then(|d| disks.get(d).copied());
                     match write_tmp(j, disk, keep_special, holes, fid, progress) {
                         Ok(Ok(tmp)) => return Ok((Some(tmp), mismatches)),
                         Ok(Err(actual)) => mismatches.extend(src.map(|d| (d, actual))),
@@ -232,7 +232,7 @@ impl BatchCtx<'_> {
         if !self.bad.insert((d, j.hash)) {
             return Ok(());
         }
-        let Some(disk) = self.disks.get(d) else {
+        let Some(disk) = self.disks.get(d).copied() else {
             return Ok(());
         };
         let hash = j.hash;
@@ -241,10 +241,7 @@ impl BatchCtx<'_> {
             self.catalog.remove_copies(disk.id(), &[hash])?;
             // Through the write gate: a disk in use by a sync, or of another
             // set, keeps its copy; the catalog no longer counts it anyway.
-            quarantined = disk
-                .claim(set)
-                .and_then(|()| disk.quarantine(&hash))
-                .is_ok();
+            quarantined = disk.set_aside(set, &hash);
         }
         self.progress.warn(
             Some(&j.entry.version.path),
@@ -277,7 +274,7 @@ impl BatchCtx<'_> {
 /// error.
 fn write_tmp(
     j: &FileJob<'_>,
-    disk: Option<&Disk>,
+    disk: Option<&dyn Source>,
     keep_special: bool,
     holes: bool,
     fid: &Fidelity,
@@ -289,7 +286,7 @@ fn write_tmp(
         let mut h = Hasher::default();
         let mut sparse = holes.then(|| HoleWriter::new(&out));
         if let Some(disk) = disk {
-            let mut r = disk.open_object(&hash)?;
+            let mut r = disk.open(&hash)?;
             crate::object::with_buffer(|buf| -> crate::Result<()> {
                 loop {
                     progress.check()?;

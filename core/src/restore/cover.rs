@@ -8,8 +8,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::DiskNeed;
+use super::Source;
 use crate::catalog::Catalog;
-use crate::disk::Disk;
 use crate::object::ObjectId;
 
 /// Which disks hold which objects: connected ones (their real contents)
@@ -19,10 +19,10 @@ pub(super) struct Holders {
     pub(super) others: BTreeMap<uuid::Uuid, HashSet<ObjectId>>,
 }
 
-pub(super) fn holders(catalog: &Catalog, disks: &[Disk]) -> crate::Result<Holders> {
+pub(super) fn holders(catalog: &Catalog, disks: &[&dyn Source]) -> crate::Result<Holders> {
     let mut connected = Vec::new();
     for (i, d) in disks.iter().enumerate() {
-        connected.push((i, d.objects()?.into_keys().collect::<HashSet<_>>()));
+        connected.push((i, d.holds(catalog)?));
     }
     let mut others: BTreeMap<uuid::Uuid, HashSet<ObjectId>> = BTreeMap::new();
     for c in catalog.copies()? {

@@ -27,6 +27,7 @@ pub(crate) mod dest;
 mod links;
 mod names;
 mod select;
+mod source;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -47,6 +48,7 @@ use names::handle_collisions;
 pub use names::{fat_invalid, fs_kind_of, is_case_insensitive_fs};
 use select::{Entry, State};
 pub use select::{is_under, open_disk_catalog, resolve_snapshot, select};
+pub use source::{Source, open_bucket_catalog};
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -229,16 +231,29 @@ impl Report {
 // ---------------------------------------------------------------- restore
 
 /// Restores what `opts` asks for from the connected `disks`.
+pub fn restore(
+    catalog: &mut Catalog,
+    workstation: Option<uuid::Uuid>,
+    disks: &[Disk],
+    opts: &Options,
+    progress: &Progress,
+) -> crate::Result<Report> {
+    let sources: Vec<&dyn Source> = disks.iter().map(|d| d as &dyn Source).collect();
+    restore_from(catalog, workstation, &sources, opts, progress)
+}
+
+/// Restores what `opts` asks for from `disks`: connected disks and
+/// reachable bucket disks.
 ///
 /// `workstation` is the backup set of the workstation's own catalog when
 /// `catalog` is that one (then a bad copy is removed from it and moved aside
 /// on the disk, which is claimed for that set first, and setuid, setgid and
 /// sticky bits are restored); a catalog copy read from a disk is never
 /// changed, and its special bits are dropped unless `opts` keeps them.
-pub fn restore(
+pub fn restore_from(
     catalog: &mut Catalog,
     workstation: Option<uuid::Uuid>,
-    disks: &[Disk],
+    disks: &[&dyn Source],
     opts: &Options,
     progress: &Progress,
 ) -> crate::Result<Report> {

@@ -218,7 +218,7 @@ fn copy_one(
     Ok(None)
 }
 
-fn open_source(path: &Path) -> std::io::Result<std::fs::File> {
+pub(super) fn open_source(path: &Path) -> std::io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::File::options()
         .read(true)

@@ -31,6 +31,7 @@
 //! object to this disk; an interrupted sync leaves a state the next sync
 //! completes without reading or copying again what it already did.
 
+mod bucket;
 mod copy;
 mod run;
 mod state;
@@ -44,6 +45,7 @@ use crate::disk::{self, Disk, Stage};
 use crate::plan::Plan;
 use crate::task::Progress;
 
+pub use bucket::{register_bucket, sync_bucket, write_bucket_catalog};
 pub use state::object_states;
 
 #[derive(Debug, thiserror::Error)]

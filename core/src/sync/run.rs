@@ -37,10 +37,11 @@ impl SyncRun<'_, '_> {
             self.report.room_after = row.free.unwrap_or(0);
             return Ok(());
         }
+        catalog.teach(disk)?;
         let on_disk = disk.objects()?;
         let used: u64 = on_disk.values().filter(|s| **s != u64::MAX).sum();
         catalog.register(disk, Some(used))?;
-        reconcile(catalog, disk, &on_disk)?;
+        reconcile(catalog, disk.id(), &on_disk)?;
         let (states, uses) = object_states(catalog, self.profile, Some(disk.id()), self.others)?;
         let space = disk.space(used)?;
         // Staged copies already take room on the disk that committing them

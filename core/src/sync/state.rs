@@ -15,16 +15,16 @@ use super::Error;
 /// Makes the catalog's copies for this disk match what is on it.
 pub(super) fn reconcile(
     catalog: &mut Catalog,
-    disk: &Disk,
+    disk_id: uuid::Uuid,
     on_disk: &BTreeMap<ObjectId, u64>,
 ) -> crate::Result<()> {
-    let recorded = catalog.copies_on(disk.id())?;
+    let recorded = catalog.copies_on(disk_id)?;
     let gone: Vec<ObjectId> = recorded
         .iter()
         .map(|c| c.hash)
         .filter(|h| !on_disk.contains_key(h))
         .collect();
-    catalog.remove_copies(disk.id(), &gone)?;
+    catalog.remove_copies(disk_id, &gone)?;
     let known: HashSet<ObjectId> = recorded.iter().map(|c| c.hash).collect();
     let mut found = Vec::new();
     for (h, size) in on_disk {
@@ -35,7 +35,7 @@ pub(super) fn reconcile(
             found.push((*h, None));
         }
     }
-    Ok(catalog.add_copies(disk.id(), &found)?)
+    Ok(catalog.add_copies(disk_id, &found)?)
 }
 
 /// Builds the planner's view of every object.
@@ -58,7 +58,9 @@ pub fn object_states(
     }
     let mut on_connected: HashSet<ObjectId> = HashSet::new();
     for d in connected {
-        if Some(d.id()) != this_disk {
+        // A locked encrypted disk cannot serve as a source.
+        if Some(d.id()) != this_disk && d.unlocked() {
+            catalog.teach(d)?;
             on_connected.extend(d.objects()?.into_keys());
         }
     }

@@ -74,7 +74,9 @@ pub(super) fn settle(
         let Some(s) = made_from else {
             // No file known: adopted for its content, if whole.
             let expected = l.expected;
-            let p = disk.adopt(l, each)?;
+            let Some(p) = disk.adopt(l, each)? else {
+                continue;
+            };
             if expected.is_none_or(|e| e == p.hash) {
                 stage.adopt(p, None);
             } else {
@@ -84,18 +86,22 @@ pub(super) fn settle(
         };
         let Ok(mut src) = open_source(&s.path) else {
             // The file is gone; what was copied of it may still be wanted.
-            let p = disk.adopt(l, each)?;
-            stage.adopt(p, None);
+            if let Some(p) = disk.adopt(l, each)? {
+                stage.adopt(p, None);
+            }
             continue;
         };
         let before = src.metadata().map(|m| ident(&m)).ok();
         let steady_since = before == Some((s.size, s.mtime_ns, s.inode));
         let pending = if !steady_since {
-            let p = disk.adopt(l, each)?;
-            stage.adopt(p, None);
+            if let Some(p) = disk.adopt(l, each)? {
+                stage.adopt(p, None);
+            }
             continue;
-        } else if l.size() == s.size {
-            Some(disk.adopt(l, each)?)
+        } else if l.size() == s.size || disk.encrypted() {
+            // A sealed copy is adopted whole or not at all (its size on the
+            // disk is not the file's).
+            disk.adopt(l, each)?
         } else if l.size() < s.size && l.single() {
             match disk.resume(l, &mut src, each) {
                 Ok(p) => p,

@@ -264,6 +264,9 @@ impl DisksTab {
                 },
                 mounts,
                 front: FrontEnd::Window,
+                // The window has no passphrase dialog yet: encrypted
+                // disks unlock with COFFER_PASSPHRASE or stay locked.
+                passphrases: coffer_core::disk::Passphrases::from_env(),
             };
             jobs::sync(&paths, &profile, &job, p).map(Done::Plan)
         });
@@ -365,6 +368,9 @@ impl DisksTab {
                 opts: sync::Options::default(),
                 mounts,
                 front: FrontEnd::Window,
+                // The window has no passphrase dialog yet: encrypted
+                // disks unlock with COFFER_PASSPHRASE or stay locked.
+                passphrases: coffer_core::disk::Passphrases::from_env(),
             };
             jobs::sync(&paths, &profile, &job, p).map(Done::Sync)
         });
@@ -403,6 +409,7 @@ impl DisksTab {
                 &root,
                 jobs::Slice::default(),
                 FrontEnd::Window,
+                &coffer_core::disk::Passphrases::from_env(),
                 p,
             )
             .map(Done::Verify)

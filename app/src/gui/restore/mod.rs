@@ -284,7 +284,12 @@ impl RestoreTab {
                 CatalogFile::Copy { root, .. } => Some(root.as_path()),
                 CatalogFile::Workstation(_) => None,
             };
-            let disks = jobs::disks::open_known(&cat, &mounts, from)?;
+            let disks = jobs::disks::open_known(
+                &cat,
+                &mounts,
+                from,
+                &coffer_core::disk::Passphrases::from_env(),
+            )?;
             let held = jobs::history::held(&disks);
             jobs::record(&paths, FrontEnd::Window, JobKind::Restore, &held, p, |p| {
                 restore::restore(&mut cat, workstation, &disks, &opts, p)
