@@ -79,10 +79,10 @@ pub(super) fn finish(json: bool, result: anyhow::Result<Done>) -> Exit {
         }
         Err(e) => {
             // The log escapes its lines itself.
-            log::error!("{e:#}");
+            log::error!("{}", crate::gui::messages::anyhow_text(&e));
             let exit = exit_for(&e);
             if json {
-                let out = json!({"ok": false, "exit": exit as u8, "error": format!("{e:#}")});
+                let out = json!({"ok": false, "exit": exit as u8, "error": crate::gui::messages::anyhow_text(&e)});
                 println!("{}", shown::json(&out));
             } else {
                 eprintln!("coffer: {}", shown::error(&e));

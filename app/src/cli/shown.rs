@@ -18,9 +18,10 @@ use std::io;
 use coffer_core::human;
 use serde_json::ser::{Formatter, PrettyFormatter};
 
-/// An error and its causes (`{e:#}`) on one line, escaped.
+/// An error and its causes on one line, each cause once (a message that
+/// already embeds its cause is not followed by it again), escaped.
 pub(super) fn error(e: &anyhow::Error) -> String {
-    owned(format!("{e:#}"))
+    owned(crate::gui::messages::anyhow_text(e))
 }
 
 /// `s` escaped, reusing `s` itself when nothing needs escaping.
@@ -197,6 +198,21 @@ mod tests {
         assert_eq!(
             w.to_string(),
             "/home/a\\x1b]0;pwned\\x07: cannot read\\r\\nok"
+        );
+    }
+
+    #[test]
+    fn an_error_that_embeds_its_cause_names_it_once() {
+        let e = coffer_core::disk::Error::Io {
+            op: "cannot flush",
+            path: "/media/stick/coffer/catalog-a.sqlite".into(),
+            source: io::Error::from_raw_os_error(1),
+        };
+        let text = error(&anyhow::Error::from(e).context("sync of \"Blue\" failed"));
+        assert_eq!(text.matches("os error 1").count(), 1, "{text}");
+        assert!(
+            text.starts_with("sync of \"Blue\" failed: cannot flush /media/stick"),
+            "{text}"
         );
     }
 }

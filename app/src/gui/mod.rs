@@ -33,7 +33,7 @@ mod history;
 mod jobs;
 mod log_view;
 mod map;
-mod messages;
+pub(crate) mod messages;
 pub mod model;
 mod picker;
 pub mod remember;
