@@ -26,6 +26,7 @@
 //! a `Disk`; no write happens on a disk that was not claimed for this set;
 //! objects and catalog copies are created 0600 in 0700 folders.
 
+mod copy_in;
 pub mod fs;
 mod identity;
 mod keyed;

@@ -14,8 +14,7 @@ use std::path::{Path, PathBuf};
 use rustix::fs::FileType;
 
 use super::{BAD, Disk, Error, OBJECTS, TMP};
-use crate::io::IoFile;
-use crate::object::{Hasher, ObjectId, with_buffer};
+use crate::object::{Hasher, ObjectId};
 
 /// Most parts one object may have (64 TiB at the smallest part size).
 const MAX_PARTS: usize = 1 << 20;
@@ -86,13 +85,6 @@ fn object_name(name: &str) -> bool {
         || name
             .split_once(".p")
             .is_some_and(|(h, n)| is_hex64(h) && n.parse::<usize>().is_ok())
-}
-
-/// Whether a write failed because the file grew past what the file
-/// system holds in one file (EFBIG; FUSE drivers also say EPERM, EINVAL or
-/// EOVERFLOW).
-fn size_refused(e: &io::Error) -> bool {
-    matches!(e.raw_os_error(), Some(27 | 1 | 22 | 75))
 }
 
 fn is_file(st: &rustix::fs::Stat) -> bool {
@@ -408,169 +400,7 @@ impl Disk {
         self.discard(&p.parts);
     }
 
-    /// The copy behind [`write_tmp`](Self::write_tmp) and
-    /// [`stage`](Self::stage): into temp files named after `name`, in parts
-    /// above the file system's size limit, hashing on the way.
-    pub(super) fn copy_in(
-        &self,
-        name: &str,
-        src: &mut dyn Read,
-        resume: Resume,
-        mut each: impl FnMut(u64) -> Result<(), crate::Error>,
-    ) -> Result<Pending, CopyInError> {
-        let io = self.gate()?;
-        let mut sealer = self.object_sealer()?;
-        let mut sealed = Vec::new();
-        let mut limit = self.max_file_size();
-        let Resume {
-            mut hasher,
-            mut parts,
-            written,
-        } = resume;
-        let mut total = written;
-        let mut cur: Option<(Box<dyn IoFile>, u64)> = match parts.last() {
-            Some(last) => Some((
-                io.append(&self.root, last).map_err(|e| {
-                    CopyInError::from(Error::io("cannot reopen", &self.root.show(last), e))
-                })?,
-                // Every part before the last one is full.
-                written.saturating_sub((parts.len() as u64 - 1).saturating_mul(limit)),
-            )),
-            None => None,
-        };
-        let new_part = |parts: &mut Vec<PathBuf>| -> Result<Box<dyn IoFile>, CopyInError> {
-            let p = Path::new(TMP).join(format!("{name}.p{:03}", parts.len() + 1));
-            let f = io.create_new(&self.root, &p).map_err(|e| {
-                CopyInError::from(Error::io("cannot create", &self.root.show(&p), e))
-            })?;
-            parts.push(p);
-            Ok(f)
-        };
-        let shown = |parts: &[PathBuf]| self.root.show(parts.last().cloned().unwrap_or_default());
-        // Whole blocks of zeros (the holes of a sparse source among them)
-        // are left as holes where the disk's file system makes them.
-        let holes = self.fs_kind().unix();
-        // Whether the part being written ends in a hole, so far.
-        let mut short = false;
-        // Writes bytes out across parts (sealed ones on an encrypted disk),
-        // leaving whole blocks of zeros as holes where that is possible.
-        let mut put = |mut chunk: &[u8],
-                       cur: &mut Option<(Box<dyn IoFile>, u64)>,
-                       parts: &mut Vec<PathBuf>,
-                       short: &mut bool|
-         -> Result<(), CopyInError> {
-            while !chunk.is_empty() {
-                if cur.as_ref().is_none_or(|(_, w)| *w >= limit) {
-                    if let Some((mut f, w)) = cur.take() {
-                        if *short {
-                            f.set_len(w)
-                                .map_err(|e| Error::io("cannot write", &shown(parts), e))?;
-                        }
-                        f.sync_all()
-                            .map_err(|e| Error::io("cannot flush", &shown(parts), e))?;
-                    }
-                    *short = false;
-                    *cur = Some((new_part(parts)?, 0));
-                }
-                let Some((f, written)) = cur.as_mut() else {
-                    break;
-                };
-                let take = (limit - *written).min(chunk.len() as u64) as usize;
-                let piece = &chunk[..take];
-                let wrote = if holes {
-                    crate::meta::sparse::write_skipping(f.as_mut(), piece, *written, short)
-                } else {
-                    f.write_all(piece)
-                };
-                match wrote {
-                    Ok(()) => {}
-                    // A file system that refuses a file this big (FAT
-                    // through a FUSE driver that is not recognised):
-                    // what it holds so far is a part, the rest goes on
-                    // in the next one, and later objects are cut sooner.
-                    Err(e) if size_refused(&e) && *written >= 1 << 31 => {
-                        // Whatever of the chunk got in goes (a file
-                        // system at its limit may not cut it back, but
-                        // then it took nothing).
-                        let got = f
-                            .size()
-                            .map_err(|e| Error::io("cannot write", &shown(parts), e))?;
-                        if got != *written {
-                            f.set_len(*written)
-                                .map_err(|e| Error::io("cannot write", &shown(parts), e))?;
-                        }
-                        *short = false;
-                        limit = *written;
-                        self.learn_max_file(limit);
-                        continue;
-                    }
-                    Err(e) => return Err(Error::io("cannot write", &shown(parts), e).into()),
-                }
-                *written += take as u64;
-                chunk = &chunk[take..];
-            }
-            Ok(())
-        };
-        let result: Result<(), CopyInError> = with_buffer(|buf| {
-            loop {
-                let n = match src.read(buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(CopyInError::Read(e)),
-                };
-                hasher.update(&buf[..n]);
-                match sealer.as_mut() {
-                    None => put(&buf[..n], &mut cur, &mut parts, &mut short)?,
-                    Some(s) => {
-                        sealed.clear();
-                        s.push(&buf[..n], &mut |b| {
-                            sealed.extend_from_slice(b);
-                            Ok(())
-                        })
-                        .map_err(|e| Error::io("cannot seal", &shown(&parts), e))?;
-                        put(&sealed, &mut cur, &mut parts, &mut short)?;
-                    }
-                }
-                total += n as u64;
-                each(n as u64)?;
-            }
-            if let Some(s) = sealer.take() {
-                sealed.clear();
-                s.finish(&mut |b| {
-                    sealed.extend_from_slice(b);
-                    Ok(())
-                })
-                .map_err(|e| Error::io("cannot seal", &shown(&parts), e))?;
-                put(&sealed, &mut cur, &mut parts, &mut short)?;
-            }
-            if parts.is_empty() {
-                cur = Some((new_part(&mut parts)?, 0));
-            }
-            if let Some((f, w)) = cur.as_mut() {
-                if short {
-                    f.set_len(*w)
-                        .map_err(|e| Error::io("cannot write", &shown(&parts), e))?;
-                }
-                f.start_flush();
-            }
-            Ok(())
-        });
-        drop(cur);
-        match result {
-            Ok(()) => Ok(Pending {
-                hash: hasher.finish(),
-                size: total,
-                parts,
-            }),
-            Err(e) => {
-                self.discard(&parts);
-                Err(e)
-            }
-        }
-    }
-
-    fn discard(&self, paths: &[PathBuf]) {
+    pub(super) fn discard(&self, paths: &[PathBuf]) {
         // Best effort: the next sync empties tmp/ anyway.
         if let Ok(io) = self.gate() {
             for p in paths {
