@@ -115,7 +115,7 @@ mkdir -p "$T/disk"
 "$COFFER_BIN" disk init "$T/disk" --label bench >/dev/null
 sync
 co=$(measure "$COFFER_BIN" sync)
-one=$(find "$SRC" -type f | head -1)
+one=$(find "$SRC" -type f -print -quit)
 cp "$one" "$WORK/one.bak"
 echo "one more line" >> "$one"
 co1=$(measure "$COFFER_BIN" sync)
