@@ -2,41 +2,18 @@
 //! world (catalog, config, a test mount root); no display needed.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
 use std::time::{Duration, Instant};
 
+use common::gui::{config, enabled, has_label, has_label_containing, paths, step_until};
+
 use coffer::gui::{CofferApp, Purpose};
-use coffer_core::config::{Config, Paths, Source};
+use coffer_core::config::Config;
 use coffer_core::volumes::MountSource;
 use coffer_tests::World;
 use egui_kittest::Harness;
-use egui_kittest::kittest::{NodeT, Queryable};
-
-fn paths(w: &World) -> Paths {
-    Paths {
-        config_dir: w.config_dir(),
-        data_dir: w.data_dir(),
-    }
-}
-
-/// A saved config with the world's home as basepath and `sources` under it.
-fn config(w: &World, sources: &[&str]) -> Config {
-    let mut cfg = Config::load_or_default(&paths(w)).unwrap();
-    cfg.profile.basepath = w.home();
-    for s in sources {
-        std::fs::create_dir_all(w.home().join(s)).unwrap();
-        cfg.profile
-            .add_source(Source {
-                path: w.home().join(s),
-                excludes: Vec::new(),
-                copies: None,
-                priority: 0,
-                outside_basepath: false,
-            })
-            .unwrap();
-    }
-    cfg.save(&paths(w)).unwrap();
-    cfg
-}
+use egui_kittest::kittest::Queryable;
 
 fn harness(w: &World) -> Harness<'static, CofferApp> {
     harness_with(w, egui_kittest::Harness::<CofferApp>::builder())
@@ -60,27 +37,6 @@ fn harness_with(
     )
 }
 
-/// Steps frames until `done` holds, failing after a generous timeout (a
-/// stuck job, not a slow machine, is what this catches).
-fn step_until(
-    h: &mut Harness<'_, CofferApp>,
-    what: &str,
-    done: impl Fn(&Harness<'_, CofferApp>) -> bool,
-) {
-    let start = Instant::now();
-    loop {
-        h.step();
-        if done(h) {
-            return;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// Clicks the widget with this label and lets the click take effect (one
 /// frame to see it, one to draw the result).
 fn click(h: &mut Harness<'_, CofferApp>, label: &str) {
@@ -90,14 +46,6 @@ fn click(h: &mut Harness<'_, CofferApp>, label: &str) {
     // Panels take a frame to settle at their new size (the status panel
     // after Dismiss, the restore bar above it).
     h.step();
-}
-
-fn has_label(h: &Harness<'_, CofferApp>, label: &str) -> bool {
-    h.query_by_label(label).is_some()
-}
-
-fn has_label_containing(h: &Harness<'_, CofferApp>, label: &str) -> bool {
-    h.query_all_by_label_contains(label).next().is_some()
 }
 
 fn init_disk(w: &World, cfg: &Config, name: &str, label: &str) -> std::path::PathBuf {
@@ -356,12 +304,6 @@ fn a_cancel_while_the_plan_waits_for_sync_anyway_ends_the_sync() {
     let held = coffer_tests::assert_store_consistent(&w.mounts().join("red"));
     assert!(held.contains_key(&coffer_core::ObjectId::of(&old)));
     assert!(!held.contains_key(&coffer_core::ObjectId::of(&new)));
-}
-
-/// True when the widget with this label is there and can be clicked.
-fn enabled(h: &Harness<'_, CofferApp>, label: &str) -> bool {
-    h.query_by_label(label)
-        .is_some_and(|n| !n.accesskit_node().is_disabled())
 }
 
 #[test]
