@@ -148,91 +148,64 @@ impl Disk {
         }
         // Ask first, before the slot is made invalid.
         let unreadable = |e| Error::io("cannot read", src.path(), e);
-        if src
+        let Some(page_size) = src
             .pages(&mut |_, _| ControlFlow::Break(()))
             .map_err(unreadable)?
-            .is_none()
-        {
+        else {
             return Ok(None);
-        }
+        };
         let io = self.gate()?;
         let w = self.begin_slot_write()?;
         let map_path = self.map_path(maps, w.name);
         let db_rel = Path::new(w.db);
         let db_shown = self.root.show(w.db);
+        // The map is used only for exactly the slot its sidecar described.
         let old = std::fs::read(&map_path)
             .ok()
-            .and_then(|raw| PageMap::parse(&raw));
-        let mut out = None;
+            .and_then(|raw| PageMap::parse(&raw))
+            .filter(|m| w.was.as_ref().is_some_and(|was| m.matches(was, page_size)));
+        let mut f = match old {
+            Some(_) => io.update(&self.root, db_rel),
+            None => io.rewrite(&self.root, db_rel),
+        }
+        .map_err(|e| Error::io("cannot write", &db_shown, e))?;
         let mut failed: Option<Error> = None;
         let mut hasher = Hasher::default();
         let mut pages = Vec::new();
         let mut written = 0usize;
-        let mut in_place = false;
-        let page_size = src
-            .pages(&mut |count, page| {
-                let mut first;
-                let page = if pages.is_empty() {
-                    first = page.to_vec();
-                    fix_header(&mut first, count);
-                    &first[..]
-                } else {
-                    page
-                };
-                let at = pages.len();
-                let digest: [u8; DIGEST] = Sha256::digest(page)[..DIGEST]
-                    .try_into()
-                    .unwrap_or_default();
-                if out.is_none() {
-                    let usable = match (&old, &w.was) {
-                        (Some(m), Some(was)) => m.matches(was, page.len()),
-                        _ => false,
-                    };
-                    let opened = if usable {
-                        io.update(&self.root, db_rel)
-                    } else {
-                        io.rewrite(&self.root, db_rel)
-                    };
-                    match opened {
-                        Ok(f) => {
-                            in_place = usable;
-                            out = Some(f);
-                        }
-                        Err(e) => {
-                            failed = Some(Error::io("cannot write", &db_shown, e));
-                            return ControlFlow::Break(());
-                        }
-                    }
+        src.pages(&mut |count, page| {
+            let mut first;
+            let page = if pages.is_empty() {
+                first = page.to_vec();
+                fix_header(&mut first, count);
+                &first[..]
+            } else {
+                page
+            };
+            let at = pages.len();
+            let digest: [u8; DIGEST] = Sha256::digest(page)[..DIGEST]
+                .try_into()
+                .unwrap_or_default();
+            let unchanged = old
+                .as_ref()
+                .and_then(|m| m.pages.get(at))
+                .is_some_and(|d| *d == digest);
+            if !unchanged {
+                if let Err(e) = f.write_at(page, (at * page.len()) as u64) {
+                    failed = Some(Error::io("cannot write", &db_shown, e));
+                    return ControlFlow::Break(());
                 }
-                let unchanged = in_place
-                    && old
-                        .as_ref()
-                        .and_then(|m| m.pages.get(at))
-                        .is_some_and(|d| *d == digest);
-                if !unchanged && let Some(f) = out.as_mut() {
-                    let offset = (at * page.len()) as u64;
-                    if let Err(e) = f.write_at(page, offset) {
-                        failed = Some(Error::io("cannot write", &db_shown, e));
-                        return ControlFlow::Break(());
-                    }
-                    written += 1;
-                }
-                hasher.update(page);
-                pages.push(digest);
-                ControlFlow::Continue(())
-            })
-            .map_err(unreadable)?;
+                written += 1;
+            }
+            hasher.update(page);
+            pages.push(digest);
+            ControlFlow::Continue(())
+        })
+        .map_err(unreadable)?;
         if let Some(e) = failed {
             return Err(e);
         }
-        let page_size = page_size.unwrap_or(4096);
         let size = (pages.len() * page_size) as u64;
-        let mut f = match out {
-            Some(f) => f,
-            None => io
-                .rewrite(&self.root, db_rel)
-                .map_err(|e| Error::io("cannot write", &db_shown, e))?,
-        };
         // Cut only a slot that shrank (some FUSE drivers refuse even a
         // truncate to the length a file already has).
         f.size()
