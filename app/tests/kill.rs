@@ -82,7 +82,7 @@ fn progress(w: &World, disk: &Path) -> Done {
         .map(|(p, c)| (p.clone(), c.hash.to_hex()))
         .collect();
     let mut st = conn
-        .prepare("SELECT path, hash FROM versions WHERE kind = 0")
+        .prepare("SELECT path, lower(hex(hash)) FROM versions WHERE kind = 0")
         .unwrap();
     let rows = st
         .query_map([], |r| {
@@ -105,7 +105,9 @@ fn progress(w: &World, disk: &Path) -> Done {
         let want = if head == "staged" {
             staging.get(tag).map_or(0, |s| s.size as i64)
         } else {
-            count(&format!("SELECT size FROM objects WHERE hash = '{head}'"))
+            count(&format!(
+                "SELECT size FROM objects WHERE hash = unhex('{head}')"
+            ))
         };
         if want > 0 && size(&t) == want as u64 {
             held += want as u64;

@@ -1,7 +1,8 @@
 //! Object ids (SHA-256 of the content) and hashing while reading.
 //!
 //! Invariant: an `ObjectId` is always 32 bytes of SHA-256; its text form is
-//! 64 lowercase hex digits, the file name of the object on every disk.
+//! 64 lowercase hex digits, the file name of the object on every disk; in a
+//! catalog it is stored as its 32 bytes.
 
 use std::fmt;
 use std::io::{self, Read};
@@ -99,6 +100,15 @@ impl<'de> serde::Deserialize<'de> for ObjectId {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// In a catalog an id is its 32 bytes (a BLOB; schema 7 on).
+impl rusqlite::ToSql for ObjectId {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::Borrowed(
+            rusqlite::types::ValueRef::Blob(&self.0),
+        ))
     }
 }
 

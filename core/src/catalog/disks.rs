@@ -3,7 +3,7 @@
 use rusqlite::params;
 
 use super::schema::BUMP;
-use super::{Catalog, CopyRow, DiskRow, Error, bytes_path, parse_hash, parse_uuid, path_bytes};
+use super::{Catalog, CopyRow, DiskRow, Error, bytes_path, hash_of, parse_uuid, path_bytes};
 use crate::object::ObjectId;
 
 impl Catalog {
@@ -50,10 +50,10 @@ impl Catalog {
                 Err(e) => return Err(self.err()(e)),
             };
             let rows = st
-                .query_map([], |r| r.get::<_, String>(0))
+                .query_map([], |r| Ok(hash_of(&self.path, r.get_ref(0)?)))
                 .map_err(self.err())?;
             for r in rows {
-                if let Ok(h) = r.map_err(self.err())?.parse() {
+                if let Ok(h) = r.map_err(self.err())? {
                     out.push(h);
                 }
             }
@@ -144,7 +144,7 @@ impl Catalog {
         let rows = st
             .query_map([], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    hash_of(&self.path, r.get_ref(0)?),
                     r.get::<_, String>(1)?,
                     r.get::<_, i64>(2)?,
                     r.get::<_, Option<i64>>(3)?,
@@ -155,7 +155,7 @@ impl Catalog {
         for r in rows {
             let (h, d, stored_at, verified_at) = r.map_err(self.err())?;
             out.push(CopyRow {
-                hash: parse_hash(&self.path, h)?,
+                hash: h?,
                 disk_id: parse_uuid(&self.path, &d)?,
                 stored_at,
                 verified_at,
@@ -176,7 +176,7 @@ impl Catalog {
         let rows = st
             .query_map([disk.to_string()], |r| {
                 Ok((
-                    r.get::<_, String>(0)?,
+                    hash_of(&self.path, r.get_ref(0)?),
                     r.get::<_, i64>(1)?,
                     r.get::<_, Option<i64>>(2)?,
                 ))
@@ -186,7 +186,7 @@ impl Catalog {
         for r in rows {
             let (h, stored_at, verified_at) = r.map_err(self.err())?;
             out.push(CopyRow {
-                hash: parse_hash(&self.path, h)?,
+                hash: h?,
                 disk_id: disk,
                 stored_at,
                 verified_at,
@@ -216,7 +216,7 @@ impl Catalog {
                 .map_err(e)?;
             let now = crate::now();
             for (h, verified) in rows {
-                st.execute(params![h.to_hex(), disk.to_string(), now, verified])
+                st.execute(params![h, disk.to_string(), now, verified])
                     .map_err(e)?;
             }
         }
@@ -239,8 +239,7 @@ impl Catalog {
                 .prepare("DELETE FROM copies WHERE hash = ?1 AND disk_id = ?2")
                 .map_err(e)?;
             for h in hashes {
-                st.execute(params![h.to_hex(), disk.to_string()])
-                    .map_err(e)?;
+                st.execute(params![h, disk.to_string()]).map_err(e)?;
             }
         }
         if !hashes.is_empty() {
@@ -254,7 +253,7 @@ impl Catalog {
         self.conn
             .execute(
                 "UPDATE copies SET verified_at = ?1 WHERE hash = ?2 AND disk_id = ?3",
-                params![at, hash.to_hex(), disk.to_string()],
+                params![at, hash, disk.to_string()],
             )
             .map_err(self.err())?;
         Ok(())

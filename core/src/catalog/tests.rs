@@ -344,6 +344,17 @@ fn a_catalog_of_schema_3_opens_and_takes_what_schema_5_records() {
     // A copy from a disk is read as it is, without migrating.
     let copy = Catalog::open_copy(&path).unwrap();
     assert_eq!(copy.versions_in(1).unwrap().len(), 2);
+    // Lookups by hash find the hex digits an older copy holds…
+    let old_hash = ObjectId::of(b"old");
+    let by_hash = |c: &Catalog| {
+        (
+            c.object_size(&old_hash).unwrap(),
+            c.paths_of(&old_hash).unwrap(),
+        )
+    };
+    let found = (Some(3), vec![PathBuf::from("/h/old")]);
+    assert_eq!(by_hash(&copy), found);
+    assert_eq!(copy.copies().unwrap()[0].hash, old_hash);
     drop(copy);
 
     let mut cat = Catalog::open(&path).unwrap();
@@ -359,6 +370,19 @@ fn a_catalog_of_schema_3_opens_and_takes_what_schema_5_records() {
     assert_eq!(old[1].hash, Some(ObjectId::of(b"old")));
     assert_eq!(old[1].attrs, Attrs::default());
     assert_eq!(cat.copies().unwrap().len(), 1);
+    // …and the 32 bytes from schema 7 on.
+    assert_eq!(by_hash(&cat), found);
+    for t in ["objects", "versions WHERE hash IS NOT NULL", "copies"] {
+        let kinds: String = cat
+            .conn
+            .query_row(
+                &format!("SELECT group_concat(DISTINCT typeof(hash)) FROM {t}"),
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(kinds, "blob", "{t}");
+    }
 
     // What schema 5 records goes in and comes back.
     let x = crate::meta::Xattrs::new(vec![(b"user.tag".to_vec(), b"important".to_vec())]).unwrap();
@@ -433,4 +457,26 @@ fn a_damaged_attribute_set_in_a_catalog_is_refused_by_name() {
         .unwrap();
     let err = cat.xattr_set(1).unwrap_err().to_string();
     assert!(err.contains("xattr_sets.data"), "{err}");
+}
+
+#[test]
+fn a_hash_that_is_not_hex_stops_the_step_to_schema_7_and_keeps_the_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.sqlite");
+    v3_catalog(&path);
+    let c = Connection::open(&path).unwrap();
+    c.execute("INSERT INTO objects VALUES('not-a-hash', 1)", [])
+        .unwrap();
+    drop(c);
+    let err = Catalog::open(&path).err().unwrap().to_string();
+    assert!(err.contains("1 hashes that are not 64 hex digits"), "{err}");
+    let c = Connection::open(&path).unwrap();
+    let (v, text): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT user_version FROM pragma_user_version), (SELECT count(*) FROM objects WHERE typeof(hash) = 'text')",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((v, text), (6, 2));
 }

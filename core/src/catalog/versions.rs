@@ -6,8 +6,7 @@ use rusqlite::{OptionalExtension, params};
 
 use super::schema::{ALIVE, BUMP, LAST};
 use super::{
-    Catalog, Error, Kind, ObjectUse, ScanDelta, Snapshot, Version, bytes_path, parse_hash,
-    path_bytes,
+    Catalog, Error, Kind, ObjectUse, ScanDelta, Snapshot, Version, bytes_path, hash_of, path_bytes,
 };
 use crate::object::ObjectId;
 
@@ -165,10 +164,10 @@ impl Catalog {
             objects.sort_unstable();
             objects.dedup_by_key(|o| o.0);
             for (h, size) in &objects {
-                obj.execute(params![h.to_hex(), *size as i64]).map_err(e)?;
+                obj.execute(params![h, *size as i64]).map_err(e)?;
             }
             for v in &delta.added {
-                let hash = v.hash.map(|h| h.to_hex());
+                let hash = v.hash;
                 let a = &v.attrs;
                 // A set read from the file, or the one a scan took over
                 // from the version before (its inode unchanged).
@@ -242,7 +241,7 @@ impl Catalog {
         let mut rows = st.query([]).map_err(self.err())?;
         let mut out: Vec<ObjectUse> = Vec::new();
         while let Some(r) = rows.next().map_err(self.err())? {
-            let hash = parse_hash(&self.path, r.get::<_, String>(0).map_err(self.err())?)?;
+            let hash = hash_of(&self.path, r.get_ref(0).map_err(self.err())?)?;
             let size: i64 = r.get(1).map_err(self.err())?;
             let last: i64 = r.get(2).map_err(self.err())?;
             let path = bytes_path(r.get(3).map_err(self.err())?);
@@ -268,7 +267,7 @@ impl Catalog {
             )
             .map_err(self.err())?;
         let rows = st
-            .query_map([hash.to_hex()], |r| r.get::<_, Vec<u8>>(0))
+            .query_map([self.key(hash)], |r| r.get::<_, Vec<u8>>(0))
             .map_err(self.err())?;
         rows.map(|r| r.map(bytes_path))
             .collect::<Result<_, _>>()
@@ -279,7 +278,7 @@ impl Catalog {
         self.conn
             .query_row(
                 "SELECT size FROM objects WHERE hash = ?1",
-                [hash.to_hex()],
+                [self.key(hash)],
                 |r| r.get::<_, i64>(0),
             )
             .optional()
@@ -304,7 +303,7 @@ type RowResult<T> = rusqlite::Result<Result<T, Error>>;
 
 fn version_row(r: &rusqlite::Row<'_>) -> RowResult<Version> {
     let kind_raw: i64 = r.get(2)?;
-    let hash: Option<&str> = r.get_ref(8)?.as_str_or_null()?;
+    let hash = r.get_ref(8)?;
     let kind = match Kind::from_i64(kind_raw) {
         Some(k) => k,
         None => {
@@ -315,16 +314,16 @@ fn version_row(r: &rusqlite::Row<'_>) -> RowResult<Version> {
             }));
         }
     };
-    let hash = match hash.map(str::parse::<ObjectId>) {
-        None => None,
-        Some(Ok(h)) => Some(h),
-        Some(Err(e)) => {
+    let hash = match super::hash_value(Path::new(""), hash) {
+        Ok(h) => h,
+        Err(Error::BadValue { value, .. }) => {
             return Ok(Err(Error::BadValue {
                 path: PathBuf::new(),
                 what: "versions.hash",
-                value: e.0,
+                value,
             }));
         }
+        Err(e) => return Ok(Err(e)),
     };
     Ok(Ok(Version {
         id: r.get(0)?,

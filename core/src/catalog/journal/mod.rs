@@ -349,7 +349,7 @@ impl Catalog {
             for (disk, hashes) in copies {
                 let disk = disk.to_string();
                 for h in *hashes {
-                    copy.execute(params![h.to_hex(), disk, now]).map_err(e)?;
+                    copy.execute(params![h, disk, now]).map_err(e)?;
                 }
             }
         }
@@ -364,11 +364,11 @@ impl Catalog {
             .prepare("SELECT DISTINCT hash FROM copies")
             .map_err(self.err())?;
         let rows = st
-            .query_map([], |r| r.get::<_, String>(0))
+            .query_map([], |r| Ok(super::hash_of(&self.path, r.get_ref(0)?)))
             .map_err(self.err())?;
         let mut out = rustc_hash::FxHashSet::default();
         for r in rows {
-            if let Ok(h) = r.map_err(self.err())?.parse() {
+            if let Ok(h) = r.map_err(self.err())? {
                 out.insert(h);
             }
         }
