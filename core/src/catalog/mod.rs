@@ -467,9 +467,13 @@ impl Catalog {
             self.schema = version;
             return Ok(());
         }
+        // 32 MiB of page cache per connection: the indices a first sync
+        // inserts into at random (objects, versions by hash, copies) fit
+        // in it at a million files, and pages beyond come back from the
+        // system's cache; the sync holds two connections at its peak.
         self.conn
             .execute_batch(
-                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-65536;",
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768;",
             )
             .map_err(self.err())?;
         self.migrate(version)

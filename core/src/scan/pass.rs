@@ -40,7 +40,7 @@ pub struct Pass<'a> {
     kept: Vec<bool>,
     added: Vec<NewVersion>,
     /// Files to read, with their version in the previous snapshot.
-    to_hash: Vec<(Found, Option<usize>)>,
+    to_hash: ToRead,
     unreadable: Vec<std::path::PathBuf>,
     report: Report,
 }
@@ -102,7 +102,7 @@ impl<'a> Pass<'a> {
         };
         pass.compare(found, &cache);
         if let Some(s) = stage {
-            s.expect(pass.to_hash.iter().map(|(f, _)| f.size));
+            s.expect(pass.to_hash.iter().map(|(f, _, _)| f.size));
         }
         Ok(pass)
     }
@@ -189,7 +189,7 @@ impl<'a> Pass<'a> {
         // What an interrupted scan already read is not read again.
         for (f, prev) in to_read {
             if f.live {
-                self.to_hash.push((f, prev));
+                self.to_hash.push(unread(f, prev));
                 continue;
             }
             let hit = cache
@@ -204,7 +204,7 @@ impl<'a> Pass<'a> {
                     }
                     self.added.push(f.version(Some(h)));
                 }
-                None => self.to_hash.push((f, prev)),
+                None => self.to_hash.push(unread(f, prev)),
             }
         }
     }
@@ -225,23 +225,24 @@ impl<'a> Pass<'a> {
             .parent()
             .unwrap_or(Path::new("."))
             .join("tmp");
-        let hash_bytes: u64 = to_hash.iter().map(|(f, _)| f.size).sum();
+        let hash_bytes: u64 = to_hash.iter().map(|(f, _, _)| f.size).sum();
         progress.phase(Phase::Hashing, to_hash.len() as u64, hash_bytes);
         // The other links of a file read once are not read again.
         let (to_hash, links) = split_links(to_hash);
-        let hash_all = |mut list: Vec<(Found, Option<usize>)>| {
+        // Each file's hash goes into its own row: one list at a time in
+        // memory, never a second one as large.
+        let hash_all = |mut list: ToRead| {
             // Largest first, so no core is left alone with a big file at the end.
-            list.sort_unstable_by_key(|(f, _)| std::cmp::Reverse(f.size));
-            list.into_par_iter()
+            list.sort_unstable_by_key(|(f, _, _)| std::cmp::Reverse(f.size));
+            list.par_iter_mut()
                 // One file per task: sizes vary wildly, so every file is up for stealing.
                 .with_max_len(1)
-                .map(|(mut f, prev)| {
+                .for_each(|(f, _, r)| {
                     progress.current(&f.path);
-                    let r = hash_settled(&mut f, stage, journal, &scratch, progress);
+                    *r = hash_settled(f, stage, journal, &scratch, progress);
                     progress.advance(1, 0);
-                    (f, prev, r)
-                })
-                .collect::<Vec<_>>()
+                });
+            list
         };
         let mut hashed = hash_all(to_hash);
         let (linked, again) = same_links(&hashed, links, stage, journal, progress);
@@ -258,6 +259,9 @@ impl<'a> Pass<'a> {
         if let Some(j) = self.own_journal.take() {
             j.finish()?;
         }
+        // One allocation of the final size: doubling would hold the old
+        // and the new buffer at once (tens of MiB at 200,000 files).
+        self.added.reserve(hashed.len());
         for (f, prev, r) in hashed {
             match r {
                 // A live database read again and found as it was.
@@ -343,20 +347,26 @@ impl<'a> Pass<'a> {
 /// A file read, with its version in the previous snapshot and its hash.
 type Hashed = (Found, Option<usize>, Result<ObjectId, String>);
 
-type ToRead = Vec<(Found, Option<usize>)>;
+/// Files to read, each with its version in the previous snapshot and a
+/// place for its hash (see [`unread`]).
+type ToRead = Vec<Hashed>;
+
+/// A file not read yet.
+fn unread(f: Found, prev: Option<usize>) -> Hashed {
+    (f, prev, Err(String::new()))
+}
 
 /// Sets apart the files to read whose device and inode another one to read
 /// shares (hard links): only the first of each is read.
-fn split_links(list: ToRead) -> (ToRead, ToRead) {
+fn split_links(mut list: ToRead) -> (ToRead, ToRead) {
     let mut seen: FxHashSet<(u64, u64)> = FxHashSet::default();
-    let (mut first, mut rest) = (Vec::with_capacity(list.len()), Vec::new());
-    for (f, prev) in list {
-        match f.link_key() {
-            Some(k) if !f.live && !seen.insert(k) => rest.push((f, prev)),
-            _ => first.push((f, prev)),
-        }
-    }
-    (first, rest)
+    // In place: the first link of each inode stays where it is.
+    let rest = list
+        .extract_if(.., |(f, _, _)| {
+            f.link_key().is_some_and(|k| !f.live && !seen.insert(k))
+        })
+        .collect();
+    (list, rest)
 }
 
 /// The other links of a file that was read take its hash when they still
@@ -377,7 +387,7 @@ fn same_links(
         .filter_map(|(f, _, r)| Some((f.link_key()?, (f.size, f.mtime_ns, *r.as_ref().ok()?))))
         .collect();
     let (mut done, mut again) = (Vec::new(), Vec::new());
-    for (f, prev) in links {
+    for (f, prev, r) in links {
         match f.link_key().and_then(|k| read.get(&k)) {
             Some(&(size, mtime_ns, h)) if size == f.size && mtime_ns == f.mtime_ns => {
                 if let Some(s) = stage {
@@ -395,7 +405,7 @@ fn same_links(
                 progress.advance(1, size);
                 done.push((f, prev, Ok(h)));
             }
-            _ => again.push((f, prev)),
+            _ => again.push((f, prev, r)),
         }
     }
     (done, again)
