@@ -9,7 +9,8 @@
 //! give it its length.
 //!
 //! The writer's side is [`Extents`] (the map, and [`Stored`], the member's
-//! bytes read from the file while the whole logical content is hashed);
+//! bytes read from the file while the whole logical content is hashed)
+//! and [`append`], which writes the member with its PAX records;
 //! the reader's is [`Expand`], which reads a member's map as hostile input
 //! and yields the logical content, holes as zeros.
 //!
@@ -107,6 +108,7 @@ impl Extents {
             logical: self.logical(file),
             hasher: Hasher::default(),
             hashed: 0,
+            n: 0,
         }
     }
 }
@@ -172,6 +174,8 @@ pub(crate) struct Stored<'f> {
     hasher: Hasher,
     /// How far the logical content was hashed.
     hashed: u64,
+    /// Bytes of the member read so far.
+    n: u64,
 }
 
 impl Stored<'_> {
@@ -187,6 +191,7 @@ impl Read for Stored<'_> {
             let n = rest.len().min(buf.len());
             buf[..n].copy_from_slice(&rest[..n]);
             self.head_at += n;
+            self.n += n as u64;
             return Ok(n);
         }
         loop {
@@ -204,9 +209,51 @@ impl Read for Stored<'_> {
             hash_zeros(&mut self.hasher, l.pos - n as u64 - self.hashed);
             self.hasher.update(&buf[..n]);
             self.hashed = l.pos;
+            self.n += n as u64;
             return Ok(n);
         }
     }
+}
+
+/// Appends a sparse member for `name` (PAX 1.0 sparse, as GNU tar writes
+/// it) from `file`: the PAX records, a ustar header named as GNU tar names
+/// it (`GNUSparseFile.0/` and the base name), the map and the data.
+/// Returns the bytes written and the SHA-256 of the logical content.
+pub(super) fn append<W: std::io::Write>(
+    tar: &mut tar::Builder<W>,
+    name: &str,
+    x: &Extents,
+    file: &std::fs::File,
+    (mode, mtime_ns): (u32, i64),
+) -> std::io::Result<(u64, ObjectId)> {
+    let realsize = x.size.to_string();
+    tar.append_pax_extensions([
+        ("GNU.sparse.major", &b"1"[..]),
+        ("GNU.sparse.minor", b"0"),
+        ("GNU.sparse.name", name.as_bytes()),
+        ("GNU.sparse.realsize", realsize.as_bytes()),
+    ])?;
+    let stored = x.stored();
+    let mut h = tar::Header::new_ustar();
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_size(stored);
+    h.set_mode(mode);
+    h.set_mtime(mtime_ns.div_euclid(1_000_000_000).max(0) as u64);
+    h.set_uid(0);
+    h.set_gid(0);
+    // A tar that knows no sparse members extracts it under this name, so
+    // it says what it is; the base name is cut to fit the header.
+    let base = name.rsplit('/').next().unwrap_or(name);
+    let mut cut = base.len().min(80);
+    while !base.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    h.set_path(format!("GNUSparseFile.0/{}", &base[..cut]))?;
+    h.set_cksum();
+    let mut data = x.stored_from(file);
+    tar.append(&h, (&mut data).take(stored))?;
+    let n = data.n;
+    Ok((n, data.finish()))
 }
 
 /// Why a sparse member's map was refused.

@@ -442,52 +442,6 @@ struct Sources<'a> {
     sparse: &'a HashMap<String, Extents>,
 }
 
-/// Appends a sparse member for `name` (PAX 1.0 sparse, as GNU tar writes
-/// it) from `file`: the PAX records, a ustar header named as GNU tar names
-/// it (`GNUSparseFile.0/` and the base name), the map and the data.
-/// Returns the bytes written and the SHA-256 of the logical content.
-fn append_sparse<W: std::io::Write>(
-    tar: &mut tar::Builder<W>,
-    name: &str,
-    x: &Extents,
-    file: &std::fs::File,
-    (mode, mtime_ns): (u32, i64),
-) -> std::io::Result<(u64, ObjectId)> {
-    let realsize = x.size.to_string();
-    tar.append_pax_extensions([
-        ("GNU.sparse.major", &b"1"[..]),
-        ("GNU.sparse.minor", b"0"),
-        ("GNU.sparse.name", name.as_bytes()),
-        ("GNU.sparse.realsize", realsize.as_bytes()),
-    ])?;
-    let stored = x.stored();
-    let mut h = tar::Header::new_ustar();
-    h.set_entry_type(tar::EntryType::Regular);
-    h.set_size(stored);
-    h.set_mode(mode);
-    h.set_mtime(mtime_ns.div_euclid(1_000_000_000).max(0) as u64);
-    h.set_uid(0);
-    h.set_gid(0);
-    // A tar that knows no sparse members extracts it under this name, so
-    // it says what it is; the base name is cut to fit the header.
-    let base = name.rsplit('/').next().unwrap_or(name);
-    let mut cut = base.len().min(80);
-    while !base.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    h.set_path(format!("GNUSparseFile.0/{}", &base[..cut]))?;
-    h.set_cksum();
-    let mut data = x.stored_from(file);
-    let mut tee = Tee {
-        inner: (&mut data).take(stored),
-        hasher: Hasher::default(),
-        n: 0,
-    };
-    tar.append(&h, &mut tee)?;
-    let n = tee.n;
-    Ok((n, data.finish()))
-}
-
 /// Writes volume `v`: the manifest, then (volume 1) folders and links, then
 /// the members placed in it. Returns the compressed size.
 fn write_volume(
@@ -556,18 +510,19 @@ fn write_volume(
         progress.current(from);
         let f = std::fs::File::open(from).map_err(io_err(from))?;
         if let Some(x) = sources.sparse.get(&member) {
-            let (n, got) = append_sparse(&mut tar, &member, x, &f, (mode, mtime)).map_err(|e| {
-                // A file that became shorter than its extents changed.
-                if e.kind() == std::io::ErrorKind::UnexpectedEof {
-                    crate::Error::from(Error::Changed { path: from.clone() })
-                } else {
-                    Error::Io {
-                        path: path.to_path_buf(),
-                        source: e,
+            let (n, got) =
+                super::sparse::append(&mut tar, &member, x, &f, (mode, mtime)).map_err(|e| {
+                    // A file that became shorter than its extents changed.
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        crate::Error::from(Error::Changed { path: from.clone() })
+                    } else {
+                        Error::Io {
+                            path: path.to_path_buf(),
+                            source: e,
+                        }
+                        .into()
                     }
-                    .into()
-                }
-            })?;
+                })?;
             if n != size || got.to_hex() != sha {
                 return Err(Error::Changed { path: from.clone() }.into());
             }

@@ -6,7 +6,8 @@
 //! NUL, at most 4096 bytes and 255 per name), each once, none under a
 //! symlink or a file of the tree, none reserved; sizes, modes, targets,
 //! volumes, block size and chain numbers within bounds; every hash 64 hex
-//! digits.
+//! digits; a sparse member only in format 2, on a file stored whole here,
+//! and smaller than the file.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
