@@ -17,7 +17,7 @@ use std::path::Path;
 use coffer_tests::hostile::archive::{Plan, Scene, Template, play, template};
 use coffer_tests::hostile::tarball::{
     self, Data, EntryType, Member, delta, delta_copy, delta_literal, device, empty, file,
-    file_entry, link, long_name, pax,
+    file_entry, link, long_name, pax, sparse,
 };
 use coffer_tests::hostile::{Expect, Findings, fails, ok_or_fails};
 use serde_json::json;
@@ -62,6 +62,24 @@ fn link_then_file(t: &Template, s: &Scene, name: &str) -> Plan {
         .push(link(name.as_bytes(), EntryType::Symlink, target.as_bytes()));
     a.members.push(file(b"docs/s/x", b"through the link"));
     Plan::refused(s.put(FULL, &a), 1, &["docs/s"])
+}
+
+/// The full archive with a 1 GiB file `docs/holes.img` listed as a
+/// sparse member (format 2) whose map is `map`, with `data` after it.
+fn sparse_listed(t: &Template, s: &Scene, map: &str, data: &[u8]) -> Plan {
+    let mut a = t.full.clone();
+    let path = "docs/holes.img";
+    let (header, member, stored) = sparse(path, "1073741824", map, data);
+    let mut e = file_entry(path, b"", 0o644);
+    e["size"] = json!(1u64 << 30);
+    // The SHA-256 of what the map would make matters not: the map is
+    // refused before any of it is written.
+    e["sparse"] = json!(stored);
+    a.add_entry(e);
+    a.edit_manifest(|m| m["format"] = json!(2));
+    a.members.push(header);
+    a.members.push(member);
+    Plan::bad_member(s.put(FULL, &a), 1, &[path]).may_write()
 }
 
 /// The incremental with its delta member replaced by `d` (the manifest's
@@ -330,6 +348,21 @@ fn cases() -> Vec<(&'static str, Build)> {
             Plan::bad_member(s.put(INC, &a), 2, &["docs/sub/b.bin"])
                 .ls(ok_or_fails(&["docs/sub/b.bin"]))
                 .may_write()
+        }),
+        ("a sparse map claiming 2^40 extents", |t, s| {
+            sparse_listed(t, s, "1099511627776\n0\n4\n", b"data")
+        }),
+        ("a sparse extent far past the file's size", |t, s| {
+            sparse_listed(t, s, "1\n4611686018427387904\n4\n", b"data")
+        }),
+        ("overlapping sparse extents", |t, s| {
+            sparse_listed(t, s, "2\n4096\n4\n4098\n4\n", b"datadata")
+        }),
+        ("a sparse extent whose end overflows", |t, s| {
+            sparse_listed(t, s, "1\n18446744073709551615\n4\n", b"data")
+        }),
+        ("a sparse map claiming more data than its member", |t, s| {
+            sparse_listed(t, s, "1\n0\n1000000\n", b"data")
         }),
         ("a delta that copies past its base", |t, s| {
             with_delta(t, s, delta(&delta_copy(0, 10_000_000)))

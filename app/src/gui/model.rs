@@ -64,6 +64,9 @@ pub struct DiskCard {
     /// Files whose only copy is on this disk.
     pub only_copy: Tally,
     pub auto_sync: bool,
+    /// What its file system cannot hold of each source (a FAT32 or exFAT
+    /// disk): the source and the sentence `coffer status` prints.
+    pub cannot_hold: Vec<(PathBuf, String)>,
 }
 
 /// How well a folder is protected, which sets its colour in the map.
@@ -142,7 +145,15 @@ impl Model {
         let now = coffer_core::now();
         let only: HashMap<uuid::Uuid, Tally> =
             status.disks.iter().map(|d| (d.disk.id, d.lost)).collect();
-        let cards = disk_cards(&rows, &copies, &files, &sizes, &only, present, now);
+        let mut cards = disk_cards(&rows, &copies, &files, &sizes, &only, present, now);
+        for c in &mut cards {
+            c.cannot_hold = status
+                .limits
+                .iter()
+                .filter(|l| l.disk_id == c.id)
+                .map(|l| (l.source.clone(), l.message.clone()))
+                .collect();
+        }
         let losses = status
             .disks
             .iter()
@@ -221,6 +232,7 @@ pub fn disk_cards(
                 last_verify: never(d.last_verify),
                 only_copy: only.get(&d.id).copied().unwrap_or_default(),
                 auto_sync: d.auto_sync,
+                cannot_hold: Vec::new(),
             }
         })
         .collect();

@@ -30,6 +30,47 @@ pub(crate) struct Header {
     pub(crate) kind: tar::EntryType,
     pub(crate) size: u64,
     pub(crate) link: Option<Vec<u8>>,
+    /// For a sparse member (PAX 1.0): the size of the content it stands
+    /// for, `GNU.sparse.realsize`. Its name is `GNU.sparse.name`.
+    pub(crate) sparse: Option<u64>,
+}
+
+/// The `GNU.sparse.*` records of a PAX header.
+#[derive(Default)]
+struct SparseRecords {
+    major: Option<Vec<u8>>,
+    minor: Option<Vec<u8>>,
+    name: Option<Vec<u8>>,
+    realsize: Option<Vec<u8>>,
+}
+
+impl SparseRecords {
+    fn any(&self) -> bool {
+        self.major.is_some()
+            || self.minor.is_some()
+            || self.name.is_some()
+            || self.realsize.is_some()
+    }
+
+    /// The real name and size, when the records describe a PAX 1.0
+    /// sparse member; an error for any other mix.
+    fn check(self) -> Result<Option<(Vec<u8>, u64)>, String> {
+        if !self.any() {
+            return Ok(None);
+        }
+        if self.major.as_deref() != Some(b"1") || self.minor.as_deref() != Some(b"0") {
+            return Err("it is a sparse member of a format other than PAX 1.0".into());
+        }
+        let (Some(name), Some(size)) = (self.name, self.realsize) else {
+            return Err("its sparse records lack GNU.sparse.name or GNU.sparse.realsize".into());
+        };
+        let size = std::str::from_utf8(&size)
+            .ok()
+            .filter(|s| !s.is_empty() && s.len() <= 20 && s.bytes().all(|c| c.is_ascii_digit()))
+            .and_then(|s| s.parse::<u64>().ok())
+            .ok_or("its GNU.sparse.realsize is not a number")?;
+        Ok(Some((name, size)))
+    }
 }
 
 /// What a kind of member is called in messages.
@@ -115,6 +156,7 @@ pub(crate) fn next_member<'a, R: Read>(
     let mut long_link: Option<Vec<u8>> = None;
     let mut pax_size: Option<u64> = None;
     let mut pax = false;
+    let mut sparse = SparseRecords::default();
     let mut left = EXTENSION_CAP;
     loop {
         let mut entry = match entries.next() {
@@ -176,6 +218,23 @@ pub(crate) fn next_member<'a, R: Read>(
                             };
                             pax_size = Some(s);
                         }
+                        b"GNU.sparse.major" => sparse.major = Some(rec.value_bytes().to_vec()),
+                        b"GNU.sparse.minor" => sparse.minor = Some(rec.value_bytes().to_vec()),
+                        b"GNU.sparse.name" => sparse.name = Some(rec.value_bytes().to_vec()),
+                        b"GNU.sparse.realsize" => {
+                            sparse.realsize = Some(rec.value_bytes().to_vec());
+                        }
+                        // The older sparse formats (0.0, 0.1) are not read.
+                        k if k.starts_with(b"GNU.sparse.") => {
+                            return Err(unsafe_member(
+                                shown,
+                                &entry.path_bytes(),
+                                &format!(
+                                    "it uses a sparse record Coffer does not write ({})",
+                                    String::from_utf8_lossy(k)
+                                ),
+                            ));
+                        }
                         _ => {}
                     }
                 }
@@ -183,7 +242,14 @@ pub(crate) fn next_member<'a, R: Read>(
             }
             _ => {}
         }
-        let raw = long_name.unwrap_or_else(|| entry.path_bytes().into_owned());
+        let sparse = sparse
+            .check()
+            .map_err(|why| unsafe_member(shown, &entry.path_bytes(), &why))?;
+        // As GNU tar does, the sparse name wins over a PAX path.
+        let (sparse_name, sparse) = sparse.map_or((None, None), |(n, s)| (Some(n), Some(s)));
+        let raw = sparse_name
+            .or(long_name)
+            .unwrap_or_else(|| entry.path_bytes().into_owned());
         let name = manifest::normalize(&raw).map_err(|why| unsafe_member(shown, &raw, why))?;
         let size = entry.size();
         // The reader steps over the header's size; a PAX size that says
@@ -202,6 +268,7 @@ pub(crate) fn next_member<'a, R: Read>(
                 kind,
                 size,
                 link,
+                sparse,
             },
             entry,
         )));

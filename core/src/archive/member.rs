@@ -25,6 +25,7 @@ pub(crate) use super::entries::{PER_MEMBER, damaged, read_manifest_member};
 use super::manifest::{self, EntryKind, How, MANIFEST_NAME, Manifest};
 use super::open::{self, SLACK};
 use super::pipe::Pipe;
+use super::sparse::{Expand, MapError};
 use crate::object::{Hasher, ObjectId};
 use crate::task::Progress;
 
@@ -34,6 +35,8 @@ pub(crate) struct Expect<'m> {
     size: u64,
     /// For a delta: the size of the content it makes.
     makes: Option<u64>,
+    /// For a sparse member: the size of the content it stands for.
+    sparse: Option<u64>,
     /// SHA-256 (files) or target (symlinks).
     check: Option<&'m str>,
     seen: bool,
@@ -55,6 +58,7 @@ pub(crate) fn expected(m: &Manifest, v: u32) -> HashMap<String, Expect<'_>> {
                     kind: e.kind,
                     size: 0,
                     makes: None,
+                    sparse: None,
                     check,
                     seen: false,
                 },
@@ -65,7 +69,7 @@ pub(crate) fn expected(m: &Manifest, v: u32) -> HashMap<String, Expect<'_>> {
         let Some(mp) = e.member_path() else { continue };
         let (size, sha, makes) = match (&e.delta, e.how) {
             (Some(d), Some(How::Delta)) => (d.size, Some(d.sha256.as_str()), Some(e.size)),
-            _ => (e.size, e.sha256.as_deref(), None),
+            _ => (e.stored_size(), e.sha256.as_deref(), None),
         };
         out.insert(
             mp,
@@ -73,6 +77,7 @@ pub(crate) fn expected(m: &Manifest, v: u32) -> HashMap<String, Expect<'_>> {
                 kind: EntryKind::File,
                 size,
                 makes,
+                sparse: e.sparse.map(|_| e.size),
                 check: sha,
                 seen: false,
             },
@@ -85,6 +90,7 @@ pub(crate) fn expected(m: &Manifest, v: u32) -> HashMap<String, Expect<'_>> {
                 kind: EntryKind::File,
                 size: d.size,
                 makes: None,
+                sparse: None,
                 check: Some(d.sha256.as_str()),
                 seen: false,
             },
@@ -274,8 +280,54 @@ pub(crate) fn read_volume<R: Read>(
                 }
             }
             EntryKind::File => {
+                // What the member's data stands for: its bytes, or for a
+                // sparse member the content its map and extents make.
+                let content = match (x.sparse, h.sparse) {
+                    (None, None) => x.size,
+                    (Some(want), Some(got)) if want == got => want,
+                    (Some(want), Some(got)) => {
+                        return Err(bad_member(
+                            shown,
+                            &h.name,
+                            format!(
+                                "is a sparse file of {got} bytes, but the manifest says {want}"
+                            ),
+                        )
+                        .into());
+                    }
+                    (Some(_), None) => {
+                        return Err(bad_member(
+                            shown,
+                            &h.name,
+                            "is stored whole, but the manifest lists a sparse member",
+                        )
+                        .into());
+                    }
+                    (None, Some(_)) => {
+                        return Err(bad_member(
+                            shown,
+                            &h.name,
+                            "is a sparse member, but the manifest lists it stored whole",
+                        )
+                        .into());
+                    }
+                };
+                let taken_raw = entry.take(x.size);
+                let inner: Box<dyn Read + '_> = match x.sparse {
+                    None => Box::new(taken_raw),
+                    Some(_) => Box::new(
+                        Expand::open(io::BufReader::new(taken_raw), content, x.size).map_err(
+                            |e| match e {
+                                MapError::Io(e) => damaged(shown, &e, vec![h.name.clone()]),
+                                MapError::Bad(why) => {
+                                    bad_member(shown, &h.name, format!("is refused: {why}"))
+                                }
+                            },
+                        )?,
+                    ),
+                };
                 let mut data = Hashing {
-                    inner: entry.take(x.size),
+                    inner,
                     hasher: Hasher::default(),
                     n: 0,
                 };
@@ -286,7 +338,7 @@ pub(crate) fn read_volume<R: Read>(
                 let verify = reading == Reading::Verify;
                 let digest = finish_member(
                     &mut data,
-                    x.size,
+                    content,
                     (&mut pipe, &mut buf),
                     progress,
                     verify,
@@ -296,11 +348,11 @@ pub(crate) fn read_volume<R: Read>(
                     Drained::Io(e) => damaged(shown, &e, vec![h.name.clone()]).into(),
                     Drained::Stop(e) => e,
                 })?;
-                if data.n != x.size {
+                if data.n != content {
                     return Err(bad_member(
                         shown,
                         &h.name,
-                        format!("ends after {} of its {} bytes", data.n, x.size),
+                        format!("ends after {} of its {content} bytes", data.n),
                     )
                     .into());
                 }

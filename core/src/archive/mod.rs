@@ -16,7 +16,9 @@
 //! entries, extension headers under a cap, names normalised), `member` (the
 //! member reader every read goes through, fuzzable as
 //! [`member::check_stream`]), `pipe` (hashing on a second core), `delta`
-//! (block deltas applied as they stream, [`delta::apply`]), `verify`,
+//! (block deltas applied as they stream, [`delta::apply`]), `sparse`
+//! (files with holes as PAX 1.0 sparse members, the map read as hostile
+//! input), `verify`,
 //! `restore` (through the destination writer of `crate::restore`) and
 //! `stage` (what a restore reads before anything takes its name); for
 //! writing, `write`, `source` (reading the sources) and `gz`.
@@ -35,6 +37,7 @@ mod open;
 mod pipe;
 mod restore;
 mod source;
+mod sparse;
 mod stage;
 mod verify;
 mod write;

@@ -200,7 +200,7 @@ pub fn restore(
         }
     }
 
-    let (needs, vols, total_bytes) = plan(&chain, &selected, &dumps)?;
+    let (needs, vols, total_bytes, room) = plan(&chain, &selected, &dumps)?;
 
     // Check the destination before writing anything.
     let (dest_w, made) = Dest::create(dest)?;
@@ -254,18 +254,12 @@ pub fn restore(
     if !conflicts.is_empty() {
         return Err(Error::Exists { paths: conflicts }.into());
     }
-    let staged_bytes: u64 = selected
-        .iter()
-        .filter(|e| e.kind == EntryKind::File)
-        .map(|e| e.size)
-        .chain(dumps.iter().map(|d| d.size))
-        .fold(0, u64::saturating_add);
     if let Some(free) = dest_w.free_bytes()
-        && staged_bytes > free
+        && room > free
     {
         return Err(Error::NoRoom {
             dest: dest_root,
-            needed: staged_bytes,
+            needed: room,
             free,
         }
         .into());
@@ -380,12 +374,14 @@ type Needs = Vec<HashMap<String, Step>>;
 type Vols = Vec<BTreeMap<u32, Vec<String>>>;
 
 /// Each selected file's steps through the chain, newest first until one
-/// holds it whole.
+/// holds it whole; with the bytes of content to read and the room the
+/// restored files take (a sparse file's data only, when its content is
+/// the sparse member's).
 fn plan(
     chain: &[(Found, Manifest, ObjectId)],
     selected: &[&Entry],
     dumps: &[&DumpEntry],
-) -> crate::Result<(Needs, Vols, u64)> {
+) -> crate::Result<(Needs, Vols, u64, u64)> {
     let index: Vec<HashMap<&str, &Entry>> = chain
         .iter()
         .map(|(_, m, _)| m.entries.iter().map(|e| (e.path.as_str(), e)).collect())
@@ -393,6 +389,7 @@ fn plan(
     let mut needs: Needs = (0..chain.len()).map(|_| HashMap::new()).collect();
     let mut vols: Vols = (0..chain.len()).map(|_| BTreeMap::new()).collect();
     let mut total_bytes = 0u64;
+    let mut room = 0u64;
     let n = chain.len().saturating_sub(1);
     for e in selected.iter().filter(|e| e.kind == EntryKind::File) {
         total_bytes = total_bytes.saturating_add(e.size);
@@ -414,12 +411,19 @@ fn plan(
                             sha: cur.sha256.clone().unwrap_or_default(),
                             base_sha: cur.delta.as_ref().map(|d| d.base_sha256.clone()),
                             size: cur.size,
+                            sparse: cur.sparse.is_some() && how != How::Delta,
                             last: last.take(),
                         },
                     );
                 }
             }
             if matches!(how, How::New | How::Whole) {
+                let whole_here = cur.sparse.is_some() && same_since(&index, i, n, &e.path);
+                room = room.saturating_add(if whole_here {
+                    cur.stored_size()
+                } else {
+                    e.size
+                });
                 break;
             }
             let shown = chain
@@ -450,6 +454,7 @@ fn plan(
     }
     for d in dumps {
         total_bytes = total_bytes.saturating_add(d.size);
+        room = room.saturating_add(d.size);
         if let Some(vs) = vols.get_mut(n) {
             vs.entry(d.volume).or_default().push(d.member_path());
         }
@@ -462,12 +467,24 @@ fn plan(
                     sha: d.sha256.clone(),
                     base_sha: None,
                     size: d.size,
+                    sparse: false,
                     last: Some((0o600, None)),
                 },
             );
         }
     }
-    Ok((needs, vols, total_bytes))
+    Ok((needs, vols, total_bytes, room))
+}
+
+/// Whether archives `from + 1 ..= to` of the chain all hold `path` as the
+/// same content (no delta on top of archive `from`'s).
+fn same_since(index: &[HashMap<&str, &Entry>], from: usize, to: usize, path: &str) -> bool {
+    (from + 1..=to).all(|k| {
+        index
+            .get(k)
+            .and_then(|x| x.get(path))
+            .is_some_and(|e| e.how == Some(How::Same))
+    })
 }
 
 /// Puts everything in place: folders (0700 until the end), staged files

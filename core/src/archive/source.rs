@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use super::manifest::{
     self, DELTA_DIR, DUMPS_DIR, DeltaInfo, DumpEntry, Entry, EntryKind, How, MANIFEST_NAME,
 };
+use super::sparse::{Extents, MAX_EXTENTS};
 use super::{Error, io_err};
 use crate::config::Profile;
 use crate::object::ObjectId;
@@ -43,6 +44,8 @@ pub(super) struct Content {
     /// its consistent SQLite copy).
     pub(super) read_from: PathBuf,
     pub(super) delta: Option<Vec<u8>>,
+    /// For a file stored as a sparse member: its data extents.
+    pub(super) sparse: Option<Extents>,
 }
 
 fn block_size(size: u64) -> u32 {
@@ -69,6 +72,7 @@ pub(super) fn entry_of(it: &Item) -> Entry {
         delta: None,
         volume: None,
         signature: None,
+        sparse: None,
     }
 }
 
@@ -215,6 +219,11 @@ pub(super) fn read_content(
             .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
             .open(&it.abs)
             .map_err(|e| format!("cannot be read ({e})"))?;
+        match read_sparse(it, &f, base, progress)? {
+            Sparse::Read(c) => return Ok(*c),
+            Sparse::Changed => continue,
+            Sparse::Not => {}
+        }
         let mut data = Vec::with_capacity(before.len() as usize);
         f.read_to_end(&mut data)
             .map_err(|e| format!("cannot be read ({e})"))?;
@@ -287,9 +296,144 @@ pub(super) fn read_content(
             entry,
             read_from,
             delta,
+            sparse: None,
         });
     }
     Err(format!("kept changing while it was read ({TRIES} tries)"))
+}
+
+/// What reading a file as sparse found.
+enum Sparse {
+    /// It has holes and was read through its extents.
+    Read(Box<Content>),
+    /// It changed while read.
+    Changed,
+    /// It has no holes worth a sparse member (or is a SQLite database,
+    /// copied through the backup API): read it whole.
+    Not,
+}
+
+/// Reads a file with holes through its data extents, holes as zeros
+/// unread: hashed and signed a piece at a time, never held whole. It is
+/// never stored as a delta (that would need it whole in memory): changed,
+/// it is stored again as a sparse member, which costs only its data.
+fn read_sparse(
+    it: &Item,
+    f: &std::fs::File,
+    base: &HashMap<&str, &Entry>,
+    progress: &Progress,
+) -> Result<Sparse, String> {
+    let cannot = |e: std::io::Error| format!("cannot be read ({e})");
+    let before = f.metadata().map_err(cannot)?;
+    let mut head = [0u8; 16];
+    let n = std::os::unix::fs::FileExt::read_at(f, &mut head, 0).map_err(cannot)?;
+    if head.get(..n).is_some_and(|h| h.starts_with(SQLITE_MAGIC)) {
+        return Ok(Sparse::Not);
+    }
+    let Some(data) = crate::meta::sparse::extents(f, before.len(), before.blocks(), MAX_EXTENTS)
+        .map_err(cannot)?
+    else {
+        return Ok(Sparse::Not);
+    };
+    let x = Extents {
+        data,
+        size: before.len(),
+    };
+    let stored = x.stored();
+    if stored >= x.size {
+        return Ok(Sparse::Not);
+    }
+    let (sha, sig) = hash_and_sign(&mut x.logical(f), x.size, progress).map_err(cannot)?;
+    let after =
+        std::fs::symlink_metadata(&it.abs).map_err(|e| format!("vanished while read ({e})"))?;
+    if !(after.len() == x.size
+        && mtime_ns(&after) == mtime_ns(&before)
+        && after.ino() == before.ino())
+    {
+        return Ok(Sparse::Changed);
+    }
+    let mut entry = Entry {
+        size: x.size,
+        mtime_ns: mtime_ns(&after),
+        mode: after.mode() & 0o7777,
+        sha256: Some(sha.clone()),
+        signature: Some(manifest::to_hex(&sig)),
+        how: Some(How::New),
+        sparse: Some(stored),
+        ..entry_of(it)
+    };
+    let mut sparse = Some(x);
+    if let Some(b) = base
+        .get(it.rel.as_str())
+        .filter(|b| b.kind == EntryKind::File)
+    {
+        entry.how = Some(How::Whole);
+        if b.sha256.as_deref() == Some(sha.as_str()) {
+            entry.how = Some(How::Same);
+            entry.sparse = None;
+            sparse = None;
+        }
+    }
+    Ok(Sparse::Read(Box::new(Content {
+        entry,
+        read_from: it.abs.clone(),
+        delta: None,
+        sparse,
+    })))
+}
+
+/// The SHA-256 (hex) and serialised rsync signature of what `r` yields
+/// (`size` bytes), a MiB at a time. Blocks are signed independently, so
+/// the signatures of whole pieces put end to end are the signature of the
+/// whole; a piece of zeros (a hole) is signed once.
+fn hash_and_sign(
+    r: &mut dyn Read,
+    size: u64,
+    progress: &Progress,
+) -> std::io::Result<(String, Vec<u8>)> {
+    const PIECE: usize = 1 << 20;
+    let options = fast_rsync::SignatureOptions {
+        block_size: block_size(size),
+        crypto_hash_size: CRYPTO_HASH_SIZE,
+    };
+    let mut sig = fast_rsync::Signature::calculate(&[], options)
+        .serialized()
+        .to_vec();
+    let header = sig.len();
+    let mut zero_sig: Option<Vec<u8>> = None;
+    let mut hasher = crate::object::Hasher::default();
+    let mut buf = vec![0u8; PIECE];
+    loop {
+        let mut n = 0;
+        while n < PIECE {
+            match r.read(&mut buf[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if n == 0 {
+            break;
+        }
+        let piece = &buf[..n];
+        hasher.update(piece);
+        if n == PIECE && crate::meta::sparse::is_zero(piece) {
+            let z = zero_sig.get_or_insert_with(|| {
+                fast_rsync::Signature::calculate(piece, options).serialized()[header..].to_vec()
+            });
+            sig.extend_from_slice(z);
+        } else {
+            sig.extend_from_slice(
+                &fast_rsync::Signature::calculate(piece, options).serialized()[header..],
+            );
+        }
+        progress.advance(0, n as u64);
+        if n < PIECE {
+            break;
+        }
+    }
+    Ok((hasher.finish().to_hex(), sig))
 }
 
 /// Runs the profile's dump commands; their stdout goes to the staging folder.
@@ -351,6 +495,27 @@ pub(super) fn run_dumps(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_made_a_piece_at_a_time_is_the_signature_of_the_whole() {
+        for len in [0usize, 5000, 3 << 20, (3 << 20) + 12345] {
+            let mut data = vec![0u8; len];
+            for (i, b) in data.iter_mut().enumerate().skip(len / 3) {
+                *b = (i % 251) as u8;
+            }
+            let (sha, sig) =
+                hash_and_sign(&mut &data[..], len as u64, &Progress::silent()).unwrap();
+            let whole = fast_rsync::Signature::calculate(
+                &data,
+                fast_rsync::SignatureOptions {
+                    block_size: block_size(len as u64),
+                    crypto_hash_size: CRYPTO_HASH_SIZE,
+                },
+            );
+            assert_eq!(sig, whole.serialized(), "{len}");
+            assert_eq!(sha, ObjectId::of(&data).to_hex());
+        }
+    }
 
     #[test]
     fn blocks_grow_with_the_square_root_of_the_file_size() {

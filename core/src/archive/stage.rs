@@ -16,6 +16,7 @@ use super::Error;
 use super::delta::{self, DeltaError};
 use super::manifest::How;
 use super::member::{self, Sink};
+use crate::meta::sparse::HoleWriter;
 use crate::object::Hasher;
 use crate::restore::dest::{Dir, set_file_meta};
 use crate::task::Progress;
@@ -29,6 +30,8 @@ pub(super) struct Step {
     /// For deltas: the base content hash.
     pub(super) base_sha: Option<String>,
     pub(super) size: u64,
+    /// Stored as a sparse member: written back with its holes.
+    pub(super) sparse: bool,
     /// For the file's last step: its mode and mtime.
     pub(super) last: Option<(u32, Option<i64>)>,
 }
@@ -130,6 +133,30 @@ impl Stager<'_> {
                     .into());
                 }
                 self.progress.advance(0, made);
+            }
+            How::New | How::Whole | How::Same if step.sparse => {
+                // Whole blocks of zeros (the holes the map left out, and any
+                // its data holds) stay holes.
+                let mut holes = HoleWriter::new(out);
+                let mut buf = vec![0u8; 1 << 20];
+                loop {
+                    self.progress.check()?;
+                    let k = match data.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(k) => k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            return Err(
+                                member::damaged(self.archive, &e, vec![step.file.clone()]).into()
+                            );
+                        }
+                    };
+                    holes
+                        .write(buf.get(..k).unwrap_or_default())
+                        .map_err(write_err)?;
+                    self.progress.advance(0, k as u64);
+                }
+                holes.finish().map_err(write_err)?;
             }
             How::New | How::Whole | How::Same => {
                 let mut buf = vec![0u8; 1 << 16];

@@ -14,9 +14,11 @@ use rayon::prelude::*;
 
 use super::gz::ParGzWriter;
 use super::manifest::{
-    self, DELTA_DIR, Deleted, Entry, EntryKind, FORMAT_VERSION, How, Kind, MANIFEST_NAME, Manifest,
+    self, DELTA_DIR, Deleted, Entry, EntryKind, FORMAT_PLAIN, FORMAT_VERSION, How, Kind,
+    MANIFEST_NAME, Manifest,
 };
 use super::source::{BLOCK_SIZE, Content, Item, entry_of, read_content, run_dumps, walk};
+use super::sparse::Extents;
 use super::{Error, Found, Name, io_err};
 use crate::config::Profile;
 use crate::object::{Hasher, ObjectId};
@@ -148,6 +150,7 @@ pub fn create(
     // The tree at this point, in path order.
     let mut entries: Vec<Entry> = Vec::new();
     let mut sources: HashMap<String, PathBuf> = HashMap::new();
+    let mut sparse: HashMap<String, Extents> = HashMap::new();
     for (i, it) in items.iter().enumerate() {
         if skipped.contains(&i) {
             continue;
@@ -155,6 +158,9 @@ pub fn create(
         let entry = match contents.remove(&i) {
             Some(c) => {
                 sources.insert(it.rel.clone(), c.read_from);
+                if let Some(x) = c.sparse {
+                    sparse.insert(it.rel.clone(), x);
+                }
                 let mut e = c.entry;
                 if let Some(d) = c.delta {
                     let path = staging.path().join(format!("delta-{i}"));
@@ -246,7 +252,7 @@ pub fn create(
     for e in entries.iter_mut() {
         match e.how {
             Some(How::Delta) => e.volume = Some(place(e.delta.as_ref().map_or(0, |d| d.size))),
-            Some(How::New | How::Whole) => e.volume = Some(place(e.size)),
+            Some(How::New | How::Whole) => e.volume = Some(place(e.stored_size())),
             _ => {}
         }
     }
@@ -256,7 +262,12 @@ pub fn create(
     let volumes = volume;
 
     let manifest = Manifest {
-        format: FORMAT_VERSION,
+        // Earlier Coffers read format 1; only a sparse member needs 2.
+        format: if sparse.is_empty() {
+            FORMAT_PLAIN
+        } else {
+            FORMAT_VERSION
+        },
         id: uuid::Uuid::new_v4(),
         kind: if base.is_some() {
             Kind::Incremental
@@ -304,7 +315,7 @@ pub fn create(
         .entries
         .iter()
         .map(|e| match e.how {
-            Some(How::New | How::Whole) => e.size,
+            Some(How::New | How::Whole) => e.stored_size(),
             Some(How::Delta) => e.delta.as_ref().map_or(0, |d| d.size),
             _ => 0,
         })
@@ -326,7 +337,11 @@ pub fn create(
             .suffix(".partial")
             .tempfile_in(dir)
             .map_err(io_err(dir))?;
-        compressed += write_volume(&tmp, &manifest, &manifest_bytes, v, &sources, progress)?;
+        let from = Sources {
+            files: &sources,
+            sparse: &sparse,
+        };
+        compressed += write_volume(&tmp, &manifest, &manifest_bytes, v, &from, progress)?;
         temps.push((tmp, dir.join(name)));
     }
     drop(staging);
@@ -420,6 +435,13 @@ fn header(kind: tar::EntryType, size: u64, mode: u32, mtime_ns: i64) -> tar::Hea
     h
 }
 
+/// Where the members' bytes come from: the file (or staged copy) for each
+/// member path, and the extents of those stored sparse.
+struct Sources<'a> {
+    files: &'a HashMap<String, PathBuf>,
+    sparse: &'a HashMap<String, Extents>,
+}
+
 /// Writes volume `v`: the manifest, then (volume 1) folders and links, then
 /// the members placed in it. Returns the compressed size.
 fn write_volume(
@@ -427,7 +449,7 @@ fn write_volume(
     m: &Manifest,
     manifest_bytes: &[u8],
     v: u32,
-    sources: &HashMap<String, PathBuf>,
+    sources: &Sources<'_>,
     progress: &Progress,
 ) -> crate::Result<u64> {
     let path = tmp.path();
@@ -466,7 +488,7 @@ fn write_volume(
         };
         let (size, sha) = match (&e.delta, e.how) {
             (Some(d), Some(How::Delta)) => (d.size, d.sha256.clone()),
-            _ => (e.size, e.sha256.clone().unwrap_or_default()),
+            _ => (e.stored_size(), e.sha256.clone().unwrap_or_default()),
         };
         members.push((member, size, sha, e.mode, e.mtime_ns));
     }
@@ -482,10 +504,31 @@ fn write_volume(
     for (member, size, sha, mode, mtime) in members {
         progress.check()?;
         let from = sources
+            .files
             .get(&member)
             .ok_or_else(|| crate::Error::Panic(format!("no source for {member}")))?;
         progress.current(from);
         let f = std::fs::File::open(from).map_err(io_err(from))?;
+        if let Some(x) = sources.sparse.get(&member) {
+            let (n, got) =
+                super::sparse::append(&mut tar, &member, x, &f, (mode, mtime)).map_err(|e| {
+                    // A file that became shorter than its extents changed.
+                    if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                        crate::Error::from(Error::Changed { path: from.clone() })
+                    } else {
+                        Error::Io {
+                            path: path.to_path_buf(),
+                            source: e,
+                        }
+                        .into()
+                    }
+                })?;
+            if n != size || got.to_hex() != sha {
+                return Err(Error::Changed { path: from.clone() }.into());
+            }
+            progress.advance(1, size);
+            continue;
+        }
         let mut tee = Tee {
             inner: f.take(size),
             hasher: Hasher::default(),

@@ -1,12 +1,16 @@
-//! What a source holds beyond plain files, folders and symlinks (hard
-//! links, extended attributes and ACLs, sparse files, FIFOs and device
-//! nodes, several owners), and what a backup disk's file system cannot
-//! hold of it: what `coffer status` and the window say about each disk.
+//! What a source holds beyond plain files and folders (hard links,
+//! extended attributes and ACLs, sparse files, FIFOs and device nodes,
+//! several owners, symlinks, private or executable modes, names FAT cannot
+//! hold or that differ only in case), and what a backup disk's file system
+//! cannot hold of it: what `coffer status` and the window's disk cards say
+//! about each disk. The disk itself keeps all of it (its objects are named
+//! by hash, the rest is in its catalog copy); a restore onto such a file
+//! system is what loses it.
 //!
 //! Invariant: computed from the catalog alone; a disk whose file system is
 //! not known yet (not seen since this was recorded) is said nothing about.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 
 use crate::catalog::{Catalog, Kind, Version};
@@ -29,6 +33,15 @@ pub struct Holdings {
     pub special: u64,
     /// Distinct owners of its files and folders.
     pub owners: u64,
+    pub symlinks: u64,
+    /// Files and folders whose mode FAT32 and exFAT cannot give back:
+    /// executable files, and anything not readable by other accounts.
+    pub modes: u64,
+    /// Names FAT32 and exFAT cannot hold (`:`, `?`, `\`, a trailing dot
+    /// or space, `CON`, …).
+    pub fat_names: u64,
+    /// Names that differ only in case from another in the same folder.
+    pub case_clashes: u64,
 }
 
 impl Holdings {
@@ -59,6 +72,24 @@ impl Holdings {
         }
         if self.owners > 1 {
             parts.push(format!("files of {} owners", self.owners));
+        }
+        join(&parts, "and")
+    }
+
+    /// The names FAT32 and exFAT cannot take as they are, in words.
+    fn names(&self) -> Option<String> {
+        let mut parts = Vec::new();
+        if self.fat_names > 0 {
+            parts.push(format!(
+                "{} FAT cannot hold",
+                crate::human::count(self.fat_names, "name")
+            ));
+        }
+        if self.case_clashes > 0 {
+            parts.push(format!(
+                "{} differing only in case",
+                crate::human::count(self.case_clashes, "name")
+            ));
         }
         join(&parts, "and")
     }
@@ -95,6 +126,18 @@ impl Holdings {
             cannot.push("owners");
             what.push(format!("files of {} owners", self.owners));
         }
+        if self.symlinks > 0 {
+            cannot.push("symlinks");
+            what.push(count(self.symlinks, "symlink"));
+        }
+        if self.modes > 0 {
+            cannot.push("Unix modes");
+            let n = match self.modes {
+                1 => "1 file or folder".to_string(),
+                k => format!("{k} files and folders"),
+            };
+            what.push(format!("{n} with private or executable modes"));
+        }
         let mut s = String::new();
         if let (Some(what), Some(cannot)) = (join(&what, "and"), join(&cannot, "or")) {
             s = format!(
@@ -116,6 +159,15 @@ impl Holdings {
                 holes
             } else {
                 format!("{s}; {holes}")
+            };
+        }
+        if let Some(names) = self.names() {
+            let rename =
+                format!("{names}: a restore onto {fs} must rename them (--rename-collisions)");
+            s = if s.is_empty() {
+                rename
+            } else {
+                format!("{s}; {rename}")
             };
         }
         (!s.is_empty()).then_some(s)
@@ -140,7 +192,20 @@ pub fn tally(root: &std::path::Path, versions: &[Version], acl_sets: &HashSet<i6
         ..Holdings::default()
     };
     let mut owners = HashSet::new();
+    let mut folded: HashMap<String, u64> = HashMap::new();
     for v in versions.iter().filter(|v| v.path.starts_with(root)) {
+        h.symlinks += u64::from(v.kind == Kind::Symlink);
+        let private = v.mode & 0o004 == 0 && v.kind != Kind::Symlink;
+        let exec = v.kind == Kind::File && v.mode & 0o111 != 0;
+        h.modes += u64::from(private || exec);
+        // The source itself is named by the user; only what lies in it is
+        // restored under its own name.
+        if v.path != root {
+            let name = v.path.file_name().unwrap_or_default();
+            h.fat_names += u64::from(crate::restore::names::fat_invalid(name).is_some());
+            let key = String::from_utf8_lossy(v.path.as_os_str().as_encoded_bytes()).to_lowercase();
+            *folded.entry(key).or_default() += 1;
+        }
         if let Some(u) = v.attrs.uid {
             owners.insert(u);
         }
@@ -158,6 +223,7 @@ pub fn tally(root: &std::path::Path, versions: &[Version], acl_sets: &HashSet<i6
         h.special += u64::from(v.kind.is_special());
     }
     h.owners = owners.len() as u64;
+    h.case_clashes = folded.values().filter(|n| **n > 1).sum();
     h
 }
 
@@ -178,6 +244,7 @@ pub fn holdings(catalog: &Catalog, profile: &Profile) -> crate::Result<Vec<Holdi
 /// What one disk cannot hold of one source.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Limit {
+    pub disk_id: uuid::Uuid,
     pub disk: String,
     pub fs: String,
     pub source: PathBuf,
@@ -195,6 +262,7 @@ pub fn limits(catalog: &Catalog, holdings: &[Holdings]) -> crate::Result<Vec<Lim
         for h in holdings {
             if let Some(message) = h.on_disk(&d.label, &fs) {
                 out.push(Limit {
+                    disk_id: d.id,
                     disk: d.label.clone(),
                     fs: fs.clone(),
                     source: h.path.clone(),
@@ -238,5 +306,57 @@ mod tests {
         );
         assert_eq!(Holdings::default().described(), None);
         assert_eq!(Holdings::default().on_disk("Blue", "FAT32"), None);
+        let n = Holdings {
+            symlinks: 2,
+            modes: 3,
+            fat_names: 1,
+            case_clashes: 2,
+            ..Holdings::default()
+        };
+        assert_eq!(
+            n.on_disk("Blue", "FAT32").unwrap(),
+            "2 symlinks and 3 files and folders with private or executable modes; Blue (FAT32) cannot hold symlinks or Unix modes: the disk keeps them in its catalog copy, a restore onto FAT32 loses them; 1 name FAT cannot hold and 2 names differing only in case: a restore onto FAT32 must rename them (--rename-collisions)"
+        );
+        assert_eq!(n.on_disk("Red", "ext4"), None);
+    }
+
+    fn v(path: &str, kind: Kind, mode: u32) -> Version {
+        Version {
+            id: 0,
+            path: path.into(),
+            kind,
+            size: 0,
+            mtime_ns: 0,
+            inode: 0,
+            mode,
+            target: None,
+            hash: None,
+            first_snapshot: 1,
+            last_snapshot: 1,
+            attrs: crate::catalog::Attrs::default(),
+        }
+    }
+
+    #[test]
+    fn a_tally_counts_symlinks_modes_and_names_fat_cannot_take() {
+        let versions = [
+            v("/h", Kind::Dir, 0o755),
+            v("/h/ok.txt", Kind::File, 0o644),
+            v("/h/run.sh", Kind::File, 0o755),
+            v("/h/secret", Kind::File, 0o600),
+            v("/h/.ssh", Kind::Dir, 0o700),
+            v("/h/link", Kind::Symlink, 0o777),
+            v("/h/what?.txt", Kind::File, 0o644),
+            v("/h/CON.txt", Kind::File, 0o644),
+            v("/h/Notes", Kind::File, 0o644),
+            v("/h/notes", Kind::File, 0o644),
+            v("/elsewhere/a:b", Kind::File, 0o600),
+        ];
+        let h = tally(std::path::Path::new("/h"), &versions, &HashSet::new());
+        assert_eq!(
+            (h.symlinks, h.modes, h.fat_names, h.case_clashes),
+            (1, 3, 2, 2),
+            "{h:?}"
+        );
     }
 }

@@ -141,6 +141,58 @@ impl<F: Borrow<File>> Read for Sparse<F> {
     }
 }
 
+/// The data extents (offset, length) of a file of `size` bytes in
+/// `blocks` allocated 512-byte blocks, found with `SEEK_DATA`/`SEEK_HOLE`:
+/// `None` when it has no hole below its size (or the file system does not
+/// say), or when it has more than `cap` extents (a caller then reads it
+/// whole). The extents are in order, none empty, none past `size`.
+pub fn extents(
+    file: &File,
+    size: u64,
+    blocks: u64,
+    cap: usize,
+) -> io::Result<Option<Vec<(u64, u64)>>> {
+    if !may_have_holes(size, blocks) {
+        return Ok(None);
+    }
+    match rustix::fs::seek(file, SeekFrom::Hole(0)) {
+        Ok(h) if h < size => {}
+        Ok(_) => return Ok(None),
+        Err(e) if e == Errno::INVAL || e == Errno::NOTSUP || e == Errno::OPNOTSUPP => {
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let mut out = Vec::new();
+    let mut at = 0u64;
+    while at < size {
+        let data = match rustix::fs::seek(file, SeekFrom::Data(at)) {
+            Ok(d) => d,
+            // No data after `at`: the rest is a hole.
+            Err(Errno::NXIO) => break,
+            Err(e) => return Err(e.into()),
+        };
+        if data >= size {
+            break;
+        }
+        let hole = match rustix::fs::seek(file, SeekFrom::Hole(data)) {
+            Ok(h) => h.min(size),
+            Err(Errno::NXIO) => size,
+            Err(e) => return Err(e.into()),
+        };
+        if hole <= data {
+            // Changed under us; the caller's steadiness check catches it.
+            return Ok(None);
+        }
+        if out.len() == cap {
+            return Ok(None);
+        }
+        out.push((data, hole - data));
+        at = hole;
+    }
+    Ok(Some(out))
+}
+
 /// Whether `b` is all zeros.
 pub fn is_zero(b: &[u8]) -> bool {
     // Sixteen bytes at a time, which the optimiser turns into vector

@@ -25,7 +25,7 @@ mod check;
 mod cover;
 pub(crate) mod dest;
 mod links;
-mod names;
+pub(crate) mod names;
 mod select;
 mod source;
 

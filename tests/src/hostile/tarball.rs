@@ -171,6 +171,24 @@ pub fn pax(records: &[(&str, &str)]) -> Member {
     }
 }
 
+/// A sparse member in PAX 1.0 form, as GNU tar and Coffer write it: the
+/// PAX header naming `name` with `realsize`, then a member under
+/// `GNUSparseFile.0/` whose data is `map` (the decimal lines) padded to
+/// 512 bytes and then `data`. Returns the two members and the second's size.
+pub fn sparse(name: &str, realsize: &str, map: &str, data: &[u8]) -> (Member, Member, u64) {
+    let header = pax(&[
+        ("GNU.sparse.major", "1"),
+        ("GNU.sparse.minor", "0"),
+        ("GNU.sparse.name", name),
+        ("GNU.sparse.realsize", realsize),
+    ]);
+    let mut body = map.as_bytes().to_vec();
+    body.resize(body.len().div_ceil(BLOCK) * BLOCK, 0);
+    body.extend_from_slice(data);
+    let len = body.len() as u64;
+    (header, file(b"GNUSparseFile.0/x", &body), len)
+}
+
 /// SHA-256 as lowercase hex.
 pub fn sha(data: &[u8]) -> String {
     coffer_core::ObjectId::of(data).to_hex()

@@ -141,6 +141,10 @@ impl DisksTab {
             } else {
                 ui.label("If this disk were lost: nothing would be left without a copy");
             }
+            for (source, what) in &card.cannot_hold {
+                // The sentence names the disk; the source says whose.
+                ui.label(format!("{}: {}", shown_path(source), shown(what)));
+            }
             ui.horizontal(|ui| {
                 let label = shown(&card.label);
                 // Why each button cannot start now: not connected, or busy.

@@ -16,8 +16,12 @@ use serde::{Deserialize, Serialize};
 pub(crate) use parse::parse_in;
 pub use parse::{Invalid, MANIFEST_CAP, MAX_NAME, MAX_PATH, normalize, parse};
 
-/// The manifest format this code writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The newest manifest format this code writes and reads. Format 2 adds
+/// sparse members ([`Entry::sparse`]); an archive without one is written
+/// as format 1, which every earlier Coffer reads.
+pub const FORMAT_VERSION: u32 = 2;
+/// The format of an archive that holds no sparse member.
+pub const FORMAT_PLAIN: u32 = 1;
 
 /// Tar path of the manifest; always the first member.
 pub const MANIFEST_NAME: &str = "manifest.json";
@@ -97,9 +101,18 @@ pub struct Entry {
     /// can compute deltas without reading this archive's data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// Stored as a sparse member (PAX 1.0, as GNU tar writes it): the
+    /// bytes the member takes, its map and its data (format 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse: Option<u64>,
 }
 
 impl Entry {
+    /// Bytes its member takes in the archive when stored whole or sparse.
+    pub fn stored_size(&self) -> u64 {
+        self.sparse.unwrap_or(self.size)
+    }
+
     /// Tar path of the member that holds this file here, if any.
     pub fn member_path(&self) -> Option<String> {
         match self.how? {

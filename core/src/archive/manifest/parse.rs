@@ -6,7 +6,8 @@
 //! NUL, at most 4096 bytes and 255 per name), each once, none under a
 //! symlink or a file of the tree, none reserved; sizes, modes, targets,
 //! volumes, block size and chain numbers within bounds; every hash 64 hex
-//! digits.
+//! digits; a sparse member only in format 2, on a file stored whole here,
+//! and smaller than the file.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -207,7 +208,8 @@ fn check(m: &Manifest) -> Result<(), Invalid> {
                     || e.how.is_some()
                     || e.delta.is_some()
                     || e.volume.is_some()
-                    || e.signature.is_some();
+                    || e.signature.is_some()
+                    || e.sparse.is_some();
                 if extra {
                     return Err(bad(p, "a folder or symlink with a size, hash or content"));
                 }
@@ -319,6 +321,25 @@ fn check_file(
         (How::Delta, None) => return Err(bad(p, "a delta without its size and hashes")),
         (_, Some(_)) => return Err(bad(p, "delta details on a file not stored as one")),
         (_, None) => {}
+    }
+    if let Some(stored) = e.sparse {
+        if m.format < 2 {
+            return Err(bad(p, "a sparse member in a manifest of format 1"));
+        }
+        if !matches!(how, How::New | How::Whole) {
+            return Err(bad(p, "a sparse member for content not stored whole here"));
+        }
+        // A file is stored sparse only when that takes less room: a map
+        // of one block at least, and less than the file.
+        if stored < 512 || stored >= e.size {
+            return Err(bad(
+                p,
+                format!(
+                    "its sparse member of {stored} bytes is not smaller than the file ({} bytes)",
+                    e.size
+                ),
+            ));
+        }
     }
     match (how.stored_here(), e.volume) {
         (true, v) if in_volumes(v) => Ok(()),

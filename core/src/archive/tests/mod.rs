@@ -9,6 +9,7 @@
 mod deltas;
 mod manifest;
 mod members;
+mod sparse;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -57,6 +58,7 @@ pub(super) fn file(path: &str, data: &[u8]) -> Entry {
         delta: None,
         volume: Some(1),
         signature: None,
+        sparse: None,
     }
 }
 
