@@ -274,3 +274,66 @@ fn a_sync_killed_mid_upload_is_completed_by_the_next_and_a_quota_is_kept() {
         .sum();
     assert!((2_700_000..=3_000_000).contains(&stored), "{stored} bytes");
 }
+
+#[test]
+fn sync_without_a_disk_takes_the_buckets_that_answer_and_says_which_did_not() {
+    let s3 = S3Server::start();
+    s3.create_bucket("all-bucket");
+    let w = World::new();
+    for i in 0..4u64 {
+        w.write(&format!("docs/f{i}.txt"), bytes(i, 3000));
+    }
+    let docs = w.home().join("docs");
+    ok(
+        &w,
+        &s3,
+        &["source", "add", docs.to_str().unwrap(), "--copies", "2"],
+    );
+    let url = "s3://all-bucket/home";
+    ok(&w, &s3, &["disk", "init", url, "--label", "Cloud"]);
+    let usb = w.plug("usb");
+    ok(
+        &w,
+        &s3,
+        &["disk", "init", usb.to_str().unwrap(), "--label", "Usb"],
+    );
+
+    // Both the plugged disk and the bucket are connected: both are synced.
+    let v = json(&ok(&w, &s3, &["--json", "sync"]));
+    let disks = v["result"]["disks"].as_array().unwrap();
+    let labels: Vec<&str> = disks.iter().map(|d| d["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, ["Usb", "Cloud"], "{v}");
+    assert!(disks.iter().all(|d| d["copied_files"] == 4), "{v}");
+
+    // The bucket alone, with the disk unplugged.
+    w.unplug("usb");
+    w.write("docs/new.txt", bytes(9, 3000));
+    let v = json(&ok(&w, &s3, &["--json", "sync"]));
+    let disks = v["result"]["disks"].as_array().unwrap();
+    assert_eq!(
+        (disks.len(), disks[0]["copied_files"].clone()),
+        (1, 1.into()),
+        "{v}"
+    );
+
+    // A bucket that does not answer is like a disk not plugged in: said,
+    // not a failure, and the disk that is there is synced.
+    w.replug("usb");
+    let endpoint = s3.endpoint();
+    drop(s3);
+    let mut c = Command::new("setsid");
+    c.arg("-w").arg(EXE).arg("sync");
+    w.env(&mut c);
+    c.env("AWS_ENDPOINT_URL", &endpoint)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", REGION);
+    let o = c.output().unwrap();
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("s3://all-bucket/home did not answer") && out.contains("not synced this time"),
+        "{}",
+        both(&o)
+    );
+}

@@ -61,8 +61,25 @@ pub(super) fn scan_cmd(ctx: &Ctx) -> anyhow::Result<Done> {
 pub(super) fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
     let cfg = ctx.config()?;
     let mounts = MountSource::from_env();
+    // Without a name: every connected disk of the set, the bucket disks
+    // that answer among them; one that does not is said, not an error.
+    let mut away = Vec::new();
     let roots = match a.disk.as_deref() {
         Some(url) if url.starts_with("s3://") => vec![std::path::PathBuf::from(url)],
+        None => {
+            let catalog = ctx.catalog()?;
+            let (buckets, gone) = jobs::bucket::of_set(&catalog, cfg.profile.set_id)?;
+            away = gone;
+            let mut roots = match jobs::disks::choose(&catalog, &mounts, None, cfg.profile.set_id) {
+                Ok(r) => r,
+                Err(coffer_core::Error::Jobs(jobs::Error::NoDisk)) if !buckets.is_empty() => {
+                    Vec::new()
+                }
+                Err(e) => return Err(e.into()),
+            };
+            roots.extend(buckets);
+            roots
+        }
         name => jobs::disks::choose(&ctx.catalog()?, &mounts, name, cfg.profile.set_id)?,
     };
     // The other connected disks of the set may serve as sources.
@@ -92,6 +109,14 @@ pub(super) fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
     let scanned = report.scan.as_ref();
     let reports = &report.disks;
     let mut text = String::new();
+    for (url, why) in &away {
+        let _ = writeln!(
+            text,
+            "{} did not answer ({}); not synced this time",
+            human::path(url),
+            human::escape(why)
+        );
+    }
     if let Some(b) = &report.before {
         let _ = writeln!(text, "Ran the command before the sync ({:.1} s)", b.seconds);
     }

@@ -5,7 +5,7 @@
 //! Invariant: a bucket disk is opened unlocked or not at all, and only one
 //! of this backup set is written.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::bucket::{Bucket, BucketDisk, Location, Settings};
 use crate::disk::Passphrases;
@@ -66,4 +66,33 @@ pub fn known_urls(catalog: &crate::Catalog) -> crate::Result<Vec<std::path::Path
         .filter_map(|r| r.last_mount)
         .filter(|p| is_bucket(p))
         .collect())
+}
+
+/// A bucket disk that did not answer, and why.
+pub type Away = (PathBuf, String);
+
+/// The bucket disks of the backup set `set` that `catalog` knows: those
+/// that answer now (by URL), and those that do not, with why. A bucket is
+/// connected whenever it is reachable, so "every connected disk" takes the
+/// first; nothing is unlocked or written here.
+pub fn of_set(
+    catalog: &crate::Catalog,
+    set: uuid::Uuid,
+) -> crate::Result<(Vec<PathBuf>, Vec<Away>)> {
+    let (mut reachable, mut away) = (Vec::new(), Vec::new());
+    for url in known_urls(catalog)? {
+        let opened = url
+            .to_str()
+            .ok_or_else(|| "not a URL".to_string())
+            .and_then(|s| Location::parse(s).map_err(|e| e.to_string()))
+            .and_then(|loc| Bucket::connect(&loc, &Settings::from_env()).map_err(|e| e.to_string()))
+            .and_then(|b| BucketDisk::open(b).map_err(|e| e.to_string()));
+        match opened {
+            Ok(d) if d.identity.sets.contains(&set) => reachable.push(url),
+            // Another set's bucket is not this set's to sync.
+            Ok(_) => {}
+            Err(why) => away.push((url, why)),
+        }
+    }
+    Ok((reachable, away))
 }
