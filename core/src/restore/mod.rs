@@ -149,7 +149,7 @@ pub enum Existing {
     KeepBoth,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
     pub at: Option<At>,
     /// Paths (files or folders) as the catalog names them; empty = everything.

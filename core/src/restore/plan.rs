@@ -360,7 +360,12 @@ impl RestorePlan {
             Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
             None => String::new(),
         };
-        let mut s = format!("Restores {what} into {}", crate::human::path(&self.dest));
+        let nothing = self.files + self.dirs + self.symlinks + self.special == 0;
+        let mut s = if nothing {
+            format!("Nothing to write into {}", crate::human::path(&self.dest))
+        } else {
+            format!("Restores {what} into {}", crate::human::path(&self.dest))
+        };
         if !self.read_from.is_empty() {
             let labels: Vec<String> = self
                 .read_from
