@@ -340,3 +340,68 @@ fn keep_both_restores_beside_an_existing_file_and_a_second_run_adds_nothing() {
         .collect();
     assert_eq!(names.len(), 3, "{names:?}");
 }
+
+#[test]
+fn a_dry_run_says_what_a_restore_would_do_and_writes_nothing() {
+    let w = world_over_two_disks();
+    let out = w.dir.path().join("out");
+    let to = out.to_str().unwrap();
+    let history = |w: &World| {
+        let o = ok(w, &["--json", "history"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v["result"]["jobs"].as_array().unwrap().len()
+    };
+    let jobs = history(&w);
+
+    // Both disks: the whole plan could run, exit 0, nothing written.
+    let o = ok(&w, &["restore", "--to", to, "--dry-run"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.starts_with("Restores 11 files ("), "{text}");
+    assert!(text.contains("does not exist yet"), "{text}");
+    assert!(text.contains("Nothing was written (--dry-run)"), "{text}");
+    assert!(!out.exists(), "not even the destination folder was made");
+    assert_eq!(history(&w), jobs, "a dry run is no job in the history");
+
+    // B unplugged: the exit code a restore would give, and B named.
+    w.unplug("B");
+    let o = run(&w, &["--json", "restore", "--to", to, "--dry-run"]);
+    assert_eq!(code(&o), 3, "{}", both(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let plan = &v["result"]["plan"];
+    assert_eq!(v["result"]["dry_run"], true);
+    assert_eq!(plan["plug_next"][0]["label"], "B", "{v}");
+    let (planned, missing) = (plan["files"].clone(), plan["missing_files"].clone());
+    assert_eq!(
+        planned.as_u64().unwrap() + missing.as_u64().unwrap(),
+        11,
+        "{v}"
+    );
+    assert!(!out.exists());
+
+    // The run then does what the plan said.
+    let o = run(&w, &["--json", "restore", "--to", to]);
+    assert_eq!(code(&o), 3, "{}", both(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["result"]["files"], planned, "{v}");
+    assert_eq!(v["result"]["missing_files"], missing, "{v}");
+
+    // A changed file: refused as the run would refuse it, then planned
+    // beside it with --keep-both; nothing written either time.
+    w.replug("B");
+    let mine = out.join("docs/sub0/f0.bin");
+    std::fs::create_dir_all(mine.parent().unwrap()).unwrap();
+    std::fs::write(&mine, "mine").unwrap();
+    let before = files(&out);
+    let o = run(&w, &["restore", "--to", to, "--dry-run"]);
+    assert_eq!(code(&o), 1, "{}", both(&o));
+    assert!(
+        both(&o).contains("already exist at the destination"),
+        "{}",
+        both(&o)
+    );
+    let o = ok(&w, &["restore", "--to", to, "--dry-run", "--keep-both"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("1 exists and will be kept as both"), "{text}");
+    assert!(text.contains("(restored)"), "{text}");
+    assert_eq!(files(&out), before, "nothing written");
+}

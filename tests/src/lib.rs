@@ -2,6 +2,7 @@
 //! Coffer's config and data folders, and a mount root whose sub-folders act
 //! as plugged-in disks; declarative trees; and checks of on-disk invariants.
 
+pub mod bench;
 pub mod fault;
 pub mod hostile;
 pub mod s3;

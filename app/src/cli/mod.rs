@@ -5,8 +5,10 @@
 
 mod archive;
 mod assets;
+mod browse;
 mod ctx;
 mod disks;
+mod dry_run;
 mod history;
 mod pass;
 mod progress;
@@ -165,6 +167,10 @@ pub struct RestoreArgs {
     /// Wait for the next needed disk to be plugged in.
     #[arg(long)]
     pub wait: bool,
+    /// Say what the restore would do (files, bytes, disks, paths that
+    /// exist at the destination) and write nothing.
+    #[arg(long, conflicts_with = "wait")]
+    pub dry_run: bool,
     /// Check names as on FAT/exFAT even if the destination is not.
     #[arg(long)]
     pub case_insensitive: bool,
@@ -411,10 +417,10 @@ fn dispatch(cli: Cli) -> Exit {
                 Command::Archive(a) => archive::archive(&ctx, a),
                 Command::Dump(a) => archive::dump(&ctx, a),
                 Command::History { limit } => history::history(&ctx, limit),
-                Command::Snapshots => restore::snapshots(&ctx),
-                Command::Ls(a) => restore::ls(&ctx, a),
-                Command::Find(a) => restore::find(&ctx, a),
-                Command::Versions { path } => restore::versions(&ctx, &path),
+                Command::Snapshots => browse::snapshots(&ctx),
+                Command::Ls(a) => browse::ls(&ctx, a),
+                Command::Find(a) => browse::find(&ctx, a),
+                Command::Versions { path } => browse::versions(&ctx, &path),
                 Command::Whereis { path } => whereis::whereis(&ctx, &path),
                 Command::Restore(a) => restore::restore(&ctx, a),
                 Command::Agent(a) => agent_cmd(&ctx, a),

@@ -1,20 +1,19 @@
-//! Browsing the catalog and restoring: `coffer snapshots`, `ls`, `find`,
-//! `versions`, `whereis` and `restore`.
+//! Restoring: `coffer restore` (with `--wait` and `--dry-run`), and the
+//! helpers the browsing commands share with it (catalog paths, `--at`, the
+//! workstation catalog).
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use coffer_core::catalog::{Kind, Version};
 use coffer_core::restore::{self, At, Existing, Options};
 use coffer_core::volumes::{self, MountSource};
 use coffer_core::{Catalog, human, jobs};
-use serde_json::{json, to_value};
+use serde_json::json;
 
 use super::ctx::{Ctx, Done, settle};
-use super::{Exit, FindArgs, LsArgs, RestoreArgs, progress, shown};
+use super::{Exit, RestoreArgs, dry_run, progress};
 
 /// A path as the catalog names it: absolute, with `.` and `..` resolved
 /// lexically (the catalog holds what was, not what is on disk now).
@@ -34,7 +33,7 @@ pub(super) fn catalog_path(p: &Path) -> anyhow::Result<PathBuf> {
 }
 
 /// `--at`: a snapshot id, or a time.
-fn parse_at(s: Option<&str>) -> anyhow::Result<At> {
+pub(super) fn parse_at(s: Option<&str>) -> anyhow::Result<At> {
     Ok(match s {
         None => At::Latest,
         Some(s) => match s.trim().parse::<i64>() {
@@ -53,208 +52,6 @@ pub(super) fn existing_catalog(ctx: &Ctx) -> anyhow::Result<Catalog> {
         );
     }
     ctx.catalog()
-}
-
-fn kind_mark(k: Kind) -> &'static str {
-    match k {
-        Kind::File => "",
-        Kind::Dir => "/",
-        Kind::Symlink => "@",
-        // As `ls -F` marks them.
-        Kind::Fifo => "|",
-        Kind::CharDevice | Kind::BlockDevice => "",
-    }
-}
-
-// ---------------------------------------------------------------- browsing
-
-pub(super) fn snapshots(ctx: &Ctx) -> anyhow::Result<Done> {
-    let cat = existing_catalog(ctx)?;
-    let snaps = cat.snapshots()?;
-    let mut text = String::new();
-    if snaps.is_empty() {
-        text.push_str("No snapshots yet: coffer sync\n");
-    }
-    for s in &snaps {
-        let _ = writeln!(
-            text,
-            "{:>5}  {}  {} files  {}",
-            s.id,
-            human::time(s.started_at),
-            s.files,
-            human::bytes(s.bytes)
-        );
-    }
-    Ok(Done::ok(json!({"snapshots": snaps}), text))
-}
-
-pub(super) fn ls(ctx: &Ctx, a: LsArgs) -> anyhow::Result<Done> {
-    let cat = existing_catalog(ctx)?;
-    let snap = restore::resolve_snapshot(&cat, parse_at(a.at.as_deref())?)?;
-    let all = cat.versions_in(snap.id)?;
-    let dir = a.path.as_deref().map(catalog_path).transpose()?;
-    let shown: Vec<&Version> = match &dir {
-        Some(d) => {
-            let exact: Vec<&Version> = all
-                .iter()
-                .filter(|v| &v.path == d && v.kind != Kind::Dir)
-                .collect();
-            if exact.is_empty() {
-                all.iter()
-                    .filter(|v| v.path.parent() == Some(d.as_path()))
-                    .collect()
-            } else {
-                exact
-            }
-        }
-        // The backed-up folders: entries whose parent is not in the snapshot.
-        None => {
-            let paths: std::collections::HashSet<&Path> =
-                all.iter().map(|v| v.path.as_path()).collect();
-            all.iter()
-                .filter(|v| v.path.parent().is_none_or(|p| !paths.contains(p)))
-                .collect()
-        }
-    };
-    if shown.is_empty()
-        && let Some(d) = &dir
-    {
-        bail!(
-            "nothing at {} in snapshot {} ({})",
-            human::path(d),
-            snap.id,
-            human::time(snap.started_at)
-        );
-    }
-    let mut text = format!(
-        "Snapshot {} ({}){}\n",
-        snap.id,
-        human::time(snap.started_at),
-        dir.as_ref()
-            .map(|d| format!(": {}", human::path(d)))
-            .unwrap_or_default()
-    );
-    for v in &shown {
-        // Names come from the catalog: any byte a file system allows.
-        let name = if dir.is_some() {
-            v.path.file_name().map(human::os_str).unwrap_or_default()
-        } else {
-            human::path(&v.path)
-        };
-        let _ = writeln!(
-            text,
-            "{:>10}  {}  {}{}{}",
-            if v.kind == Kind::File {
-                human::bytes(v.size)
-            } else {
-                String::new()
-            },
-            human::time(v.mtime_ns.div_euclid(1_000_000_000)),
-            name,
-            kind_mark(v.kind),
-            v.target
-                .as_ref()
-                .map(|t| format!(" -> {}", human::path(t)))
-                .unwrap_or_default()
-        );
-    }
-    Ok(Done::ok(
-        shown::value(ctx.json, || {
-            Ok(json!({"snapshot": snap, "path": to_value(&dir)?, "entries": to_value(&shown)?}))
-        })?,
-        text,
-    ))
-}
-
-pub(super) fn find(ctx: &Ctx, a: FindArgs) -> anyhow::Result<Done> {
-    let cat = existing_catalog(ctx)?;
-    let glob = globset::GlobBuilder::new(&a.pattern)
-        .literal_separator(false)
-        .build()
-        .with_context(|| format!("cannot read the pattern `{}`", a.pattern))?
-        .compile_matcher();
-    let latest = cat.latest_snapshot()?.map(|s| s.id).unwrap_or(0);
-    let times: HashMap<i64, i64> = cat
-        .snapshots()?
-        .into_iter()
-        .map(|s| (s.id, s.started_at))
-        .collect();
-    let mut rows = Vec::new();
-    let mut text = String::new();
-    for v in cat.versions_under(Path::new("/"))? {
-        // The pattern matches the whole path, or the name alone ('f[12]').
-        let hit = glob.is_match(&v.path) || v.path.file_name().is_some_and(|n| glob.is_match(n));
-        if v.kind == Kind::Dir || !hit {
-            continue;
-        }
-        let deleted = v.last_snapshot < latest;
-        if a.deleted && !deleted {
-            continue;
-        }
-        let _ = writeln!(
-            text,
-            "{}{}  {}  snapshots {}–{} ({}){}",
-            human::path(&v.path),
-            kind_mark(v.kind),
-            human::bytes(v.size),
-            v.first_snapshot,
-            v.last_snapshot,
-            times
-                .get(&v.last_snapshot)
-                .map(|t| human::time(*t))
-                .unwrap_or_default(),
-            if deleted { "  [deleted]" } else { "" }
-        );
-        rows.push((v, deleted));
-    }
-    if rows.is_empty() {
-        text.push_str("Nothing matches\n");
-    }
-    let value = shown::value(ctx.json, || {
-        let rows = rows
-            .iter()
-            .map(|(v, deleted)| Ok(json!({"version": to_value(v)?, "deleted": deleted})))
-            .collect::<serde_json::Result<Vec<_>>>()?;
-        Ok(json!({ "matches": rows }))
-    })?;
-    Ok(Done::ok(value, text))
-}
-
-pub(super) fn versions(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
-    let cat = existing_catalog(ctx)?;
-    let path = catalog_path(path)?;
-    let found = restore::versions_held(&cat, &path)?;
-    if found.is_empty() {
-        bail!("{} is in no snapshot", human::path(&path));
-    }
-    let mut text = format!("{}\n", human::path(&path));
-    for held in &found {
-        let (v, disks) = (&held.version, &held.disks);
-        let _ = writeln!(
-            text,
-            "  snapshots {}–{}  from {}  {}  {}  on: {}",
-            v.first_snapshot,
-            v.last_snapshot,
-            human::time(held.from),
-            human::bytes(v.size),
-            v.hash
-                .map(|h| h.to_hex()[..16].to_string())
-                .unwrap_or_else(|| format!("{:?}", v.kind).to_lowercase()),
-            if disks.is_empty() && v.kind == Kind::File && v.size > 0 {
-                "no disk".to_string()
-            } else {
-                human::escape(&disks.join(", ")).into_owned()
-            }
-        );
-    }
-    let value = shown::value(ctx.json, || {
-        let rows = found
-            .iter()
-            .map(|h| Ok(json!({"version": to_value(&h.version)?, "disks": h.disks})))
-            .collect::<serde_json::Result<Vec<_>>>()?;
-        Ok(json!({"path": to_value(&path)?, "versions": rows}))
-    })?;
-    Ok(Done::ok(value, text))
 }
 
 // ----------------------------------------------------------------- restore
@@ -276,8 +73,12 @@ fn with_dumps(cat: &Catalog, dumps_only: bool, opts: &Options) -> coffer_core::R
     Ok(o)
 }
 
-/// One run over the disks connected now: what to print, and the disks to
-/// plug in next (from the typed report, for `--wait`).
+/// What one run gave: a restore's report, or with `--dry-run` its plan.
+enum Ran {
+    Report(Box<restore::Report>),
+    Plan(Box<restore::RestorePlan>),
+}
+
 /// Connected disks first, then reachable buckets (slower to read).
 fn sources_of<'a>(
     disks: &'a [coffer_core::Disk],
@@ -289,6 +90,8 @@ fn sources_of<'a>(
     out
 }
 
+/// One run over the disks connected now: what to print, and the disks to
+/// plug in next (from the typed report, for `--wait`).
 fn run_once(
     ctx: &Ctx,
     a: &RestoreArgs,
@@ -337,6 +140,25 @@ fn run_once(
             job,
         )
     };
+    let dry_run = a.dry_run;
+    // A dry run plans and stops: nothing is written, not even to history.
+    let job = move |cat: &mut Catalog,
+                    set: Option<uuid::Uuid>,
+                    sources: &[&dyn restore::Source],
+                    disks: &[coffer_core::Disk],
+                    opts: &Options,
+                    p: &coffer_core::Progress|
+          -> coffer_core::Result<Ran> {
+        if dry_run {
+            return Ok(Ran::Plan(Box::new(restore::plan(
+                cat, set, sources, opts, p,
+            )?)));
+        }
+        recorded(disks, p, &mut |p| {
+            restore::restore_from(cat, set, sources, opts, p)
+        })
+        .map(|r| Ran::Report(Box::new(r)))
+    };
     let outcome = progress::run("restore", ctx.json, move |p| match &from_disk {
         Some(root) if jobs::bucket::is_bucket(root) => {
             let bucket = jobs::bucket::open_bucket(&root.to_string_lossy(), &pass, None)?;
@@ -350,9 +172,7 @@ fn run_once(
             let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), None, &pass)?;
             let mut sources: Vec<&dyn restore::Source> = vec![&bucket];
             sources.extend(disks.iter().map(|d| d as &dyn restore::Source));
-            let r = recorded(&disks, p, &mut |p| {
-                restore::restore_from(&mut cat, None, &sources, &opts, p)
-            })?;
+            let r = job(&mut cat, None, &sources, &disks, &opts, p)?;
             Ok((r, jobs::dumps::recorded(&cat)))
         }
         Some(root) => {
@@ -365,9 +185,8 @@ fn run_once(
             }
             let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), Some(root), &pass)?;
             let buckets = jobs::bucket::open_known(&cat, &pass)?;
-            let r = recorded(&disks, p, &mut |p| {
-                restore::restore_from(&mut cat, None, &sources_of(&disks, &buckets), &opts, p)
-            })?;
+            let sources = sources_of(&disks, &buckets);
+            let r = job(&mut cat, None, &sources, &disks, &opts, p)?;
             Ok((r, jobs::dumps::recorded(&cat)))
         }
         None => {
@@ -375,13 +194,16 @@ fn run_once(
             let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), None, &pass)?;
             let buckets = jobs::bucket::open_known(&cat, &pass)?;
             let opts = with_dumps(&cat, dumps_only, &opts)?;
-            let r = recorded(&disks, p, &mut |p| {
-                restore::restore_from(&mut cat, set, &sources_of(&disks, &buckets), &opts, p)
-            })?;
+            let sources = sources_of(&disks, &buckets);
+            let r = job(&mut cat, set, &sources, &disks, &opts, p)?;
             Ok((r, jobs::dumps::recorded(&cat)))
         }
     });
-    let ((r, dumps), warnings) = settle(outcome)?;
+    let ((ran, dumps), warnings) = settle(outcome)?;
+    let r = match ran {
+        Ran::Report(r) => *r,
+        Ran::Plan(plan) => return Ok((dry_run::done(&plan, warnings), Vec::new())),
+    };
     let mut text = format!(
         "Restored {} ({}), {}, {} to {} from snapshot {} ({})\n",
         human::count(r.files, "file"),

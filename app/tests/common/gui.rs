@@ -84,10 +84,14 @@ pub fn step_until(
     }
 }
 
-/// Clicks the widget with this label and lets the click take effect.
+/// Clicks the widget with this label and lets the click take effect (one
+/// frame to see it, one to draw the result).
 pub fn click(h: &mut Harness<'_, CofferApp>, label: &str) {
     h.get_by_label(label).click();
     h.step();
+    h.step();
+    // Panels take a frame to settle at their new size (the status panel
+    // after Dismiss, the restore bar above it).
     h.step();
 }
 

@@ -167,7 +167,6 @@ pub(crate) enum Reading {
 /// Reads volume `v` of an archive (a gzip stream) to its very end and
 /// checks every member; file members pass through `sink`. Errors name
 /// `shown`.
-#[allow(clippy::too_many_arguments)]
 pub(crate) fn read_volume<R: Read>(
     file: R,
     shown: &Path,

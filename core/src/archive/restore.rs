@@ -345,16 +345,14 @@ pub fn restore(
 
     // Everything was read and checked: flush it, then put it in place.
     dest_w.flush()?;
-    place(
-        &dest_w,
-        &staging,
-        &plain,
-        &selected,
-        &mut staged,
+    let placing = Placing {
+        dest: &dest_w,
+        staging: &staging,
+        plain: &plain,
+        selected: &selected,
         keep_special,
-        &mut report,
-        progress,
-    )?;
+    };
+    place(&placing, &mut staged, &mut report, progress)?;
     dest_w.flush()?;
     made.keep = true;
     drop(staging);
@@ -487,19 +485,33 @@ fn same_since(index: &[HashMap<&str, &Entry>], from: usize, to: usize, path: &st
     })
 }
 
+/// What is put in place once every volume was read and checked.
+struct Placing<'a> {
+    dest: &'a Dest,
+    staging: &'a Staging<'a>,
+    /// Every path to restore, its kind, and what to do at it.
+    plain: &'a [(String, EntryKind, Put)],
+    /// The manifest's entries selected (for symlink targets, modes, times).
+    selected: &'a [&'a Entry],
+    /// Setuid, setgid and sticky bits kept.
+    keep_special: bool,
+}
+
 /// Puts everything in place: folders (0700 until the end), staged files
 /// renamed in, symlinks, then folders' modes and times, deepest first.
-#[allow(clippy::too_many_arguments)]
 fn place(
-    dest: &Dest,
-    staging: &Staging<'_>,
-    plain: &[(String, EntryKind, Put)],
-    selected: &[&Entry],
+    placing: &Placing<'_>,
     staged: &mut HashMap<String, Staged>,
-    keep_special: bool,
     report: &mut RestoreReport,
     progress: &Progress,
 ) -> crate::Result<()> {
+    let Placing {
+        dest,
+        staging,
+        plain,
+        selected,
+        keep_special,
+    } = *placing;
     let by_path: HashMap<&str, &Entry> = selected.iter().map(|e| (e.path.as_str(), *e)).collect();
     let mut parent_dir: Option<(PathBuf, Dir)> = None;
     for (p, kind, put) in plain {

@@ -223,80 +223,7 @@ impl Fidelity {
     /// One line per kind of thing the destination did not take, in the
     /// words the CLI and the window show.
     pub(super) fn notices(&self) -> Vec<String> {
-        let t = &self.tally;
-        let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
-        let fs = self.fs_name;
-        let mut out = Vec::new();
-        let count = crate::human::count;
-        if n(&t.links) > 0 {
-            out.push(format!(
-                "{} written as separate copies: {fs} cannot hold hard links",
-                count(n(&t.links), "hard link")
-            ));
-        }
-        if n(&t.xattrs) > 0 {
-            let acl = if n(&t.acls) > 0 {
-                format!(" ({} with ACLs)", n(&t.acls))
-            } else {
-                String::new()
-            };
-            out.push(format!(
-                "{}{acl} restored without their extended attributes: {fs} cannot hold them",
-                count(n(&t.xattrs), "file")
-            ));
-        }
-        if n(&t.holes) > 0 {
-            out.push(format!(
-                "{} written in full: {fs} cannot hold holes",
-                count(n(&t.holes), "sparse file")
-            ));
-        }
-        if n(&t.nodes) > 0 {
-            out.push(format!(
-                "{} not made: {fs} cannot hold them",
-                count(n(&t.nodes), "FIFO or device node")
-            ));
-        }
-        if n(&t.symlinks) > 0 {
-            out.push(format!(
-                "{} not made: {fs} cannot hold them",
-                count(n(&t.symlinks), "symlink")
-            ));
-        }
-        if n(&t.modes) > 0 {
-            let what = match n(&t.modes) {
-                1 => "1 file or folder".to_string(),
-                k => format!("{k} files and folders"),
-            };
-            out.push(format!(
-                "{what} given {fs}'s own permissions: {fs} cannot hold Unix modes"
-            ));
-        }
-        if n(&t.owners) > 0 {
-            out.push(format!(
-                "{} kept this user as owner: {fs} cannot hold owners",
-                count(n(&t.owners), "file")
-            ));
-        }
-        if n(&t.devices_not_root) > 0 {
-            out.push(format!(
-                "{} not made: only root can make them",
-                count(n(&t.devices_not_root), "device node")
-            ));
-        }
-        if n(&t.withheld) > 0 {
-            out.push(format!(
-                "{} left out their privileged parts (device nodes, security.* and trusted.* attributes): the catalog is not this computer's (--keep-special-bits keeps them)",
-                count(n(&t.withheld), "file")
-            ));
-        }
-        if n(&t.xattr_failed) > 0 {
-            out.push(format!(
-                "{} refused by {fs} for another reason (a value too large for it, or no permission)",
-                count(n(&t.xattr_failed), "extended attribute or special file")
-            ));
-        }
-        out
+        self.not_held().lines(self.fs_name)
     }
 
     /// The tally for the report.
@@ -346,4 +273,82 @@ pub struct NotHeld {
     pub withheld: u64,
     /// Attributes or special files refused for another reason.
     pub failed: u64,
+}
+
+impl NotHeld {
+    /// One line per kind of thing the destination did not take, in the
+    /// words the CLI and the window show; `fs` names its file system.
+    pub fn lines(&self, fs: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let count = crate::human::count;
+        if self.links_copied > 0 {
+            out.push(format!(
+                "{} written as separate copies: {fs} cannot hold hard links",
+                count(self.links_copied, "hard link")
+            ));
+        }
+        if self.xattrs > 0 {
+            let acl = if self.acls > 0 {
+                format!(" ({} with ACLs)", self.acls)
+            } else {
+                String::new()
+            };
+            out.push(format!(
+                "{}{acl} restored without their extended attributes: {fs} cannot hold them",
+                count(self.xattrs, "file")
+            ));
+        }
+        if self.holes > 0 {
+            out.push(format!(
+                "{} written in full: {fs} cannot hold holes",
+                count(self.holes, "sparse file")
+            ));
+        }
+        if self.special > 0 {
+            out.push(format!(
+                "{} not made: {fs} cannot hold them",
+                count(self.special, "FIFO or device node")
+            ));
+        }
+        if self.symlinks > 0 {
+            out.push(format!(
+                "{} not made: {fs} cannot hold them",
+                count(self.symlinks, "symlink")
+            ));
+        }
+        if self.modes > 0 {
+            let what = match self.modes {
+                1 => "1 file or folder".to_string(),
+                k => format!("{k} files and folders"),
+            };
+            out.push(format!(
+                "{what} given {fs}'s own permissions: {fs} cannot hold Unix modes"
+            ));
+        }
+        if self.owners > 0 {
+            out.push(format!(
+                "{} kept this user as owner: {fs} cannot hold owners",
+                count(self.owners, "file")
+            ));
+        }
+        if self.devices_not_root > 0 {
+            out.push(format!(
+                "{} not made: only root can make them",
+                count(self.devices_not_root, "device node")
+            ));
+        }
+        if self.withheld > 0 {
+            out.push(format!(
+                "{} left out their privileged parts (device nodes, security.* and trusted.* attributes): the catalog is not this computer's (--keep-special-bits keeps them)",
+                count(self.withheld, "file")
+            ));
+        }
+        if self.failed > 0 {
+            out.push(format!(
+                "{} refused by {fs} for another reason (a value too large for it, or no permission)",
+                count(self.failed, "extended attribute or special file")
+            ));
+        }
+        out
+    }
 }

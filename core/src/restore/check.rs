@@ -9,9 +9,19 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::dest::{Dest, file_type};
+use super::plan::{AtDest, Then};
 use super::select::{Entry, State};
-use super::{Error, Existing, Options, Report, names};
+use super::{Error, Existing, Options, names};
 use crate::catalog::Kind;
+
+/// What a look at the destination found.
+#[derive(Default)]
+pub(super) struct Looked {
+    /// Paths there that differ, and what the policy does with each.
+    pub(super) at_dest: Vec<AtDest>,
+    /// Files kept beside an existing one: (catalog path, restored as).
+    pub(super) renamed: Vec<(PathBuf, PathBuf)>,
+}
 
 /// Marks each entry done, skipped or to replace; the conflicts stop the
 /// restore before anything is written.
@@ -19,10 +29,10 @@ pub(super) fn look(
     entries: &mut [Entry],
     dest: &Dest,
     opts: &Options,
-    report: &mut Report,
     progress: &crate::task::Progress,
-) -> crate::Result<()> {
+) -> crate::Result<Looked> {
     let dest_root = dest.root().to_path_buf();
+    let mut out = Looked::default();
     let mut conflicts = Vec::new();
     let mut taken: HashSet<PathBuf> = entries.iter().map(|e| e.rel.clone()).collect();
     for e in entries.iter_mut() {
@@ -57,10 +67,17 @@ pub(super) fn look(
         match opts.existing {
             Existing::Skip => {
                 e.state = State::Skipped;
-                report.skipped_existing.push(dest_root.join(&e.rel));
+                out.at_dest.push(AtDest {
+                    path: dest_root.join(&e.rel),
+                    then: Then::Kept,
+                });
             }
             Existing::Overwrite if ft == T::RegularFile && v.kind != Kind::Dir => {
                 e.state = State::Replace;
+                out.at_dest.push(AtDest {
+                    path: dest_root.join(&e.rel),
+                    then: Then::Replaced,
+                });
             }
             Existing::KeepBoth if ft == T::RegularFile && v.kind == Kind::File => {
                 // The first free name, or one an earlier run of this same
@@ -81,8 +98,11 @@ pub(super) fn look(
                 });
                 match found {
                     Some((rel, state)) => {
-                        report
-                            .renamed
+                        out.at_dest.push(AtDest {
+                            path: dest_root.join(&e.rel),
+                            then: Then::Beside(dest_root.join(&rel)),
+                        });
+                        out.renamed
                             .push((e.version.path.clone(), dest_root.join(&rel)));
                         taken.insert(rel.clone());
                         e.rel = rel;
@@ -104,11 +124,14 @@ pub(super) fn look(
         if e.state != State::Skipped && blocked.iter().any(|b| e.rel.starts_with(b) && &e.rel != b)
         {
             e.state = State::Skipped;
-            report.skipped_existing.push(dest_root.join(&e.rel));
+            out.at_dest.push(AtDest {
+                path: dest_root.join(&e.rel),
+                then: Then::Kept,
+            });
         }
     }
     if !conflicts.is_empty() {
         return Err(Error::Conflicts { paths: conflicts }.into());
     }
-    Ok(())
+    Ok(out)
 }

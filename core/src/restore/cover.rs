@@ -19,6 +19,15 @@ pub(super) struct Holders {
     pub(super) others: BTreeMap<uuid::Uuid, HashSet<ObjectId>>,
 }
 
+impl std::fmt::Debug for Holders {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Holders")
+            .field("connected", &self.connected.len())
+            .field("others", &self.others.len())
+            .finish()
+    }
+}
+
 pub(super) fn holders(catalog: &Catalog, disks: &[&dyn Source]) -> crate::Result<Holders> {
     let mut connected = Vec::new();
     for (i, d) in disks.iter().enumerate() {

@@ -120,7 +120,15 @@ pub(super) fn make_links(
                     .tally
                     .links
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                copy_of(&ldir, lname, &dir, name, fe, hash, replace, &target, cx)?;
+                let c = LinkCopy {
+                    from: (&ldir, lname),
+                    to: (&dir, name),
+                    entry: fe,
+                    hash,
+                    replace,
+                    target: &target,
+                };
+                copy_of(&c, cx)?;
             }
         }
         cx.report.files += 1;
@@ -138,21 +146,33 @@ fn split(rel: &Path) -> (&Path, &std::ffi::OsStr) {
     )
 }
 
+/// One link written as a separate copy of the first: where the bytes are
+/// and where they go.
+struct LinkCopy<'a> {
+    /// The first link, in place already: its folder and name.
+    from: (&'a Dir, &'a std::ffi::OsStr),
+    /// This link's folder and name.
+    to: (&'a Dir, &'a std::ffi::OsStr),
+    entry: &'a Entry,
+    hash: ObjectId,
+    /// Replace the regular file at its name (the user chose so).
+    replace: bool,
+    /// Its path, for messages.
+    target: &'a Path,
+}
+
 /// A separate copy of the first link where the destination holds no links:
 /// read back from the destination, checked against its hash, flushed, put
 /// in place.
-#[allow(clippy::too_many_arguments)] // the pieces of one link
-fn copy_of(
-    from: &Dir,
-    from_name: &std::ffi::OsStr,
-    dir: &Dir,
-    name: &std::ffi::OsStr,
-    e: &Entry,
-    hash: ObjectId,
-    replace: bool,
-    target: &Path,
-    cx: &LinkCtx<'_>,
-) -> crate::Result<()> {
+fn copy_of(c: &LinkCopy<'_>, cx: &LinkCtx<'_>) -> crate::Result<()> {
+    let LinkCopy {
+        from: (from, from_name),
+        to: (dir, name),
+        entry: e,
+        hash,
+        replace,
+        target,
+    } = *c;
     let mut src = from.open_tmp(from_name, target)?;
     let (tmp, out) = dir.create_tmp(target)?;
     let done = (|| -> crate::Result<()> {

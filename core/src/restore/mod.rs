@@ -12,8 +12,10 @@
 //! archive restores), `cover` (which disks to read, which to plug in
 //! next), `batch` (files written on all cores, one flush per batch),
 //! `links` (hard links made again), `attrs` (owners, extended attributes,
-//! holes, and what the destination could not hold); this file
-//! orchestrates them.
+//! holes, and what the destination could not hold), `plan` (a
+//! [`RestorePlan`]: all of the above computed before anything is written)
+//! and `run` (a plan executed); this file holds the options, the report
+//! and the error text.
 //!
 //! Invariant: nothing is written outside the destination; no existing file
 //! is replaced without the user's choice; every byte is checked against its
@@ -26,27 +28,23 @@ mod cover;
 pub(crate) mod dest;
 mod links;
 pub(crate) mod names;
+mod plan;
+mod run;
 mod select;
 mod source;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use rustix::io::Errno;
 
-use crate::catalog::{Catalog, Kind, Version};
+use crate::catalog::{Catalog, Version};
 use crate::disk::Disk;
 use crate::object::ObjectId;
-use crate::task::{Phase, Progress};
-use attrs::Fidelity;
+use crate::task::Progress;
 pub use attrs::NotHeld;
-use batch::{Batch, BatchCtx, FileJob, Writing, settle};
-use cover::{holders, plan_next};
-use dest::Dest;
-use names::handle_collisions;
 pub use names::{fat_invalid, fs_kind_of, is_case_insensitive_fs};
-use select::{Entry, State};
+pub use plan::{AtDest, RestorePlan, Then, plan};
 pub use select::{is_under, open_disk_catalog, resolve_snapshot, select};
 pub use source::{Source, open_bucket_catalog};
 
@@ -151,7 +149,7 @@ pub enum Existing {
     KeepBoth,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Options {
     pub at: Option<At>,
     /// Paths (files or folders) as the catalog names them; empty = everything.
@@ -243,7 +241,8 @@ pub fn restore(
 }
 
 /// Restores what `opts` asks for from `disks`: connected disks and
-/// reachable bucket disks.
+/// reachable bucket disks. It plans the restore ([`plan`]), then executes
+/// that plan ([`RestorePlan::execute`]).
 ///
 /// `workstation` is the backup set of the workstation's own catalog when
 /// `catalog` is that one (then a bad copy is removed from it and moved aside
@@ -257,274 +256,7 @@ pub fn restore_from(
     opts: &Options,
     progress: &Progress,
 ) -> crate::Result<Report> {
-    progress.phase(Phase::Planning, 0, 0);
-    let snap = resolve_snapshot(catalog, opts.at.unwrap_or(At::Latest))?;
-    let versions = select(catalog, snap.id, &opts.paths)?;
-    if versions.is_empty() {
-        return Err(Error::NothingSelected {
-            snapshot: snap.id,
-            paths: opts.paths.clone(),
-        }
-        .into());
-    }
-    let keep_special = workstation.is_some() || opts.keep_special_bits;
-    let (dest_root, mut entries) = select::place(versions, opts)?;
-
-    // The destination folder itself: created if missing, never a symlink
-    // unless the user named one (then it is resolved once, here).
-    let (dest, _) = Dest::create(&dest_root)?;
-    let dest_root = dest.root().to_path_buf();
-
-    let mut report = Report {
-        snapshot: snap.id,
-        snapshot_time: snap.started_at,
-        dest: dest_root.clone(),
-        ..Report::default()
-    };
-    if opts.case_insensitive || is_case_insensitive_fs(&dest_root) {
-        report.renamed = handle_collisions(&mut entries, opts.rename_collisions)?;
-    }
-
-    // Look before writing anything: unsafe parents and conflicts.
-    check::look(&mut entries, &dest, opts, &mut report, progress)?;
-    let followers = links::groups(&entries);
-    let fid = Fidelity::new(catalog, &entries, keep_special, fs_kind_of(&dest_root))?;
-
-    // What the connected disks can provide.
-    let holders = holders(catalog, disks)?;
-    let todo_files: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| e.version.kind == Kind::File && matches!(e.state, State::ToDo | State::Replace))
-        .collect();
-    let total_bytes: u64 = todo_files.iter().map(|e| e.version.size).sum();
-    progress.phase(Phase::Restoring, todo_files.len() as u64, total_bytes);
-    report.already_done = entries
-        .iter()
-        .filter(|e| e.version.kind == Kind::File && e.state == State::Done)
-        .count() as u64;
-
-    let mut bad: HashSet<(usize, ObjectId)> = HashSet::new();
-    let mut missing: BTreeMap<ObjectId, (u64, u64)> = BTreeMap::new();
-    let mut missing_paths: BTreeMap<ObjectId, Vec<PathBuf>> = BTreeMap::new();
-    let mut dirty_dirs = false;
-    let mut batch = Batch::default();
-    let mut cx = BatchCtx {
-        catalog: &mut *catalog,
-        workstation,
-        disks,
-        dest: &dest,
-        progress,
-        report: &mut report,
-        bad: &mut bad,
-        missing: &mut missing,
-        missing_paths: &mut missing_paths,
-    };
-
-    // Batches are written (on all cores) by a helper thread while the batch
-    // before is flushed and renamed here. On an error, what was already
-    // written is still put in place: it is whole and checked.
-    std::thread::scope(|s| -> crate::Result<()> {
-        let mut inflight: Option<Writing<'_, '_>> = None;
-        let walked = (|| -> crate::Result<()> {
-            for (i, e) in entries.iter().enumerate() {
-                progress.check()?;
-                if e.version.kind == Kind::Dir && e.state == State::Done {
-                    // A folder an earlier run finished (and made read-only, maybe)
-                    // must take the rest of its files; its mode is set again below.
-                    if let Some(d) = dest.dir(&e.rel, false)? {
-                        d.make_writable();
-                    }
-                }
-                if !matches!(e.state, State::ToDo | State::Replace) {
-                    continue;
-                }
-                let target = dest_root.join(&e.rel);
-                progress.current(&target);
-                let parent = e.rel.parent().unwrap_or(Path::new(""));
-                let name = e.rel.file_name().unwrap_or_default();
-                let vanished = || Error::Unsafe {
-                    path: target.clone(),
-                    reason: "its folder vanished".into(),
-                };
-                match e.version.kind {
-                    Kind::Dir => {
-                        let dir = dest.dir(parent, true)?.ok_or_else(vanished)?;
-                        if dir.make_dir(name, &target)? {
-                            cx.report.dirs += 1;
-                            dirty_dirs = true;
-                        }
-                    }
-                    // FAT32 and exFAT have no symlinks: counted and told.
-                    Kind::Symlink if !fid.unix => fid.symlink_not_held(),
-                    Kind::Symlink => {
-                        let dir = dest.dir(parent, true)?.ok_or_else(vanished)?;
-                        let link_target = e.version.target.clone().unwrap_or_default();
-                        dir.make_symlink(
-                            link_target.as_os_str(),
-                            name,
-                            e.version.mtime_ns,
-                            e.state == State::Replace,
-                            &target,
-                            |d, n| fid.chown_at(d, n, &e.version),
-                        )?;
-                        cx.report.symlinks += 1;
-                    }
-                    Kind::Fifo | Kind::CharDevice | Kind::BlockDevice => {
-                        use rustix::fs::FileType as T;
-                        let (kind, device) = match e.version.kind {
-                            Kind::CharDevice => (T::CharacterDevice, true),
-                            Kind::BlockDevice => (T::BlockDevice, true),
-                            _ => (T::Fifo, false),
-                        };
-                        // A device node from a catalog that is not this
-                        // computer's could open any disk: like setuid.
-                        if device && !fid.trusted {
-                            fid.device_withheld();
-                            continue;
-                        }
-                        let dir = dest.dir(parent, true)?.ok_or_else(vanished)?;
-                        match dir.make_node(
-                            name,
-                            kind,
-                            e.version.attrs.rdev,
-                            e.version.mode,
-                            e.version.mtime_ns,
-                            keep_special,
-                            e.state == State::Replace,
-                            &target,
-                            |d, n| fid.chown_at(d, n, &e.version),
-                        )? {
-                            Ok(()) => cx.report.special += 1,
-                            Err(err) => fid.node_refused(device, err),
-                        }
-                    }
-                    Kind::File if followers.contains_key(&i) => {}
-                    Kind::File => {
-                        let hash = e.version.hash.unwrap_or_else(|| ObjectId::of(b""));
-                        let empty = e.version.size == 0 && hash == ObjectId::of(b"");
-                        // Connected disks that hold it and have not proved bad for it.
-                        let sources: Vec<Option<usize>> = if empty {
-                            vec![None]
-                        } else {
-                            holders
-                                .connected
-                                .iter()
-                                .filter(|(d, set)| {
-                                    set.contains(&hash) && !cx.bad.contains(&(*d, hash))
-                                })
-                                .map(|(d, _)| Some(*d))
-                                .collect()
-                        };
-                        if sources.is_empty() {
-                            let m = cx.missing.entry(hash).or_insert((e.version.size, 0));
-                            m.1 += 1;
-                            cx.missing_paths
-                                .entry(hash)
-                                .or_default()
-                                .push(e.version.path.clone());
-                            continue;
-                        }
-                        let dir = match batch.dirs.get(parent) {
-                            Some(d) => Arc::clone(d),
-                            None => {
-                                let d = Arc::new(dest.dir(parent, true)?.ok_or_else(vanished)?);
-                                batch.dirs.insert(parent.to_path_buf(), Arc::clone(&d));
-                                d
-                            }
-                        };
-                        batch.bytes += e.version.size;
-                        batch.jobs.push(FileJob {
-                            entry: e,
-                            dir,
-                            target,
-                            hash,
-                            sources,
-                        });
-                        if batch.full() {
-                            let before = inflight.take();
-                            inflight = Some(Writing::start(
-                                s,
-                                std::mem::take(&mut batch),
-                                disks,
-                                keep_special,
-                                &fid,
-                                progress,
-                            )?);
-                            dirty_dirs |= settle(before, &mut cx)?;
-                        }
-                    }
-                }
-            }
-            dirty_dirs |= settle(inflight.take(), &mut cx)?;
-            let last = std::mem::take(&mut batch);
-            let written = last.write(disks, keep_special, &fid, progress);
-            dirty_dirs |= last.finish(written, &mut cx)?;
-            // The other links of each file, now that it is in place.
-            dirty_dirs |= links::make_links(
-                &entries,
-                &followers,
-                &mut links::LinkCtx {
-                    dest: &dest,
-                    fid: &fid,
-                    keep_special,
-                    report: cx.report,
-                    missing: cx.missing,
-                    missing_paths: cx.missing_paths,
-                    progress,
-                },
-            )?;
-            Ok(())
-        })();
-        if walked.is_err() {
-            let _ = settle(inflight.take(), &mut cx);
-        }
-        walked
-    })?;
-
-    // Folders last, deepest first, so their contents do not change their
-    // mtime. Folders that were already there (an earlier run) get theirs too.
-    let dirs: Vec<&Entry> = entries
-        .iter()
-        .filter(|e| e.version.kind == Kind::Dir && e.state != State::Skipped)
-        .collect();
-    for e in dirs.into_iter().rev() {
-        if let Some(d) = dest.dir(&e.rel, false)? {
-            fid.apply(std::os::fd::AsFd::as_fd(&d), &e.version);
-            d.set_meta(e.version.mode, e.version.mtime_ns, keep_special)?;
-            fid.mode_kept(std::os::fd::AsFd::as_fd(&d), &e.version);
-        }
-    }
-    report.not_held = fid.not_held();
-    for n in fid.notices() {
-        progress.notice(n);
-    }
-    if dirty_dirs {
-        dest.flush()?;
-    }
-
-    // What is left, and which disks to plug in for it.
-    let bad_hashes: HashSet<ObjectId> = bad.iter().map(|(_, h)| *h).collect();
-    let (plug, uncovered) = plan_next(catalog, &holders.others, &missing)?;
-    report.plug_next = plug;
-    for h in &uncovered {
-        report
-            .unavailable
-            .extend(missing_paths.get(h).cloned().unwrap_or_default());
-    }
-    report.missing_files = missing.values().map(|(_, n)| n).sum();
-    report.missing_bytes = missing.values().map(|(s, n)| s * n).sum();
-    for h in uncovered {
-        if !bad_hashes.contains(&h) {
-            for p in missing_paths.get(&h).into_iter().flatten() {
-                progress.warn(Some(p), "its content is on no known disk");
-            }
-        }
-    }
-    for need in &report.plug_next {
-        progress.notice(plug_in_next(need));
-    }
-    progress.flush();
-    Ok(report)
+    plan(catalog, workstation, disks, opts, progress)?.execute(catalog, disks, progress)
 }
 
 /// One version of a file, when it was first seen, and the labels of the

@@ -154,16 +154,14 @@ pub fn sync_bucket(
     );
     let paths: HashMap<ObjectId, &[PathBuf]> =
         uses.iter().map(|u| (u.hash, u.paths.as_slice())).collect();
-    let result = upload_all(
-        catalog,
+    let uploads = Uploads {
         disk,
         others,
-        &copies,
-        &paths,
+        copies: &copies,
+        paths: &paths,
         parallel,
-        progress,
-        &mut report,
-    );
+    };
+    let result = upload_all(catalog, &uploads, progress, &mut report);
     // What was uploaded is recorded even when the sync stops here.
     result?;
 
@@ -243,20 +241,35 @@ pub fn write_bucket_catalog(
     result
 }
 
+/// The uploads of a sync to a bucket: what goes where, read from where.
+struct Uploads<'a> {
+    disk: &'a BucketDisk,
+    /// Other connected disks, read when no source file holds an object any more.
+    others: &'a [&'a Disk],
+    /// The objects to upload, with their sizes.
+    copies: &'a [(ObjectId, u64)],
+    /// The files holding each object.
+    paths: &'a HashMap<ObjectId, &'a [PathBuf]>,
+    /// How many uploads run at once.
+    parallel: usize,
+}
+
 /// Uploads `copies`, `parallel` at a time, recording each in the catalog
 /// as it is done; the first failure stops the rest (after the uploads
 /// under way finished) and is returned.
-#[allow(clippy::too_many_arguments)]
 fn upload_all(
     catalog: &mut Catalog,
-    disk: &BucketDisk,
-    others: &[&Disk],
-    copies: &[(ObjectId, u64)],
-    paths: &HashMap<ObjectId, &[PathBuf]>,
-    parallel: usize,
+    uploads: &Uploads<'_>,
     progress: &Progress,
     report: &mut Report,
 ) -> crate::Result<()> {
+    let Uploads {
+        disk,
+        others,
+        copies,
+        paths,
+        parallel,
+    } = *uploads;
     let next = std::sync::atomic::AtomicUsize::new(0);
     let stop = std::sync::atomic::AtomicBool::new(false);
     let (tx, rx) = mpsc::channel::<(ObjectId, crate::Result<Option<u64>>)>();

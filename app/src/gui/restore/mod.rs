@@ -10,6 +10,7 @@
 //! restore job itself is started here and runs in [`super::jobs::Jobs`].
 
 mod listing;
+mod plan;
 mod tree;
 mod view;
 
@@ -27,6 +28,7 @@ use super::messages;
 
 pub use listing::Origin;
 use listing::{CatalogFile, Listing};
+use plan::{Inputs, Planner};
 
 #[derive(Clone, Debug)]
 pub enum Action {
@@ -76,21 +78,25 @@ pub struct RestoreTab {
     /// The disks the last restore asked for ("plug in X next"): plugging
     /// one in starts it again, and it restores what it still lacks.
     waiting_for: Vec<uuid::Uuid>,
+    /// What pressing Restore would do, planned as the fields change.
+    planner: Planner,
 }
 
 impl RestoreTab {
     pub fn busy(&self) -> bool {
-        self.loading.is_some() || self.details.is_some()
+        self.loading.is_some() || self.details.is_some() || self.planner.busy()
     }
 
     pub fn threads_ended(&self) -> bool {
         self.loading.as_ref().is_none_or(Task::is_finished)
             && self.details.as_ref().is_none_or(Task::is_finished)
+            && self.planner.thread_ended()
     }
 
     /// The listing is read again when the tab is next shown.
     pub fn stale(&mut self) {
         self.stale = true;
+        self.planner.forget();
     }
 
     pub fn apply(&mut self, action: Action, cx: &mut Ctx) {
@@ -164,6 +170,11 @@ impl RestoreTab {
                 Outcome::Cancelled => {}
             }
         }
+        // The plan of what the button would do, while the tab is shown.
+        let inputs = (shown && !self.stale && self.loading.is_none())
+            .then(|| self.inputs(shared).ok().map(|(i, _)| i))
+            .flatten();
+        self.planner.poll(inputs, shared);
         if shown && self.stale && self.loading.is_none() {
             self.stale = false;
             let catalog = shared.paths.catalog_file();
@@ -186,6 +197,8 @@ impl RestoreTab {
             _ => None,
         });
         self.waiting_for.clear();
+        // What is at the destination changed: the plan is made again.
+        self.planner.forget();
         if let Outcome::Completed { value, .. } = &out {
             self.waiting_for = value.plug_next.iter().map(|n| n.disk_id).collect();
             let wrote = value.files + value.symlinks + value.already_done > 0;
@@ -230,20 +243,20 @@ impl RestoreTab {
         ));
     }
 
-    /// Restores the ticked paths of the shown snapshot into the destination,
-    /// from the known disks connected now.
-    fn start(&mut self, cx: &mut Ctx) {
+    /// The restore the tab's fields describe now, with the title of its
+    /// job; or what is missing, as a message's title and details.
+    fn inputs(&self, shared: &Shared) -> Result<(Inputs, String), (&'static str, String)> {
         let nothing = "Nothing to restore";
         let Some(snapshot) = self.listing.snapshot else {
-            return cx.fail(nothing, "There is no snapshot yet.".into());
+            return Err((nothing, "There is no snapshot yet.".into()));
         };
         if self.selected.is_empty() {
-            return cx.fail(nothing, "Tick the files or folders to restore.".into());
+            return Err((nothing, "Tick the files or folders to restore.".into()));
         }
         let Some(catalog) = self.listing.catalog.clone() else {
-            return cx.fail(nothing, "There is no snapshot yet.".into());
+            return Err((nothing, "There is no snapshot yet.".into()));
         };
-        let profile = &cx.shared.config.profile;
+        let profile = &shared.config.profile;
         let workstation = matches!(catalog, CatalogFile::Workstation(_)).then_some(profile.set_id);
         let (dest, within, title) = if self.original && workstation.is_some() {
             let base = profile.basepath.clone();
@@ -255,10 +268,10 @@ impl RestoreTab {
         } else {
             let dest = PathBuf::from(self.dest.trim());
             if !dest.is_absolute() {
-                return cx.fail(
+                return Err((
                     "Choose where to restore",
                     format!("\"{}\" is not a full folder path.", self.dest.trim()),
-                );
+                ));
             }
             let title = format!("Restoring into {}", dest.display());
             (Some(dest), None, title)
@@ -273,6 +286,28 @@ impl RestoreTab {
             rename_collisions: self.rename_collisions,
             keep_special_bits: false,
         };
+        Ok((
+            Inputs {
+                catalog,
+                workstation,
+                opts,
+            },
+            title,
+        ))
+    }
+
+    /// Restores the ticked paths of the shown snapshot into the destination,
+    /// from the known disks connected now.
+    fn start(&mut self, cx: &mut Ctx) {
+        let (inputs, title) = match self.inputs(&cx.shared) {
+            Ok(i) => i,
+            Err((title, details)) => return cx.fail(title, details),
+        };
+        let Inputs {
+            catalog,
+            workstation,
+            opts,
+        } = inputs;
         self.writing_to = opts.dest.clone().or_else(|| opts.within.clone());
         let mounts = cx.shared.mount_source.clone();
         let disks = restore_disks(&cx.shared);

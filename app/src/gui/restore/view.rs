@@ -209,6 +209,29 @@ impl RestoreTab {
             .on_hover_text(
                 "On FAT/exFAT, names that differ only in case, or hold characters FAT refuses, get a new name such as \"name (2).txt\" instead of stopping the restore",
             );
+        // What the button would do, planned as the fields change: always
+        // one line, so the button below never moves when a plan comes in.
+        let line = self.inputs(cx).ok().and_then(|(inputs, _)| {
+            let key = inputs.key(cx);
+            match self.planner.line(&key) {
+                Some(Ok(line)) => Some((shown(line).into_owned(), None)),
+                Some(Err(e)) => Some((shown(e).into_owned(), Some(ui.visuals().error_fg_color))),
+                None if self.planner.planning() => Some((
+                    "Working out what the restore would do…".to_string(),
+                    Some(ui.visuals().weak_text_color()),
+                )),
+                None => None,
+            }
+        });
+        let (text, color) = line.unwrap_or_default();
+        let mut rich = egui::RichText::new(&text);
+        if let Some(c) = color {
+            rich = rich.color(c);
+        }
+        let shown_line = ui.add(egui::Label::new(rich).truncate());
+        if !text.is_empty() {
+            shown_line.on_hover_text(text);
+        }
         ui.horizontal(|ui| {
             let n = self.selected.len();
             let why = if n == 0 {

@@ -13,24 +13,41 @@ use rustix::io::Errno;
 use super::{Dir, file_type, mode_bits, put_in_place, timestamps, tmp_name};
 use crate::restore::{Error, errno_err};
 
+/// A FIFO or device node to make: what it is and what it is given.
+#[derive(Clone, Copy)]
+pub(crate) struct Node {
+    /// `Fifo`, `CharacterDevice` or `BlockDevice`.
+    pub(crate) kind: FileType,
+    /// The device number (for a device).
+    pub(crate) rdev: u64,
+    pub(crate) mode: u32,
+    pub(crate) mtime_ns: i64,
+    /// Setuid, setgid and sticky bits kept.
+    pub(crate) keep_special: bool,
+    /// Replace the regular file at its name (the user chose so).
+    pub(crate) replace: bool,
+}
+
 impl Dir {
-    /// Makes the FIFO or device node `name` (`rdev` for a device): under a
-    /// temp name, 0600, given its owner by `owner`, its mode and mtime, then
-    /// put in place. `Ok(Err(e))`: the kernel or the file system would not
-    /// make it (no root, FAT), and nothing was left behind.
-    #[allow(clippy::too_many_arguments)] // one call site per restore kind
+    /// Makes the FIFO or device node `name`: under a temp name, 0600, given
+    /// its owner by `owner`, its mode and mtime, then put in place.
+    /// `Ok(Err(e))`: the kernel or the file system would not make it (no
+    /// root, FAT), and nothing was left behind.
     pub(crate) fn make_node(
         &self,
         name: &OsStr,
-        kind: FileType,
-        rdev: u64,
-        mode: u32,
-        mtime_ns: i64,
-        keep_special: bool,
-        replace: bool,
+        node: &Node,
         shown: &Path,
         owner: impl FnOnce(BorrowedFd<'_>, &OsStr),
     ) -> Result<Result<(), Errno>, Error> {
+        let Node {
+            kind,
+            rdev,
+            mode,
+            mtime_ns,
+            keep_special,
+            replace,
+        } = *node;
         let tmp = tmp_name("tmp");
         if let Err(e) = rustix::fs::mknodat(
             &self.fd,

@@ -3,10 +3,13 @@
 //! These are the numbers behind `coffer status` and the window's redundancy
 //! map: per source folder, files and bytes by number of copies; per disk,
 //! the files whose only copy it holds; a one-line headline; and how far back
-//! the history on the disks still reaches.
+//! the history on the disks still reaches; and what each source holds
+//! beyond plain files that a disk's file system cannot hold (`holds`).
 //!
 //! Invariant: computed from the catalog alone (disks need not be connected);
 //! no I/O beyond catalog queries.
+
+pub mod holds;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -96,9 +99,9 @@ pub struct Status {
     pub history_from: Option<crate::catalog::Snapshot>,
     pub no_copy: Tally,
     /// What each source holds beyond plain content.
-    pub holdings: Vec<crate::meta::holds::Holdings>,
+    pub holdings: Vec<holds::Holdings>,
     /// What a disk's file system cannot hold of a source.
-    pub limits: Vec<crate::meta::holds::Limit>,
+    pub limits: Vec<holds::Limit>,
 }
 
 /// Every current file with its copies.
@@ -243,8 +246,8 @@ pub fn status(catalog: &Catalog, profile: &Profile) -> crate::Result<Status> {
         "Everything survives the loss of any one disk".to_string()
     };
     let history_from = history_from(catalog)?;
-    let holdings = crate::meta::holds::holdings(catalog, profile)?;
-    let limits = crate::meta::holds::limits(catalog, &holdings)?;
+    let holdings = holds::holdings(catalog, profile)?;
+    let limits = holds::limits(catalog, &holdings)?;
     Ok(Status {
         snapshot,
         sources,
