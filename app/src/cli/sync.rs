@@ -2,6 +2,7 @@
 //! over the job service (`coffer_core::jobs`), which holds how they run.
 
 use std::fmt::Write as _;
+use std::io::IsTerminal as _;
 
 use coffer_core::jobs::{FrontEnd, JobKind};
 use coffer_core::volumes::MountSource;
@@ -177,7 +178,9 @@ pub(super) fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
             // The sentence embeds the disk's label and mount path.
             let m = human::escape(&m);
             let _ = writeln!(text, "{m}");
-            if !ctx.json {
+            // Said again on stderr for a script that reads stdout away;
+            // a person at the terminal reads it once.
+            if !ctx.json && !std::io::stdout().is_terminal() {
                 eprintln!("coffer: {m}");
             }
         }
