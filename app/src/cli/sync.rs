@@ -15,22 +15,22 @@ use super::{Exit, progress, shown};
 fn scan_text(r: &scan::Report) -> String {
     if r.new_snapshot {
         format!(
-            "Snapshot {}: {} files, {}; {} added, {} changed, {} removed, {} moved; read {} files ({})\n",
+            "Snapshot {}: {}, {}; {} added, {} changed, {} removed, {} moved; read {} ({})\n",
             r.snapshot,
-            r.files,
+            human::count(r.files, "file"),
             human::bytes(r.bytes),
             r.added,
             r.changed,
             r.removed,
             r.moved,
-            r.hashed_files,
+            human::count(r.hashed_files, "file"),
             human::bytes(r.hashed_bytes)
         )
     } else {
         format!(
-            "No changes since snapshot {} ({} files, {})\n",
+            "No changes since snapshot {} ({}, {})\n",
             r.snapshot,
-            r.files,
+            human::count(r.files, "file"),
             human::bytes(r.bytes)
         )
     }
