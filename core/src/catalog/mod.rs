@@ -17,18 +17,20 @@ use std::collections::HashMap;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::path::{Path, PathBuf};
 
-use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 
 use crate::object::ObjectId;
 
 mod disks;
+mod hash_col;
 mod history;
 mod journal;
 mod meta_rows;
 mod pages;
 mod schema;
 mod versions;
+
+use hash_col::{hash_of, hash_value};
 
 pub use history::{Ended, HistoryDisk, HistoryEntry, JobEnd};
 pub use journal::{Cached, Journal, Note, Staging};
@@ -561,62 +563,6 @@ impl Catalog {
             );
         }
         Ok(m)
-    }
-}
-
-/// A hash column's value: 32 bytes (schema 7 on), or 64 hex digits in a
-/// catalog copy of an older schema; `None` for NULL. Anything else is a
-/// bad value, shown cut short.
-fn hash_value(path: &Path, v: ValueRef<'_>) -> Result<Option<ObjectId>, Error> {
-    let bad = |value: String| Error::BadValue {
-        path: path.into(),
-        what: "hash",
-        value,
-    };
-    match v {
-        ValueRef::Null => Ok(None),
-        ValueRef::Blob(b) => <[u8; 32]>::try_from(b)
-            .map(|a| Some(ObjectId(a)))
-            .map_err(|_| bad(format!("{} bytes", b.len()))),
-        ValueRef::Text(t) => std::str::from_utf8(t)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .map(Some)
-            .ok_or_else(|| bad(String::from_utf8_lossy(&t[..t.len().min(80)]).into_owned())),
-        ValueRef::Integer(i) => Err(bad(i.to_string())),
-        ValueRef::Real(f) => Err(bad(f.to_string())),
-    }
-}
-
-/// A hash column's value that must be there (see [`hash_value`]).
-fn hash_of(path: &Path, v: ValueRef<'_>) -> Result<ObjectId, Error> {
-    hash_value(path, v)?.ok_or_else(|| Error::BadValue {
-        path: path.into(),
-        what: "hash",
-        value: "NULL".into(),
-    })
-}
-
-/// An id bound as a catalog's hash columns hold it: its 32 bytes, or its
-/// hex digits in a catalog copy of a schema before 7.
-pub(crate) struct Key<'a>(&'a ObjectId, bool);
-
-impl rusqlite::ToSql for Key<'_> {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        if self.1 {
-            Ok(rusqlite::types::ToSqlOutput::Owned(
-                rusqlite::types::Value::Text(self.0.to_hex()),
-            ))
-        } else {
-            self.0.to_sql()
-        }
-    }
-}
-
-impl Catalog {
-    /// `h` as this catalog's hash columns hold it (see [`Key`]).
-    pub(crate) fn key<'a>(&self, h: &'a ObjectId) -> Key<'a> {
-        Key(h, self.schema < 7)
     }
 }
 

@@ -15,6 +15,15 @@ pub fn is_bucket(root: &Path) -> bool {
     root.to_str().is_some_and(|s| s.starts_with("s3://"))
 }
 
+/// Reaches the bucket disk at `url` and reads its identity (nothing is
+/// unlocked or written).
+fn reach(url: &str) -> crate::Result<BucketDisk> {
+    let loc = Location::parse(url).map_err(|e| crate::Error::Failed(e.to_string()))?;
+    let bucket =
+        Bucket::connect(&loc, &Settings::from_env()).map_err(crate::bucket::DiskError::from)?;
+    Ok(BucketDisk::open(bucket)?)
+}
+
 /// Opens the bucket disk at `url`, unlocked with `pass` when encrypted,
 /// and checks that it belongs to the backup set `set` (when given).
 pub fn open_bucket(
@@ -22,10 +31,7 @@ pub fn open_bucket(
     pass: &Passphrases,
     set: Option<uuid::Uuid>,
 ) -> crate::Result<BucketDisk> {
-    let loc = Location::parse(url).map_err(|e| crate::Error::Failed(e.to_string()))?;
-    let bucket =
-        Bucket::connect(&loc, &Settings::from_env()).map_err(crate::bucket::DiskError::from)?;
-    let disk = BucketDisk::open(bucket)?;
+    let disk = reach(url)?;
     if let Some(set) = set
         && !disk.identity.sets.contains(&set)
     {
@@ -84,9 +90,7 @@ pub fn of_set(
         let opened = url
             .to_str()
             .ok_or_else(|| "not a URL".to_string())
-            .and_then(|s| Location::parse(s).map_err(|e| e.to_string()))
-            .and_then(|loc| Bucket::connect(&loc, &Settings::from_env()).map_err(|e| e.to_string()))
-            .and_then(|b| BucketDisk::open(b).map_err(|e| e.to_string()));
+            .and_then(|s| reach(s).map_err(|e| e.to_string()));
         match opened {
             Ok(d) if d.identity.sets.contains(&set) => reachable.push(url),
             // Another set's bucket is not this set's to sync.
