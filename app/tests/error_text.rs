@@ -164,7 +164,7 @@ fn the_window_says_the_same_failure_once() {
     }
     std::os::unix::fs::symlink(w.dir.path().join("elsewhere"), &objects).unwrap();
     let catalog = Catalog::open(&paths(&w).catalog_file()).unwrap();
-    let disk = coffer_core::Disk::open(&root, coffer_core::io::real()).unwrap();
+    let disk = coffer_core::Disk::open(&root, coffer_core::disk::io::real()).unwrap();
     let mut row = catalog.register(&disk, None).unwrap();
     row.auto_sync = true;
     catalog.upsert_disk(&row).unwrap();

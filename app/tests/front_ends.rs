@@ -82,7 +82,7 @@ fn scene() -> Scene {
             label,
             cfg.profile.set_id,
             None,
-            coffer_core::io::real(),
+            coffer_core::disk::io::real(),
         )
         .unwrap();
         root
@@ -163,7 +163,7 @@ fn find(dir: &Path, name: &str) -> Option<PathBuf> {
 /// The disk's newest catalog copy: its generation, and what it says the
 /// disk holds (object, verified or not).
 fn catalog_copy(root: &Path) -> (u64, BTreeMap<ObjectId, bool>) {
-    let disk = Disk::open(root, coffer_core::io::real()).unwrap();
+    let disk = Disk::open(root, coffer_core::disk::io::real()).unwrap();
     let (slot, meta) = disk.newest_catalog().unwrap();
     let copy = Catalog::open_copy(&slot).unwrap();
     let held = copy

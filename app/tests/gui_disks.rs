@@ -19,7 +19,7 @@ use egui_kittest::kittest::Queryable as _;
 /// The disk at `root` known to the catalog with auto-sync on.
 fn auto_sync(w: &World, root: &std::path::Path) {
     let catalog = Catalog::open(&paths(w).catalog_file()).unwrap();
-    let disk = coffer_core::Disk::open(root, coffer_core::io::real()).unwrap();
+    let disk = coffer_core::Disk::open(root, coffer_core::disk::io::real()).unwrap();
     let mut row = catalog.register(&disk, None).unwrap();
     row.auto_sync = true;
     catalog.upsert_disk(&row).unwrap();

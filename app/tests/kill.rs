@@ -71,7 +71,7 @@ fn progress(w: &World, disk: &Path) -> Done {
     let cat = coffer_core::Catalog::open(&db).unwrap();
     let cache = cat.scan_cache().unwrap();
     let cached = cache.len() as i64;
-    let disk_id = coffer_core::Disk::open(disk, coffer_core::io::real())
+    let disk_id = coffer_core::Disk::open(disk, coffer_core::disk::io::real())
         .unwrap()
         .id();
     let staging = cat.staging_on(disk_id).unwrap();
@@ -148,7 +148,7 @@ fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 
 /// The size of the disk's newest catalog copy.
 fn catalog_copy_size(disk: &Path) -> u64 {
-    let d = coffer_core::Disk::open(disk, coffer_core::io::real()).unwrap();
+    let d = coffer_core::Disk::open(disk, coffer_core::disk::io::real()).unwrap();
     d.newest_catalog().map_or(0, |(_, m)| m.size)
 }
 
@@ -288,7 +288,7 @@ fn syncs_killed_again_and_again_make_progress_and_write_little_twice() {
     }
     assert_store_consistent(&disk);
     integrity(&w.data_dir().join("catalog.sqlite"));
-    let d = coffer_core::Disk::open(&disk, coffer_core::io::real()).unwrap();
+    let d = coffer_core::Disk::open(&disk, coffer_core::disk::io::real()).unwrap();
     let (slot, _) = d.newest_catalog().unwrap();
     integrity(&slot);
     assert_eq!(

@@ -288,7 +288,7 @@ fn harness(w: &World) -> Harness<'static, CofferApp> {
         "Evil",
         cfg.profile.set_id,
         None,
-        coffer_core::io::real(),
+        coffer_core::disk::io::real(),
     )
     .unwrap();
     set_label(&disk, LABEL);

@@ -205,7 +205,7 @@ impl Config {
             path: path.clone(),
             source: std::io::Error::other(e),
         })?;
-        crate::io::write_atomic(&path, &bytes).map_err(|source| Error::Write { path, source })
+        crate::disk::io::write_atomic(&path, &bytes).map_err(|source| Error::Write { path, source })
     }
 }
 

@@ -14,7 +14,6 @@ pub mod config;
 pub mod crypto;
 pub mod disk;
 pub mod human;
-pub mod io;
 pub mod jobs;
 pub mod live;
 pub mod meta;

@@ -299,7 +299,7 @@ mod tests {
             "A",
             uuid::Uuid::nil(),
             None,
-            crate::io::real(),
+            crate::disk::io::real(),
         )
         .unwrap();
         let src = MountSource::TestRoot(root.path().to_path_buf());
@@ -333,7 +333,7 @@ mod tests {
             "USB",
             uuid::Uuid::nil(),
             None,
-            crate::io::real(),
+            crate::disk::io::real(),
         )
         .unwrap();
         let next = w

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use coffer_core::restore::{self, Options};
-use coffer_core::{Disk, ObjectId, Progress, io};
+use coffer_core::{Disk, ObjectId, Progress, disk::io};
 
 use crate::Lab;
 

@@ -138,7 +138,8 @@ pub fn bytes(seed: u64, len: usize) -> Vec<u8> {
 /// Reads every object on a disk and checks that its bytes match its name.
 /// Returns the objects with their sizes. Panics naming the first bad one.
 pub fn assert_store_consistent(disk_root: &Path) -> BTreeMap<ObjectId, u64> {
-    let disk = coffer_core::Disk::open(disk_root, coffer_core::io::real()).expect("open disk");
+    let disk =
+        coffer_core::Disk::open(disk_root, coffer_core::disk::io::real()).expect("open disk");
     let objects = disk.objects().expect("list objects");
     for (h, size) in &objects {
         assert_ne!(
@@ -162,7 +163,8 @@ pub fn assert_store_consistent(disk_root: &Path) -> BTreeMap<ObjectId, u64> {
 
 /// Every catalog slot on a disk that is valid opens as a Coffer catalog.
 pub fn assert_catalog_opens(disk_root: &Path) {
-    let disk = coffer_core::Disk::open(disk_root, coffer_core::io::real()).expect("open disk");
+    let disk =
+        coffer_core::Disk::open(disk_root, coffer_core::disk::io::real()).expect("open disk");
     let (path, _) = disk.newest_catalog().expect("a valid catalog slot");
     coffer_core::Catalog::open_copy(&path).expect("catalog copy opens");
 }
@@ -228,7 +230,7 @@ impl Lab {
             name,
             self.profile.set_id,
             quota,
-            coffer_core::io::real(),
+            coffer_core::disk::io::real(),
         )
         .expect("init the disk");
         p
@@ -247,7 +249,7 @@ impl Lab {
     pub fn sync_with(
         &mut self,
         root: &Path,
-        io: std::sync::Arc<dyn coffer_core::io::DiskIo>,
+        io: std::sync::Arc<dyn coffer_core::disk::io::DiskIo>,
     ) -> coffer_core::Result<coffer_core::sync::Report> {
         let mut d = coffer_core::Disk::open(root, io)?;
         coffer_core::sync::sync(
@@ -265,7 +267,7 @@ impl Lab {
     pub fn scan_and_sync_with(
         &mut self,
         root: &Path,
-        io: std::sync::Arc<dyn coffer_core::io::DiskIo>,
+        io: std::sync::Arc<dyn coffer_core::disk::io::DiskIo>,
     ) -> coffer_core::Result<(coffer_core::scan::Report, coffer_core::sync::Report)> {
         let mut d = coffer_core::Disk::open(root, io)?;
         coffer_core::sync::scan_and_sync(
@@ -280,7 +282,8 @@ impl Lab {
 
     /// Syncs the disk at `root`, which must succeed.
     pub fn sync(&mut self, root: &Path) -> coffer_core::sync::Report {
-        self.sync_with(root, coffer_core::io::real()).expect("sync")
+        self.sync_with(root, coffer_core::disk::io::real())
+            .expect("sync")
     }
 }
 
@@ -310,7 +313,7 @@ pub fn profile_over(
     }
 }
 
-/// A [`DiskIo`](coffer_core::io::DiskIo) that counts the bytes written
+/// A [`DiskIo`](coffer_core::disk::io::DiskIo) that counts the bytes written
 /// through it, by whether they went into `coffer/tmp/` (objects) or
 /// elsewhere (catalog copies, the identity).
 #[derive(Debug, Default, Clone)]
@@ -326,11 +329,11 @@ impl CountingIo {
 }
 
 struct CountingFile {
-    inner: Box<dyn coffer_core::io::IoFile>,
+    inner: Box<dyn coffer_core::disk::io::IoFile>,
     counter: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
-impl coffer_core::io::IoFile for CountingFile {
+impl coffer_core::disk::io::IoFile for CountingFile {
     fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
         self.counter
             .fetch_add(buf.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -359,8 +362,8 @@ impl CountingIo {
     fn wrap(
         &self,
         rel: &Path,
-        inner: Box<dyn coffer_core::io::IoFile>,
-    ) -> Box<dyn coffer_core::io::IoFile> {
+        inner: Box<dyn coffer_core::disk::io::IoFile>,
+    ) -> Box<dyn coffer_core::disk::io::IoFile> {
         let counter = if rel.starts_with("coffer/tmp") {
             self.tmp.clone()
         } else {
@@ -370,37 +373,37 @@ impl CountingIo {
     }
 }
 
-impl coffer_core::io::DiskIo for CountingIo {
+impl coffer_core::disk::io::DiskIo for CountingIo {
     fn create_dir_all(&self, root: &coffer_core::disk::Root, rel: &Path) -> std::io::Result<()> {
-        coffer_core::io::RealIo.create_dir_all(root, rel)
+        coffer_core::disk::io::RealIo.create_dir_all(root, rel)
     }
     fn create_new(
         &self,
         root: &coffer_core::disk::Root,
         rel: &Path,
-    ) -> std::io::Result<Box<dyn coffer_core::io::IoFile>> {
-        Ok(self.wrap(rel, coffer_core::io::RealIo.create_new(root, rel)?))
+    ) -> std::io::Result<Box<dyn coffer_core::disk::io::IoFile>> {
+        Ok(self.wrap(rel, coffer_core::disk::io::RealIo.create_new(root, rel)?))
     }
     fn rewrite(
         &self,
         root: &coffer_core::disk::Root,
         rel: &Path,
-    ) -> std::io::Result<Box<dyn coffer_core::io::IoFile>> {
-        Ok(self.wrap(rel, coffer_core::io::RealIo.rewrite(root, rel)?))
+    ) -> std::io::Result<Box<dyn coffer_core::disk::io::IoFile>> {
+        Ok(self.wrap(rel, coffer_core::disk::io::RealIo.rewrite(root, rel)?))
     }
     fn append(
         &self,
         root: &coffer_core::disk::Root,
         rel: &Path,
-    ) -> std::io::Result<Box<dyn coffer_core::io::IoFile>> {
-        Ok(self.wrap(rel, coffer_core::io::RealIo.append(root, rel)?))
+    ) -> std::io::Result<Box<dyn coffer_core::disk::io::IoFile>> {
+        Ok(self.wrap(rel, coffer_core::disk::io::RealIo.append(root, rel)?))
     }
     fn update(
         &self,
         root: &coffer_core::disk::Root,
         rel: &Path,
-    ) -> std::io::Result<Box<dyn coffer_core::io::IoFile>> {
-        Ok(self.wrap(rel, coffer_core::io::RealIo.update(root, rel)?))
+    ) -> std::io::Result<Box<dyn coffer_core::disk::io::IoFile>> {
+        Ok(self.wrap(rel, coffer_core::disk::io::RealIo.update(root, rel)?))
     }
     fn rename(
         &self,
@@ -408,12 +411,12 @@ impl coffer_core::io::DiskIo for CountingIo {
         from: &Path,
         to: &Path,
     ) -> std::io::Result<()> {
-        coffer_core::io::RealIo.rename(root, from, to)
+        coffer_core::disk::io::RealIo.rename(root, from, to)
     }
     fn remove_file(&self, root: &coffer_core::disk::Root, rel: &Path) -> std::io::Result<()> {
-        coffer_core::io::RealIo.remove_file(root, rel)
+        coffer_core::disk::io::RealIo.remove_file(root, rel)
     }
     fn sync_fs(&self, root: &coffer_core::disk::Root) -> std::io::Result<()> {
-        coffer_core::io::RealIo.sync_fs(root)
+        coffer_core::disk::io::RealIo.sync_fs(root)
     }
 }

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use coffer_core::io::{Fault, FaultyIo};
-use coffer_core::{Disk, ObjectId, Progress, io, sync};
+use coffer_core::disk::io::{Fault, FaultyIo};
+use coffer_core::{Disk, ObjectId, Progress, disk::io, sync};
 use coffer_tests::{Lab, assert_catalog_opens, assert_store_consistent, bytes};
 
 /// The shared lab with `files` files, syncing in batches of 3 so that

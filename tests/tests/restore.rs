@@ -8,7 +8,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, symlink};
 use std::path::Path;
 
 use coffer_core::restore::{self, At, Options};
-use coffer_core::{Disk, Progress, io};
+use coffer_core::{Disk, Progress, disk::io};
 use coffer_tests::bench::{Bench, set_mtime, split_over_two_disks, tree};
 use coffer_tests::{Lab, bytes};
 

@@ -10,7 +10,7 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use coffer_core::restore::{self, Existing, Options, RestorePlan, Then};
-use coffer_core::{Disk, Progress, io};
+use coffer_core::{Disk, Progress, disk::io};
 use coffer_tests::bench::{Bench, tree};
 
 /// The figures a plan and a report share.

@@ -9,7 +9,7 @@ use std::os::unix::fs::symlink;
 use std::path::Path;
 
 use coffer_core::restore::{self, Existing, Options};
-use coffer_core::{Disk, ObjectId, io};
+use coffer_core::{Disk, ObjectId, disk::io};
 use coffer_tests::bench::{Bench, tree};
 use coffer_tests::bytes;
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use coffer_core::catalog::{Cached, Journal, Note, Staging};
 use coffer_core::disk::{Disk, new_tag};
-use coffer_core::{ObjectId, io};
+use coffer_core::{ObjectId, disk::io};
 use coffer_tests::{CountingIo, Lab, assert_catalog_opens, assert_store_consistent, bytes};
 
 fn lab(files: usize, size: usize) -> Lab {

@@ -71,7 +71,7 @@ fn a_one_file_change_writes_only_the_pages_that_changed() {
     assert_plain_sqlite(&disk);
     assert_catalog_opens(&disk);
     // The newest copy is the workstation's catalog, row for row.
-    let d = Disk::open(&disk, coffer_core::io::real()).unwrap();
+    let d = Disk::open(&disk, coffer_core::disk::io::real()).unwrap();
     let out = tempfile::tempdir().unwrap();
     let copy = out.path().join("copy.sqlite");
     let got = d.copy_catalog(&copy).unwrap();
@@ -103,7 +103,7 @@ fn a_slot_changed_behind_the_workstations_back_is_written_whole() {
     let sizes = slot_sizes(&disk);
     assert!(written >= sizes[0], "wrote {written} of {sizes:?}");
     assert_plain_sqlite(&disk);
-    let d = Disk::open(&disk, coffer_core::io::real()).unwrap();
+    let d = Disk::open(&disk, coffer_core::disk::io::real()).unwrap();
     for s in d.slots() {
         assert!(s.meta.is_ok(), "{}: {:?}", s.path.display(), s.meta);
     }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use coffer_core::crypto::Encryption;
 use coffer_core::task::Warning;
 use coffer_core::volumes::{self, MountSource};
-use coffer_core::{Disk, human, io};
+use coffer_core::{Disk, disk::io, human};
 use serde_json::json;
 
 use super::Exit;

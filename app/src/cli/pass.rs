@@ -17,7 +17,7 @@ use anyhow::{Context, bail};
 use coffer_core::bucket::{Bucket, BucketDisk, Location, Settings};
 use coffer_core::crypto::MAX_PASSPHRASE;
 use coffer_core::disk::{FixedPassphrase, Identity, Passphrase, Passphrases};
-use coffer_core::{Disk, human, io};
+use coffer_core::{Disk, disk::io, human};
 use zeroize::Zeroizing;
 
 /// Tries a terminal gets per disk.

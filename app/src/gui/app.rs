@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use coffer_core::config::{Config, Paths};
 use coffer_core::task::Outcome;
 use coffer_core::volumes::{self, MountSource, Mounts};
-use coffer_core::{Catalog, Disk, Task, io};
+use coffer_core::{Catalog, Disk, Task, disk::io};
 
 use super::action::{Action, Actions, Tab};
 use super::archives::ArchivesTab;

@@ -131,7 +131,7 @@ pub fn disk_in_drawer(
         label,
         cfg.profile.set_id,
         quota,
-        coffer_core::io::real(),
+        coffer_core::disk::io::real(),
     )
     .unwrap();
     away

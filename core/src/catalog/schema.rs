@@ -229,7 +229,11 @@ impl Catalog {
                         return Err(Error::BadValue {
                             path: path.clone(),
                             what: "hash",
-                            value: format!("{bad} hashes that are not 64 hex digits"),
+                            value: if bad == 1 {
+                                "1 hash that is not 64 hex digits".into()
+                            } else {
+                                format!("{bad} hashes that are not 64 hex digits")
+                            },
                         });
                     }
                     tx.execute_batch(SCHEMA_V7).map_err(e)?;

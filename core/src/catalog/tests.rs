@@ -469,7 +469,7 @@ fn a_hash_that_is_not_hex_stops_the_step_to_schema_7_and_keeps_the_catalog() {
         .unwrap();
     drop(c);
     let err = Catalog::open(&path).err().unwrap().to_string();
-    assert!(err.contains("1 hashes that are not 64 hex digits"), "{err}");
+    assert!(err.contains("1 hash that is not 64 hex digits"), "{err}");
     let c = Connection::open(&path).unwrap();
     let (v, text): (i64, i64) = c
         .query_row(

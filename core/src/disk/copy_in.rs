@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::store::{Pending, Resume};
 use super::{Disk, Error, TMP};
 use crate::disk::CopyInError;
-use crate::io::IoFile;
+use crate::disk::io::IoFile;
 use crate::object::with_buffer;
 
 /// Whether a write failed because the file grew past what the file
@@ -92,7 +92,7 @@ impl Disk {
                 let take = (limit - *written).min(chunk.len() as u64) as usize;
                 let piece = &chunk[..take];
                 let wrote = if holes {
-                    crate::meta::sparse::write_skipping(f.as_mut(), piece, *written, short)
+                    write_skipping(f.as_mut(), piece, *written, short)
                 } else {
                     f.write_all(piece)
                 };
@@ -183,4 +183,21 @@ impl Disk {
             }
         }
     }
+}
+
+/// Writes `piece`, which lands at offset `at` of an object's part on a
+/// disk, leaving whole blocks of zeros as holes (through
+/// [`IoFile::skip`]); `short` tells whether the
+/// part now ends in one, so the caller gives it its length.
+fn write_skipping(f: &mut dyn IoFile, piece: &[u8], at: u64, short: &mut bool) -> io::Result<()> {
+    for (zero, r) in crate::meta::sparse::runs(piece, at) {
+        if zero {
+            f.skip(r.len() as u64)?;
+            *short = true;
+        } else {
+            f.write_all(&piece[r])?;
+            *short = false;
+        }
+    }
+    Ok(())
 }

@@ -29,6 +29,7 @@
 mod copy_in;
 pub mod fs;
 mod identity;
+pub mod io;
 mod keyed;
 mod leftovers;
 pub mod root;
@@ -39,7 +40,6 @@ mod stage;
 mod store;
 
 use std::fs::File;
-use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -56,8 +56,8 @@ pub use space::{FAT32_MAX_FILE, Space};
 pub use stage::Stage;
 pub use store::{CopyInError, Pending, new_tag};
 
-use crate::io::DiskIo;
 use crate::object::ObjectId;
+use io::DiskIo;
 
 const COFFER: &str = "coffer";
 const OBJECTS: &str = "coffer/objects";
@@ -102,7 +102,7 @@ pub enum Error {
     Io {
         op: &'static str,
         path: PathBuf,
-        source: io::Error,
+        source: std::io::Error,
     },
     #[error("{path_} does not hold the bytes its name says (read {actual}); it was moved aside", path_ = crate::human::path(.path))]
     Mismatch { path: PathBuf, actual: ObjectId },
@@ -148,7 +148,17 @@ fn full_detail(needed: u64, available: u64) -> String {
 }
 
 impl Error {
-    pub(crate) fn io(op: &'static str, path: &Path, source: io::Error) -> Error {
+    /// `op` failed on `path`. A refusal that names the same path (the
+    /// confined root names the one at fault: "X is a symlink, …") says
+    /// "it" instead, so the path is printed once.
+    pub(crate) fn io(op: &'static str, path: &Path, source: std::io::Error) -> Error {
+        let named = format!("{} ", path.display());
+        let source = match source.get_ref().map(|e| e.to_string()) {
+            Some(m) if m.starts_with(&named) => {
+                std::io::Error::new(source.kind(), format!("it {}", &m[named.len()..]))
+            }
+            _ => source,
+        };
         Error::Io {
             op,
             path: path.to_path_buf(),
@@ -417,7 +427,7 @@ impl Disk {
         let rel = Path::new(IDENTITY_FILE);
         let path = self.root.show(IDENTITY_FILE);
         let mut bytes = serde_json::to_vec_pretty(&self.identity)
-            .map_err(|e| Error::io("cannot encode", &path, io::Error::other(e)))?;
+            .map_err(|e| Error::io("cannot encode", &path, std::io::Error::other(e)))?;
         bytes.push(b'\n');
         // Never write an identity that reading would refuse.
         Identity::parse(&bytes).map_err(|reason| Error::BadIdentity {

@@ -14,7 +14,7 @@ fn encrypted(dir: &Path, pass: &str) -> Disk {
         "Secret",
         uuid::Uuid::nil(),
         None,
-        crate::io::real(),
+        crate::disk::io::real(),
         false,
         Some(enc),
     )
@@ -96,7 +96,7 @@ fn objects_and_slots_are_sealed_and_named_by_key() {
 fn a_wrong_passphrase_is_refused_and_a_locked_disk_reads_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let h = put(&encrypted(dir.path(), "right"), b"hello");
-    let d = Disk::open(dir.path(), crate::io::real()).unwrap();
+    let d = Disk::open(dir.path(), crate::disk::io::real()).unwrap();
     assert!(d.encrypted() && !d.unlocked());
     assert!(matches!(d.open_object(&h), Err(Error::Locked { .. })));
     let err = d.unlock("wrong").unwrap_err();
@@ -124,7 +124,7 @@ fn a_flipped_byte_is_an_error_naming_the_object() {
         .unwrap()
         .read_to_end(&mut sink)
         .unwrap_err();
-    assert_eq!(err.kind(), io::ErrorKind::InvalidData);
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidData);
     let msg = err.to_string();
     assert!(
         msg.contains(&*file.to_string_lossy()) && msg.contains("authenticate"),
@@ -172,7 +172,7 @@ fn a_plain_disk_identity_has_no_encryption_field() {
         "Plain",
         uuid::Uuid::nil(),
         None,
-        crate::io::real(),
+        crate::disk::io::real(),
     )
     .unwrap();
     let text = std::fs::read_to_string(dir.path().join(IDENTITY_FILE)).unwrap();

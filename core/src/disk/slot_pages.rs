@@ -224,7 +224,7 @@ impl Disk {
         };
         // Best effort: without its map the next write of this slot is whole.
         let _ = std::fs::remove_file(&map_path);
-        let _ = crate::io::write_atomic(&map_path, &map.encode());
+        let _ = crate::disk::io::write_atomic(&map_path, &map.encode());
         Ok(Some(PagesWritten {
             meta,
             pages: map.pages.len(),

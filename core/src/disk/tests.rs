@@ -1,11 +1,18 @@
 use super::*;
-use crate::io::{Fault, FaultyIo};
+use crate::disk::io::{Fault, FaultyIo};
 use std::io::Read;
 
 /// A new disk of the nil set, claimed for writing.
 fn new_disk(dir: &Path) -> Disk {
-    Disk::init(dir, "Blue WD", uuid::Uuid::nil(), None, crate::io::real()).unwrap();
-    claimed(dir, crate::io::real())
+    Disk::init(
+        dir,
+        "Blue WD",
+        uuid::Uuid::nil(),
+        None,
+        crate::disk::io::real(),
+    )
+    .unwrap();
+    claimed(dir, crate::disk::io::real())
 }
 
 fn claimed(dir: &Path, io: Arc<dyn DiskIo>) -> Disk {
@@ -42,7 +49,7 @@ fn symlinked_identity_is_refused() {
         "x",
         uuid::Uuid::nil(),
         None,
-        crate::io::real(),
+        crate::disk::io::real(),
     )
     .unwrap();
     std::os::unix::fs::symlink(
@@ -58,10 +65,16 @@ fn symlinked_identity_is_refused() {
 fn init_then_open_and_refuse_second_init() {
     let dir = tempfile::tempdir().unwrap();
     let d = new_disk(dir.path());
-    let again = Disk::open(dir.path(), crate::io::real()).unwrap();
+    let again = Disk::open(dir.path(), crate::disk::io::real()).unwrap();
     assert_eq!(again.identity, d.identity);
     assert!(matches!(
-        Disk::init(dir.path(), "x", uuid::Uuid::nil(), None, crate::io::real()),
+        Disk::init(
+            dir.path(),
+            "x",
+            uuid::Uuid::nil(),
+            None,
+            crate::disk::io::real()
+        ),
         Err(Error::AlreadyInitialized { .. })
     ));
 }
@@ -71,7 +84,7 @@ fn a_damaged_identity_is_replaced_only_with_force() {
     let dir = tempfile::tempdir().unwrap();
     new_disk(dir.path());
     std::fs::write(dir.path().join(IDENTITY_FILE), b"{\"format\": 1, \"dis").unwrap();
-    let io = crate::io::real();
+    let io = crate::disk::io::real();
     assert!(Disk::init(dir.path(), "x", uuid::Uuid::nil(), None, io.clone()).is_err());
     let d = Disk::init_with(dir.path(), "Fixed", uuid::Uuid::nil(), None, io, true).unwrap();
     assert_eq!(read_identity(dir.path()).unwrap().disk_id, d.id());
@@ -85,10 +98,10 @@ fn nothing_is_written_without_the_gate() {
         "Blue",
         uuid::Uuid::nil(),
         None,
-        crate::io::real(),
+        crate::disk::io::real(),
     )
     .unwrap();
-    let d = Disk::open(dir.path(), crate::io::real()).unwrap();
+    let d = Disk::open(dir.path(), crate::disk::io::real()).unwrap();
     let data = b"hello".to_vec();
     let err = d
         .write_tmp(&ObjectId::of(&data), &mut &data[..], |_| Ok(()))
@@ -191,7 +204,7 @@ fn part_sizes_below_64_mib_are_refused_at_open() {
     let text = std::fs::read_to_string(&p).unwrap();
     let text = text.replace("\"max_file_size\": null", "\"max_file_size\": 0");
     std::fs::write(&p, text).unwrap();
-    let err = Disk::open(dir.path(), crate::io::real())
+    let err = Disk::open(dir.path(), crate::disk::io::real())
         .unwrap_err()
         .to_string();
     assert!(
@@ -308,8 +321,8 @@ fn a_failed_flush_drops_the_batch() {
 fn lock_is_exclusive() {
     let dir = tempfile::tempdir().unwrap();
     new_disk(dir.path()).release();
-    let a = Disk::open(dir.path(), crate::io::real()).unwrap();
-    let b = Disk::open(dir.path(), crate::io::real()).unwrap();
+    let a = Disk::open(dir.path(), crate::disk::io::real()).unwrap();
+    let b = Disk::open(dir.path(), crate::disk::io::real()).unwrap();
     a.claim(uuid::Uuid::nil()).unwrap();
     assert!(matches!(
         b.claim(uuid::Uuid::nil()),
@@ -327,7 +340,7 @@ fn a_dangling_lock_link_is_not_followed() {
     let lock = dir.path().join("coffer/lock");
     let _ = std::fs::remove_file(&lock);
     std::os::unix::fs::symlink(outside.path().join("made"), &lock).unwrap();
-    let d = Disk::open(dir.path(), crate::io::real()).unwrap();
+    let d = Disk::open(dir.path(), crate::disk::io::real()).unwrap();
     let err = d.claim(uuid::Uuid::nil()).unwrap_err().to_string();
     assert!(err.contains("lock"), "{err}");
     assert!(!outside.path().join("made").exists());

@@ -54,7 +54,7 @@ pub fn choose(
 /// Opens the disk at `root`, unlocked with `pass` when it is encrypted (a
 /// wrong or missing passphrase is an error).
 pub fn open(root: &Path, pass: &Passphrases) -> crate::Result<Disk> {
-    let d = Disk::open(root, crate::io::real())?;
+    let d = Disk::open(root, crate::disk::io::real())?;
     d.unlock_with(&*pass.0)?;
     Ok(d)
 }
@@ -62,7 +62,7 @@ pub fn open(root: &Path, pass: &Passphrases) -> crate::Result<Disk> {
 /// Opens the disk at `root` to serve as a source: an encrypted disk that
 /// `pass` cannot unlock is left out (`None`), since it cannot be read.
 pub fn open_source(root: &Path, pass: &Passphrases) -> Option<Disk> {
-    let d = Disk::open(root, crate::io::real()).ok()?;
+    let d = Disk::open(root, crate::disk::io::real()).ok()?;
     d.unlock_with(&*pass.0).ok()?;
     Some(d)
 }
@@ -84,7 +84,7 @@ pub fn open_known(
     for v in volumes::present(source, &known) {
         let Ok(id) = &v.identity else { continue };
         if known.iter().any(|d| d.id == id.disk_id) && !out.iter().any(|d| d.id() == id.disk_id) {
-            let d = Disk::open(&v.root, crate::io::real())?;
+            let d = Disk::open(&v.root, crate::disk::io::real())?;
             if d.unlock_with(&*pass.0).is_ok() {
                 out.push(d);
             }

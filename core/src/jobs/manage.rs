@@ -70,7 +70,7 @@ fn claimed(known: &Known, profile: &Profile, what: &'static str) -> crate::Resul
         }
         .into());
     };
-    let disk = Disk::open(root, crate::io::real())?;
+    let disk = Disk::open(root, crate::disk::io::real())?;
     disk.claim(profile.set_id)?;
     Ok(disk)
 }
@@ -86,7 +86,7 @@ pub fn idle_root(known: &Known, profile: &Profile) -> crate::Result<PathBuf> {
         }
         .into());
     };
-    let disk = Disk::open(root, crate::io::real())?;
+    let disk = Disk::open(root, crate::disk::io::real())?;
     disk.claim(profile.set_id)?;
     disk.release();
     Ok(root.clone())

@@ -223,28 +223,6 @@ pub fn runs(chunk: &[u8], at: u64) -> Vec<(bool, std::ops::Range<usize>)> {
     out
 }
 
-/// Writes `piece`, which lands at offset `at` of an object's part on a
-/// disk, leaving whole blocks of zeros as holes (through
-/// [`IoFile::skip`](crate::io::IoFile::skip)); `short` tells whether the
-/// part now ends in one, so the caller gives it its length.
-pub fn write_skipping(
-    f: &mut dyn crate::io::IoFile,
-    piece: &[u8],
-    at: u64,
-    short: &mut bool,
-) -> io::Result<()> {
-    for (zero, r) in runs(piece, at) {
-        if zero {
-            f.skip(r.len() as u64)?;
-            *short = true;
-        } else {
-            f.write_all(&piece[r])?;
-            *short = false;
-        }
-    }
-    Ok(())
-}
-
 /// Writes content into a new file, leaving holes for whole blocks of
 /// zeros; [`finish`](Self::finish) gives the file its length.
 pub struct HoleWriter<'f> {

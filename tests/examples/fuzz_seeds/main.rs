@@ -147,9 +147,9 @@ fn main() -> Res<()> {
     let big = bytes(99, 12_000);
     std::fs::write(lab.src.join("big.bin"), &big)?;
     let disk = lab.disk("blue", None);
-    lab.scan_and_sync_with(&disk, coffer_core::io::real())?;
+    lab.scan_and_sync_with(&disk, coffer_core::disk::io::real())?;
     std::fs::write(lab.src.join("d1/new.txt"), b"a new file\n")?;
-    lab.scan_and_sync_with(&disk, coffer_core::io::real())?;
+    lab.scan_and_sync_with(&disk, coffer_core::disk::io::real())?;
     identity.put(
         "real-blue.json",
         std::fs::read(disk.join("coffer-disk.json"))?,

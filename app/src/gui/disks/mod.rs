@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use coffer_core::jobs::{self, FrontEnd, SyncJob};
 use coffer_core::task::Outcome;
 use coffer_core::volumes::MountSource;
-use coffer_core::{Catalog, Disk, Paths, Profile, Task, human, io, sync};
+use coffer_core::{Catalog, Disk, Paths, Profile, Task, disk::io, human, sync};
 
 use super::ctx::{Ctx, Shared};
 use super::jobs::{Claim, Done, Finished, Kind, outcome_of};

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use coffer_core::catalog::{Snapshot, Version};
 use coffer_core::restore::{self, Held};
-use coffer_core::{Catalog, Disk, io};
+use coffer_core::{Catalog, Disk, disk::io};
 
 /// Which catalog the tab reads and restores from.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

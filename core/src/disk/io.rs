@@ -16,8 +16,8 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use crate::disk::root::Root;
-use crate::disk::{DIR_MODE, FILE_MODE};
+use super::root::Root;
+use super::{DIR_MODE, FILE_MODE};
 
 /// A file being written through the seam.
 pub trait IoFile: Send {
