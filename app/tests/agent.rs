@@ -52,72 +52,77 @@ impl Drop for Bus {
 
 type Seen = Arc<Mutex<Vec<(String, String, u8)>>>;
 
-/// The test's notification server: records summary, body and urgency.
-struct Listener {
-    seen: Seen,
-    next: u32,
-}
+/// The arguments of `org.freedesktop.Notifications.Notify`: app name,
+/// replaces id, icon, summary, body, actions, hints, timeout.
+type NotifyArgs = (
+    String,
+    u32,
+    String,
+    String,
+    String,
+    Vec<String>,
+    HashMap<String, zbus::zvariant::OwnedValue>,
+    i32,
+);
 
-#[zbus::interface(name = "org.freedesktop.Notifications")]
-impl Listener {
-    #[allow(clippy::too_many_arguments)]
-    fn notify(
-        &mut self,
-        _app_name: &str,
-        replaces_id: u32,
-        _app_icon: &str,
-        summary: &str,
-        body: &str,
-        _actions: Vec<String>,
-        hints: HashMap<String, zbus::zvariant::OwnedValue>,
-        _expire_timeout: i32,
-    ) -> u32 {
-        let urgency = hints
-            .get("urgency")
-            .and_then(|v| u8::try_from(v).ok())
-            .unwrap_or(255);
-        self.seen
-            .lock()
-            .unwrap()
-            .push((summary.to_string(), body.to_string(), urgency));
-        if replaces_id != 0 {
-            return replaces_id;
-        }
-        self.next += 1;
-        self.next
-    }
-
-    fn get_capabilities(&self) -> Vec<String> {
-        vec!["body".into()]
-    }
-
-    fn get_server_information(&self) -> (String, String, String, String) {
-        (
-            "coffer-test".into(),
-            "coffer".into(),
-            "1".into(),
-            "1.2".into(),
-        )
-    }
-}
-
+/// The test's notification server, on the bus under the standard name:
+/// records summary, body and urgency of each notification.
 fn listen(bus: &Bus) -> (zbus::blocking::Connection, Seen) {
     let seen: Seen = Arc::default();
     let conn = zbus::blocking::connection::Builder::address(bus.address.as_str())
         .unwrap()
         .name("org.freedesktop.Notifications")
         .unwrap()
-        .serve_at(
-            "/org/freedesktop/Notifications",
-            Listener {
-                seen: seen.clone(),
-                next: 0,
-            },
-        )
-        .unwrap()
         .build()
         .unwrap();
+    // Made before the thread starts, so no call is missed.
+    let calls = zbus::blocking::MessageIterator::from(&conn);
+    let (c, s) = (conn.clone(), seen.clone());
+    std::thread::spawn(move || serve(calls, &c, &s));
     (conn, seen)
+}
+
+/// Answers the method calls of the notification interface the agent makes,
+/// read as raw messages, until the connection closes.
+fn serve(calls: zbus::blocking::MessageIterator, conn: &zbus::blocking::Connection, seen: &Seen) {
+    let mut next = 0u32;
+    for msg in calls {
+        let Ok(msg) = msg else { break };
+        let h = msg.header();
+        if h.message_type() != zbus::message::Type::MethodCall {
+            continue;
+        }
+        let sent = match h.member().map(|m| m.as_str()) {
+            Some("Notify") => {
+                let Ok((_, replaces_id, _, summary, body, _, hints, _)) =
+                    msg.body().deserialize::<NotifyArgs>()
+                else {
+                    continue;
+                };
+                let urgency = hints
+                    .get("urgency")
+                    .and_then(|v| u8::try_from(v).ok())
+                    .unwrap_or(255);
+                seen.lock().unwrap().push((summary, body, urgency));
+                let id = if replaces_id != 0 {
+                    replaces_id
+                } else {
+                    next += 1;
+                    next
+                };
+                conn.reply(&h, &id)
+            }
+            Some("GetCapabilities") => conn.reply(&h, &vec!["body".to_string()]),
+            Some("GetServerInformation") => conn.reply(&h, &("coffer-test", "coffer", "1", "1.2")),
+            _ => conn.reply_dbus_error(
+                &h,
+                zbus::fdo::Error::UnknownMethod("not a notification call".into()),
+            ),
+        };
+        if sent.is_err() {
+            break;
+        }
+    }
 }
 
 /// The agent, killed when the test ends.
