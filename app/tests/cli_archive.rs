@@ -305,3 +305,57 @@ fn special_bits_are_dropped_unless_kept() {
         assert_eq!(mode(&to.join("docs/tool")), want, "{flag:?}");
     }
 }
+
+#[test]
+fn a_dry_run_plans_the_archive_restore_and_writes_nothing() {
+    // Full then incremental: the plan reads both archive files, counts
+    // what it would write, and names the file it would replace; the
+    // destination is not even made. The same plan then runs for real.
+    let w = World::new();
+    w.write("docs/a.txt", "alpha");
+    w.write("docs/sub/b.bin", bytes(2, 40_000));
+    let nas = w.dir.path().join("nas");
+    std::fs::create_dir_all(&nas).unwrap();
+    let nas_s = nas.to_str().unwrap();
+    ok(
+        &w,
+        &["source", "add", w.home().join("docs").to_str().unwrap()],
+    );
+    ok(&w, &["archive", "full", "--to", nas_s]);
+    w.write("docs/a.txt", "alpha, changed");
+    ok(&w, &["archive", "inc", "--to", nas_s]);
+
+    let dest = w.dir.path().join("out");
+    let dest_s = dest.to_str().unwrap();
+    let args = ["archive", "restore", nas_s, "--at", "2", "--to", dest_s];
+    let plan = ok(&w, &[&args[..], &["--dry-run"]].concat());
+    assert_eq!(plan["result"]["dry_run"], true, "{plan}");
+    let p = &plan["result"]["plan"];
+    assert_eq!(p["files"], 2, "{p}");
+    assert_eq!(p["bytes"], 40_000 + 14, "{p}");
+    assert_eq!(p["dest_exists"], false, "{p}");
+    assert_eq!(p["read"].as_array().unwrap().len(), 2, "{p}");
+    assert!(!dest.exists(), "a dry run made the destination");
+
+    // In words, without --json.
+    let o = w.run(exe(), &[&args[..], &["--dry-run"]].concat());
+    assert_eq!(code(&o), 0, "{}", both(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("Would restore archive 2: 2 files"), "{text}");
+    assert!(text.contains("Nothing was written (--dry-run)"), "{text}");
+
+    ok(&w, &args);
+    assert_eq!(
+        std::fs::read(dest.join("docs/a.txt")).unwrap(),
+        b"alpha, changed"
+    );
+    // Now a.txt is there: refused without --overwrite (as the run would
+    // be), named as replaced with it.
+    let o = w.run(exe(), &[&args[..], &["--dry-run"]].concat());
+    assert_eq!(code(&o), 1, "{}", both(&o));
+    assert!(both(&o).contains("a.txt"), "{}", both(&o));
+    let plan = ok(&w, &[&args[..], &["--dry-run", "--overwrite"]].concat());
+    let p = &plan["result"]["plan"];
+    assert_eq!(p["replaced"].as_array().unwrap().len(), 2, "{p}");
+    assert_eq!(p["kept"], 2, "the two folders: {p}");
+}

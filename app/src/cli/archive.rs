@@ -79,6 +79,10 @@ pub struct RestoreArgs {
     /// Keep setuid, setgid and sticky bits (dropped by default for archives and catalogs read from a disk).
     #[arg(long)]
     pub keep_special_bits: bool,
+    /// Say what the restore would do (files, archive files read, existing
+    /// files replaced) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -284,6 +288,14 @@ fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
         keep_special_bits: a.keep_special_bits,
     };
     let (dir, dest) = (a.dir, a.to);
+    if a.dry_run {
+        // A dry run plans and stops: nothing is written, not even to history.
+        let outcome = progress::run("restore", ctx.json, move |p| {
+            archive::plan_restore(&dir, &dest, &opts, p)
+        });
+        let (plan, warnings) = settle(outcome)?;
+        return Ok(super::dry_run::archive_done(&plan, warnings));
+    }
     let paths = ctx.paths.clone();
     let outcome = progress::run("restore", ctx.json, move |p| {
         jobs::record(

@@ -1,9 +1,12 @@
-//! `coffer restore --dry-run`: a restore's plan in plain words, nothing
-//! written. The exit code is a restore's: 0 when the plan would restore
-//! everything asked for, 3 when disks are missing for part of it.
+//! `coffer restore --dry-run` and `coffer archive restore --dry-run`: a
+//! restore's plan in plain words, nothing written. The exit code is a
+//! restore's: 0 when the plan would restore everything asked for, 3 when
+//! disks are missing for part of it (an archive plan that fails, for a
+//! missing volume or a conflict, fails as the restore would).
 
 use std::fmt::Write as _;
 
+use coffer_core::archive::ArchivePlan;
 use coffer_core::human;
 use coffer_core::restore::{self, RestorePlan, Then};
 use coffer_core::task::Warning;
@@ -116,6 +119,67 @@ fn text(plan: &RestorePlan) -> String {
     }
     for line in plan.not_held.lines(&plan.file_system) {
         let _ = writeln!(t, "  {line}");
+    }
+    t.push_str("Nothing was written (--dry-run)\n");
+    t
+}
+
+/// An archive restore's plan (every path of it is there, or planning failed).
+pub(super) fn archive_done(plan: &ArchivePlan, warnings: Vec<Warning>) -> Done {
+    let exit = if warnings.is_empty() {
+        Exit::Ok
+    } else {
+        Exit::Incomplete
+    };
+    Done {
+        value: json!({ "dry_run": true, "plan": plan }),
+        text: archive_text(plan),
+        warnings,
+        exit,
+    }
+}
+
+fn archive_text(plan: &ArchivePlan) -> String {
+    let mut t = format!(
+        "Would restore archive {}: {} ({}), {}, {} into {}\n",
+        plan.sequence,
+        human::count(plan.files, "file"),
+        human::bytes(plan.bytes),
+        human::count(plan.dirs, "folder"),
+        human::count(plan.symlinks, "symlink"),
+        human::path(&plan.dest)
+    );
+    if plan.dumps > 0 {
+        let _ = writeln!(t, "  and {}", human::count(plan.dumps, "dump"));
+    }
+    if !plan.dest_exists {
+        let _ = writeln!(
+            t,
+            "  {} does not exist yet: it would be made",
+            human::path(&plan.dest)
+        );
+    }
+    let room = match plan.free {
+        Some(free) => format!("{} of {} free", human::bytes(plan.room), human::bytes(free)),
+        None => human::bytes(plan.room),
+    };
+    let _ = writeln!(t, "  the files take {room}");
+    for p in &plan.read {
+        let _ = writeln!(t, "  read {}", human::path(p));
+    }
+    for (i, p) in plan.replaced.iter().enumerate() {
+        if i == LISTED {
+            let _ = writeln!(t, "  and {} more replaced", plan.replaced.len() - LISTED);
+            break;
+        }
+        let _ = writeln!(t, "  {} exists and would be replaced", human::path(p));
+    }
+    if plan.kept > 0 {
+        let _ = writeln!(
+            t,
+            "  {} already there as the archive holds them (folders, same symlinks)",
+            human::count(plan.kept, "path")
+        );
     }
     t.push_str("Nothing was written (--dry-run)\n");
     t

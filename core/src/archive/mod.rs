@@ -45,7 +45,9 @@ mod write;
 use std::path::{Path, PathBuf};
 
 pub use manifest::{Entry, EntryKind, How, Kind, Manifest};
-pub use restore::{RestoreOptions, RestoreReport, RestoredDump, restore};
+pub use restore::{
+    ArchivePlan, RestoreOptions, RestoreReport, RestoredDump, plan as plan_restore, restore,
+};
 pub use verify::{VerifyReport, read_manifest, verify};
 pub use write::{Mode, Options, Report, create};
 

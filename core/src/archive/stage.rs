@@ -22,6 +22,7 @@ use crate::restore::dest::{Dir, set_file_meta};
 use crate::task::Progress;
 
 /// One step of rebuilding a file: a member in one archive of the chain.
+#[derive(Debug)]
 pub(super) struct Step {
     pub(super) file: String,
     pub(super) how: How,
