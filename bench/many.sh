@@ -2,8 +2,9 @@
 # Benchmark: many small files. Coffer's first sync of the `many` corpus
 # (200,000 files of about 1 KB; `--scale 5` for a million), a sync after one
 # file changed and a no-change re-sync, beside `cp -a`, `rsync -a`, restic
-# and borg on the same tree, each on a fresh file system, in one run. Not a
-# test: it prints figures and ratios.
+# and borg on the same tree, each on a fresh file system, in one run; then
+# `coffer status`, `coffer ls` of the corpus and `coffer find` of a name
+# on the catalog that made. Not a test: it prints figures and ratios.
 #
 #   bench/many.sh [--scale F] [--work DIR] [--size 12G]
 #
@@ -59,7 +60,8 @@ fresh() {
   rm -rf "$T" "$WORK/target.img"; mkdir -p "$T"
   if [ $ROOT = 1 ]; then
     truncate -s "$SIZE" "$WORK/target.img"
-    mkfs.ext4 -q -F "$WORK/target.img"
+    # One inode per 4 KiB: room for a million files and their copies.
+    mkfs.ext4 -q -F -i 4096 "$WORK/target.img"
     mount -o loop "$WORK/target.img" "$T"
   fi
   sync
@@ -122,6 +124,9 @@ co1=$(measure "$COFFER_BIN" sync)
 cp -p "$WORK/one.bak" "$one"
 co2=$(measure "$COFFER_BIN" sync)
 co0=$(measure "$COFFER_BIN" sync)
+st=$(measure "$COFFER_BIN" status)
+ls_=$(measure "$COFFER_BIN" ls "$SRC")
+fi_=$(measure "$COFFER_BIN" find "$(basename "$one")")
 cat_size=$(stat -c %s "$COFFER_DATA_DIR/catalog.sqlite")
 
 echo
@@ -136,6 +141,9 @@ row "coffer sync (first)" "$co"
 row "coffer sync (one file changed)" "$co1"
 row "coffer sync (changed back)" "$co2"
 row "coffer sync (no change)" "$co0"
+row "coffer status" "$st"
+row "coffer ls (the corpus folder)" "$ls_"
+row "coffer find (one name)" "$fi_"
 echo
 echo "catalog: $(( cat_size / 1048576 )) MiB for $files files"
 echo "first sync / cp -a + sync:      $(ratio "$(f "$co" 1)" "$(f "$cp_" 1)")"
