@@ -154,13 +154,10 @@ pub fn why(e: &crate::Error) -> String {
                 _ => {}
             }
         }
-        if let Some(r) = c.downcast_ref::<object_store::client::retry::RetryError>()
-            && let Some(status) = r.status()
-        {
-            return format!(
-                "the server answered with an error (HTTP {})",
-                status.as_u16()
-            );
+        // The client's retry error is private to it: only the status
+        // (three digits) is taken from its text.
+        if let Some(status) = http_status(&c.to_string()) {
+            return format!("the server answered with an error (HTTP {status})");
         }
         if let Some(io) = c.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind;
@@ -186,4 +183,11 @@ pub fn why(e: &crate::Error) -> String {
         cause = c.source();
     }
     e.to_string()
+}
+
+/// The HTTP status in the client's "status code: 503 …", if the text holds one.
+fn http_status(text: &str) -> Option<&str> {
+    let (_, after) = text.split_once("status code: ")?;
+    let code = after.get(..3)?;
+    code.bytes().all(|b| b.is_ascii_digit()).then_some(code)
 }
