@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::bucket::{Bucket, BucketDisk, Location, Settings};
+use crate::bucket::{Bucket, BucketDisk, DiskError, Location, Settings};
 use crate::disk::Passphrases;
 
 /// Whether a job's disk `root` names a bucket.
@@ -19,20 +19,20 @@ pub fn is_bucket(root: &Path) -> bool {
 /// Reaches the bucket disk at `url` and reads its identity (nothing is
 /// unlocked or written).
 fn reach(url: &str) -> crate::Result<BucketDisk> {
-    reach_with(url, &Settings::from_env())
+    Ok(reach_with(url, &Settings::from_env())?)
 }
 
-fn reach_with(url: &str, settings: &Settings) -> crate::Result<BucketDisk> {
-    let loc = Location::parse(url).map_err(|e| crate::Error::Failed(e.to_string()))?;
-    let bucket = Bucket::connect(&loc, settings).map_err(crate::bucket::DiskError::from)?;
-    Ok(BucketDisk::open(bucket)?)
+fn reach_with(url: &str, settings: &Settings) -> Result<BucketDisk, DiskError> {
+    let loc = Location::parse(url)?;
+    BucketDisk::open(Bucket::connect(&loc, settings)?)
 }
 
 /// Finds out whether the bucket disk at `url` answers now, and reads its
-/// identity (nothing is unlocked or written). A few quick retries, not the
-/// minutes a sync's requests are given: a bucket that does not answer
-/// within seconds counts as not connected, like a disk not plugged in.
-pub fn probe(url: &str) -> crate::Result<BucketDisk> {
+/// identity (nothing is unlocked or written); when it does not, why in
+/// plain words ([`why`]). A few quick retries, not the minutes a sync's
+/// requests are given: a bucket that does not answer within seconds counts
+/// as not connected, like a disk not plugged in.
+pub fn probe(url: &str) -> Result<BucketDisk, String> {
     let settings = Settings {
         retries: 2,
         backoff: Duration::from_millis(200),
@@ -40,7 +40,7 @@ pub fn probe(url: &str) -> crate::Result<BucketDisk> {
         timeout: Duration::from_secs(20),
         ..Settings::from_env()
     };
-    reach_with(url, &settings)
+    reach_with(url, &settings).map_err(|e| why(&e))
 }
 
 /// Opens the bucket disk at `url`, unlocked with `pass` when encrypted,
@@ -110,7 +110,7 @@ pub fn of_set(
         let opened = url
             .to_str()
             .ok_or_else(|| "its address is not text".to_string())
-            .and_then(|s| probe(s).map_err(|e| why(&e)));
+            .and_then(probe);
         match opened {
             Ok(d) if d.identity.sets.contains(&set) => reachable.push(url),
             // Another set's bucket is not this set's to sync.
@@ -124,24 +124,25 @@ pub fn of_set(
 /// Why reaching a bucket disk failed, in plain words for a person: what
 /// went wrong (refused, timed out, no such name, credentials refused, no
 /// Coffer disk there, a server error by its HTTP status). Nothing the
-/// server sent is quoted (its error bodies and the client's retry details
-/// are left out); the one fallback is the error's own first line, which
-/// names the URL.
-pub fn why(e: &crate::Error) -> String {
-    use crate::bucket::DiskError;
+/// server or the client library said is quoted (error bodies, requests,
+/// retry details); what is not recognised is said as such.
+pub fn why(e: &DiskError) -> String {
+    use crate::bucket::Error;
+    match e {
+        DiskError::NotADisk { .. } => {
+            return "there is no Coffer disk at this address (no such bucket, or no coffer-disk.json under this prefix)".into();
+        }
+        DiskError::BadIdentity { .. } => {
+            return "its coffer-disk.json cannot be read as a Coffer disk's".into();
+        }
+        DiskError::Bucket(Error::Location(why)) => return why.clone(),
+        DiskError::Bucket(Error::Runtime(_)) => {
+            return "the network runtime could not be started".into();
+        }
+        _ => {}
+    }
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(c) = cause {
-        if let Some(d) = c.downcast_ref::<DiskError>() {
-            match d {
-                DiskError::NotADisk { .. } => {
-                    return "there is no Coffer disk at this address (no bucket, or no coffer-disk.json under this prefix)".into();
-                }
-                DiskError::BadIdentity { .. } => {
-                    return "its coffer-disk.json cannot be read as a Coffer disk's".into();
-                }
-                _ => {}
-            }
-        }
         if let Some(o) = c.downcast_ref::<object_store::Error>() {
             match o {
                 object_store::Error::PermissionDenied { .. }
@@ -154,36 +155,40 @@ pub fn why(e: &crate::Error) -> String {
                 _ => {}
             }
         }
-        // The client's retry error is private to it: only the status
-        // (three digits) is taken from its text.
-        if let Some(status) = http_status(&c.to_string()) {
-            return format!("the server answered with an error (HTTP {status})");
-        }
         if let Some(io) = c.downcast_ref::<std::io::Error>() {
             use std::io::ErrorKind;
             match io.kind() {
-                ErrorKind::ConnectionRefused => {
-                    return "nothing answers at the server's address (connection refused)".into();
-                }
-                ErrorKind::TimedOut => return "the server did not answer in time".into(),
+                ErrorKind::ConnectionRefused => return REFUSED.into(),
+                ErrorKind::TimedOut => return LATE.into(),
                 ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
                     return "the server dropped the connection".into();
                 }
                 _ => {}
             }
         }
-        let text = c.to_string();
+        let text = c.to_string().to_ascii_lowercase();
+        // The client's retry error is private to it: only the status
+        // (three digits) is taken from its text.
+        if let Some(status) = http_status(&text) {
+            return format!("the server answered with an error (HTTP {status})");
+        }
         if text.contains("dns error") || text.contains("failed to lookup address") {
             return "the server's name was not found (no network, or a mistyped AWS_ENDPOINT_URL)"
                 .into();
         }
-        if text.contains("operation timed out") || text.contains("timed out") {
-            return "the server did not answer in time".into();
+        if text.contains("connection refused") {
+            return REFUSED.into();
+        }
+        if text.contains("timed out") {
+            return LATE.into();
         }
         cause = c.source();
     }
-    e.to_string()
+    "it did not answer as an S3 server should".into()
 }
+
+const REFUSED: &str = "nothing answers at the server's address (connection refused)";
+const LATE: &str = "the server did not answer in time";
 
 /// The HTTP status in the client's "status code: 503 …", if the text holds one.
 fn http_status(text: &str) -> Option<&str> {
