@@ -68,17 +68,9 @@ pub(super) fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
     let roots = match a.disk.as_deref() {
         Some(url) if url.starts_with("s3://") => vec![std::path::PathBuf::from(url)],
         None => {
-            let catalog = ctx.catalog()?;
-            let (buckets, gone) = jobs::bucket::of_set(&catalog, cfg.profile.set_id)?;
+            let (roots, gone) =
+                jobs::disks::every_connected(&ctx.catalog()?, &mounts, cfg.profile.set_id)?;
             away = gone;
-            let mut roots = match jobs::disks::choose(&catalog, &mounts, None, cfg.profile.set_id) {
-                Ok(r) => r,
-                Err(coffer_core::Error::Jobs(jobs::Error::NoDisk)) if !buckets.is_empty() => {
-                    Vec::new()
-                }
-                Err(e) => return Err(e.into()),
-            };
-            roots.extend(buckets);
             roots
         }
         name => jobs::disks::choose(&ctx.catalog()?, &mounts, name, cfg.profile.set_id)?,

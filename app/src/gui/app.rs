@@ -243,6 +243,10 @@ impl CofferApp {
             self.actions.push(a);
         }
         let shared = &self.cx.shared;
+        if let Some(next) = self.tabs.disks.poll_buckets(self.tab == Tab::Disks, shared) {
+            // The next check of the bucket disks is due then.
+            ctx.request_repaint_after(next);
+        }
         self.tabs.restore.poll(self.tab == Tab::Restore, shared);
         self.tabs.archives.poll(self.tab == Tab::Archives, shared);
     }
@@ -338,7 +342,8 @@ impl CofferApp {
                     // The history also holds what the command line and the
                     // agent ran since the last read.
                     Tab::History => cx.refresh(),
-                    Tab::Disks | Tab::Sources | Tab::Map => {}
+                    Tab::Disks => self.tabs.disks.opened(),
+                    Tab::Sources | Tab::Map => {}
                 }
             }
             Action::Disks(a) => self.tabs.disks.apply(a, cx),

@@ -60,11 +60,30 @@ impl Shared {
             .collect()
     }
 
-    /// A disk's label by its mount point (the path when it has none).
+    /// A disk's label by its mount point, or a bucket disk's by its URL
+    /// (the path or URL when it has none).
     pub fn label_of(&self, root: &Path) -> String {
+        let bucket = || {
+            self.model
+                .cards
+                .iter()
+                .find(|c| c.url.as_deref() == Some(root))
+                .map(|c| c.label.clone())
+        };
         self.identified()
             .find(|(r, _)| *r == root)
-            .map_or_else(|| human::path(root).into_owned(), |(_, i)| i.label.clone())
+            .map(|(_, i)| i.label.clone())
+            .or_else(bucket)
+            .unwrap_or_else(|| human::path(root).into_owned())
+    }
+
+    /// The URLs of the bucket disks the catalog knows.
+    pub fn bucket_urls(&self) -> Vec<PathBuf> {
+        self.model
+            .cards
+            .iter()
+            .filter_map(|c| c.url.clone())
+            .collect()
     }
 }
 

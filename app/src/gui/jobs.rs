@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use coffer_core::jobs::bucket::Away;
 use coffer_core::jobs::{SyncReport, VerifyReport};
 use coffer_core::task::{Cancel, Counters, Event, Outcome, Progress, Rate, Warning};
 use coffer_core::{Task, archive, restore};
@@ -47,9 +48,11 @@ impl Kind {
 
 /// What a job's thread hands back.
 pub enum Done {
-    /// A dry run of the chosen disks, before their sync.
-    Plan(SyncReport),
-    Sync(SyncReport),
+    /// A dry run of the chosen disks, before their sync, and the bucket
+    /// disks of the set that did not answer.
+    Plan(SyncReport, Vec<Away>),
+    /// A sync, and the bucket disks of the set that did not answer.
+    Sync(SyncReport, Vec<Away>),
     Verify(VerifyReport),
     Restore(restore::Report),
     ArchiveWritten(archive::Report),

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use coffer_core::catalog::{CopyRow, DiskRow, HistoryEntry};
 use coffer_core::redundancy::{self, FileCopies, FolderStatus, Tally};
-use coffer_core::{Catalog, ObjectId, Paths, human};
+use coffer_core::{Catalog, ObjectId, Paths, human, jobs};
 
 /// Jobs the History tab shows at most.
 const HISTORY: usize = 300;
@@ -52,8 +52,11 @@ pub struct DiskCard {
     pub quota: Option<u64>,
     /// It was synced at least once.
     pub ever_synced: bool,
-    /// Where it is mounted now, when connected.
+    /// Where it is mounted now, when connected (never for a bucket disk).
     pub root: Option<PathBuf>,
+    /// A bucket disk's URL (`s3://BUCKET/PREFIX`); whether it answers is
+    /// the Disks tab's to find out, off the catalog.
+    pub url: Option<PathBuf>,
     /// "Connected at /media/…" or "Last seen 3 days ago".
     pub presence: String,
     pub bar: SpaceBar,
@@ -220,6 +223,7 @@ pub fn disk_cards(
                 quota: d.quota,
                 ever_synced: d.last_sync.is_some(),
                 root,
+                url: d.last_mount.clone().filter(|p| jobs::bucket::is_bucket(p)),
                 presence,
                 bar: SpaceBar {
                     current: cur,
@@ -305,9 +309,11 @@ pub fn advice(
     if short.is_empty() {
         return None;
     }
+    // A bucket disk is not plugged in: "Sync all" reaches it.
     let away: Vec<&DiskRow> = rows
         .iter()
         .filter(|d| !present.iter().any(|p| p.0 == d.id))
+        .filter(|d| !d.last_mount.as_deref().is_some_and(jobs::bucket::is_bucket))
         .collect();
     // A disk that lacks a short file can take a copy of it; prefer the one
     // that can help the most files, then the one synced longest ago.

@@ -6,8 +6,9 @@
 //! of this backup set is written.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use crate::bucket::{Bucket, BucketDisk, Location, Settings};
+use crate::bucket::{Bucket, BucketDisk, DiskError, Location, Settings};
 use crate::disk::Passphrases;
 
 /// Whether a job's disk `root` names a bucket.
@@ -18,10 +19,28 @@ pub fn is_bucket(root: &Path) -> bool {
 /// Reaches the bucket disk at `url` and reads its identity (nothing is
 /// unlocked or written).
 fn reach(url: &str) -> crate::Result<BucketDisk> {
-    let loc = Location::parse(url).map_err(|e| crate::Error::Failed(e.to_string()))?;
-    let bucket =
-        Bucket::connect(&loc, &Settings::from_env()).map_err(crate::bucket::DiskError::from)?;
-    Ok(BucketDisk::open(bucket)?)
+    Ok(reach_with(url, &Settings::from_env())?)
+}
+
+fn reach_with(url: &str, settings: &Settings) -> Result<BucketDisk, DiskError> {
+    let loc = Location::parse(url)?;
+    BucketDisk::open(Bucket::connect(&loc, settings)?)
+}
+
+/// Finds out whether the bucket disk at `url` answers now, and reads its
+/// identity (nothing is unlocked or written); when it does not, why in
+/// plain words ([`why`]). A few quick retries, not the minutes a sync's
+/// requests are given: a bucket that does not answer within seconds counts
+/// as not connected, like a disk not plugged in.
+pub fn probe(url: &str) -> Result<BucketDisk, String> {
+    let settings = Settings {
+        retries: 2,
+        backoff: Duration::from_millis(200),
+        retry_timeout: Duration::from_secs(10),
+        timeout: Duration::from_secs(20),
+        ..Settings::from_env()
+    };
+    reach_with(url, &settings).map_err(|e| why(&e))
 }
 
 /// Opens the bucket disk at `url`, unlocked with `pass` when encrypted,
@@ -78,9 +97,10 @@ pub fn known_urls(catalog: &crate::Catalog) -> crate::Result<Vec<std::path::Path
 pub type Away = (PathBuf, String);
 
 /// The bucket disks of the backup set `set` that `catalog` knows: those
-/// that answer now (by URL), and those that do not, with why. A bucket is
-/// connected whenever it is reachable, so "every connected disk" takes the
-/// first; nothing is unlocked or written here.
+/// that answer now (by URL, [`probe`]), and those that do not, with why in
+/// plain words ([`why`]). A bucket is connected whenever it is reachable,
+/// so "every connected disk" takes the first; nothing is unlocked or
+/// written here.
 pub fn of_set(
     catalog: &crate::Catalog,
     set: uuid::Uuid,
@@ -89,8 +109,8 @@ pub fn of_set(
     for url in known_urls(catalog)? {
         let opened = url
             .to_str()
-            .ok_or_else(|| "not a URL".to_string())
-            .and_then(|s| reach(s).map_err(|e| e.to_string()));
+            .ok_or_else(|| "its address is not text".to_string())
+            .and_then(probe);
         match opened {
             Ok(d) if d.identity.sets.contains(&set) => reachable.push(url),
             // Another set's bucket is not this set's to sync.
@@ -99,4 +119,80 @@ pub fn of_set(
         }
     }
     Ok((reachable, away))
+}
+
+/// Why reaching a bucket disk failed, in plain words for a person: what
+/// went wrong (refused, timed out, no such name, credentials refused, no
+/// Coffer disk there, a server error by its HTTP status). Nothing the
+/// server or the client library said is quoted (error bodies, requests,
+/// retry details); what is not recognised is said as such.
+pub fn why(e: &DiskError) -> String {
+    use crate::bucket::Error;
+    match e {
+        DiskError::NotADisk { .. } => {
+            return "there is no Coffer disk at this address (no such bucket, or no coffer-disk.json under this prefix)".into();
+        }
+        DiskError::BadIdentity { .. } => {
+            return "its coffer-disk.json cannot be read as a Coffer disk's".into();
+        }
+        DiskError::Bucket(Error::Location(why)) => return why.clone(),
+        DiskError::Bucket(Error::Runtime(_)) => {
+            return "the network runtime could not be started".into();
+        }
+        _ => {}
+    }
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(o) = c.downcast_ref::<object_store::Error>() {
+            match o {
+                object_store::Error::PermissionDenied { .. }
+                | object_store::Error::Unauthenticated { .. } => {
+                    return "the server refused these credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or ~/.aws/credentials)".into();
+                }
+                object_store::Error::NotFound { .. } => {
+                    return "the server has no such bucket".into();
+                }
+                _ => {}
+            }
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            use std::io::ErrorKind;
+            match io.kind() {
+                ErrorKind::ConnectionRefused => return REFUSED.into(),
+                ErrorKind::TimedOut => return LATE.into(),
+                ErrorKind::ConnectionReset | ErrorKind::ConnectionAborted => {
+                    return "the server dropped the connection".into();
+                }
+                _ => {}
+            }
+        }
+        let text = c.to_string().to_ascii_lowercase();
+        // The client's retry error is private to it: only the status
+        // (three digits) is taken from its text.
+        if let Some(status) = http_status(&text) {
+            return format!("the server answered with an error (HTTP {status})");
+        }
+        if text.contains("dns error") || text.contains("failed to lookup address") {
+            return "the server's name was not found (no network, or a mistyped AWS_ENDPOINT_URL)"
+                .into();
+        }
+        if text.contains("connection refused") {
+            return REFUSED.into();
+        }
+        if text.contains("timed out") {
+            return LATE.into();
+        }
+        cause = c.source();
+    }
+    "it did not answer as an S3 server should".into()
+}
+
+const REFUSED: &str = "nothing answers at the server's address (connection refused)";
+const LATE: &str = "the server did not answer in time";
+
+/// The HTTP status in the client's "status code: 503 …", if the text holds one.
+fn http_status(text: &str) -> Option<&str> {
+    let (_, after) = text.split_once("status code: ")?;
+    let code = after.get(..3)?;
+    code.bytes().all(|b| b.is_ascii_digit()).then_some(code)
 }

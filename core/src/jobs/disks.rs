@@ -51,6 +51,26 @@ pub fn choose(
     Ok(found)
 }
 
+/// Every connected disk of the backup set `set`, the bucket disks that
+/// answer among them (after the local ones), and the bucket disks of the
+/// set that did not answer, with why: what "sync every connected disk"
+/// syncs from every front end. A bucket that does not answer is like a disk
+/// not plugged in; no disk at all is [`Error::NoDisk`].
+pub fn every_connected(
+    catalog: &Catalog,
+    source: &MountSource,
+    set: uuid::Uuid,
+) -> crate::Result<(Vec<PathBuf>, Vec<super::bucket::Away>)> {
+    let (buckets, away) = super::bucket::of_set(catalog, set)?;
+    let mut roots = match choose(catalog, source, None, set) {
+        Ok(r) => r,
+        Err(crate::Error::Jobs(Error::NoDisk)) if !buckets.is_empty() => Vec::new(),
+        Err(e) => return Err(e),
+    };
+    roots.extend(buckets);
+    Ok((roots, away))
+}
+
 /// Opens the disk at `root`, unlocked with `pass` when it is encrypted (a
 /// wrong or missing passphrase is an error).
 pub fn open(root: &Path, pass: &Passphrases) -> crate::Result<Disk> {

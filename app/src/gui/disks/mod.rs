@@ -7,14 +7,18 @@
 //! flag: a dry run (the plan, to show what it would delete before anything
 //! is), maybe a wait for "Sync anyway", then the scan and sync. Sync all
 //! is the same chain over every connected disk of this backup set, which
-//! the job service chooses (and only those), scanning once.
+//! the job service chooses (and only those: the bucket disks that answer
+//! among them), scanning once. Bucket disks have cards of their own
+//! (`bucket`), whose Sync starts the same chain with the bucket's URL.
 
+mod bucket;
 mod dialogs;
 pub mod manage;
 mod view;
 
 use std::path::PathBuf;
 
+use coffer_core::jobs::bucket::Away;
 use coffer_core::jobs::{self, FrontEnd, SyncJob};
 use coffer_core::task::Outcome;
 use coffer_core::volumes::MountSource;
@@ -28,7 +32,7 @@ pub use dialogs::{init_dialog, plan_dialog};
 
 #[derive(Clone, Debug)]
 pub enum Action {
-    /// Sync the disk at this mount point.
+    /// Sync the disk at this mount point (or the bucket disk at this URL).
     Sync(PathBuf),
     /// Sync every connected disk of this backup set.
     SyncAll,
@@ -46,6 +50,8 @@ pub enum Action {
     },
     CloseInit,
     AutoSync(uuid::Uuid, bool),
+    /// "Check again": find out again which bucket disks answer.
+    CheckBuckets,
     /// The card's "Manage" menu and its dialogs.
     Manage(manage::Manage),
 }
@@ -65,10 +71,14 @@ enum Step {
     /// "Sync anyway", and the disks it chose.
     Asking {
         reports: Vec<sync::Report>,
-        roots: Vec<PathBuf>,
+        chosen: Chosen,
     },
     Syncing,
 }
+
+/// The disks a sync chose, and the bucket disks of the set that did not
+/// answer (said, not a failure).
+type Chosen = (Vec<PathBuf>, Vec<Away>);
 
 /// One press of Sync, from the plan until the sync ends.
 struct Chain {
@@ -101,18 +111,35 @@ pub struct DisksTab {
     seen: Vec<PathBuf>,
     /// Rename, quota, eject, forget, and the agent switch.
     pub(crate) manage: manage::ManageState,
+    /// Which bucket disks answer.
+    buckets: bucket::Buckets,
 }
 
 impl DisksTab {
     /// True while one of the tab's own tasks runs.
     pub fn busy(&self) -> bool {
-        self.initialising.is_some() || !self.chores.is_empty() || self.manage.busy()
+        self.initialising.is_some()
+            || !self.chores.is_empty()
+            || self.manage.busy()
+            || self.buckets.checking()
     }
 
     pub fn threads_ended(&self) -> bool {
         self.initialising.as_ref().is_none_or(Task::is_finished)
             && self.chores.iter().all(Task::is_finished)
             && self.manage.threads_ended()
+            && self.buckets.thread_ended()
+    }
+
+    /// Takes the buckets' check and starts the next when it is due (only
+    /// while the tab shows); how long until the next one, then.
+    pub fn poll_buckets(&mut self, visible: bool, shared: &Shared) -> Option<std::time::Duration> {
+        self.buckets.poll(visible, shared)
+    }
+
+    /// The tab opened: the buckets are checked again.
+    pub fn opened(&mut self) {
+        self.buckets.stale();
     }
 
     pub fn apply(&mut self, action: Action, cx: &mut Ctx) {
@@ -144,6 +171,7 @@ impl DisksTab {
             Action::Init { root, label, quota } => self.start_init(root, label, quota, cx),
             Action::CloseInit => self.init_form = None,
             Action::AutoSync(id, on) => self.set_auto_sync(id, on, cx),
+            Action::CheckBuckets => self.buckets.stale(),
             Action::Manage(m) => self.manage.apply(m, cx),
         }
     }
@@ -255,8 +283,9 @@ impl DisksTab {
         let (paths, profile, mounts) = job_inputs(&cx.shared);
         let t = target.clone();
         let started = cx.start(Kind::Sync, disks, title, move |p| {
+            let (roots, away) = roots_of(&t, &paths, &profile, &mounts)?;
             let job = SyncJob {
-                roots: roots_of(&t, &paths, &profile, &mounts)?,
+                roots,
                 scan: false,
                 opts: sync::Options {
                     dry_run: true,
@@ -268,7 +297,7 @@ impl DisksTab {
                 // disks unlock with COFFER_PASSPHRASE or stay locked.
                 passphrases: coffer_core::disk::Passphrases::from_env(),
             };
-            jobs::sync(&paths, &profile, &job, p).map(Done::Plan)
+            jobs::sync(&paths, &profile, &job, p).map(|r| Done::Plan(r, away))
         });
         if started {
             self.chain = Some(Chain {
@@ -284,12 +313,16 @@ impl DisksTab {
             return self.chain_cancelled(cx);
         }
         let out = outcome_of(f.outcome, |d| match d {
-            Done::Plan(r) => Some(r),
+            Done::Plan(r, away) => Some((r, away)),
             _ => None,
         });
         match out {
-            Outcome::Completed { value, .. } => {
+            Outcome::Completed {
+                value: (value, away),
+                ..
+            } => {
                 let roots: Vec<PathBuf> = value.disks.iter().map(|r| r.root.clone()).collect();
+                let chosen = (roots, away);
                 if let Some(c) = &mut self.chain {
                     let rate = messages::sync_rate(&cx.shared.model.history);
                     c.estimate = Some(messages::estimate(&value.disks, rate));
@@ -304,11 +337,11 @@ impl DisksTab {
                     if let Some(c) = &mut self.chain {
                         c.step = Step::Asking {
                             reports: value.disks,
-                            roots,
+                            chosen,
                         };
                     }
                 } else {
-                    self.sync_step(f.claim, Some(roots), cx);
+                    self.sync_step(f.claim, Some(chosen), cx);
                 }
             }
             // No snapshot yet: nothing on a disk can be evicted, so go
@@ -326,20 +359,21 @@ impl DisksTab {
 
     /// "Sync anyway": the disks the plan chose are synced.
     fn confirm(&mut self, claim: Claim, cx: &mut Ctx) {
-        let roots = match self.chain.as_mut().map(|c| &mut c.step) {
-            Some(Step::Asking { roots, .. }) => std::mem::take(roots),
+        let chosen = match self.chain.as_mut().map(|c| &mut c.step) {
+            Some(Step::Asking { chosen, .. }) => std::mem::take(chosen),
             // Nothing was asked: the claim is dropped, and the chain ends.
             _ => {
                 self.chain = None;
                 return;
             }
         };
-        self.sync_step(claim, Some(roots), cx);
+        self.sync_step(claim, Some(chosen), cx);
     }
 
-    /// The chain's scan and sync, of `roots` (or, when there was no plan,
-    /// the disks the target names now). Not started once it was cancelled.
-    fn sync_step(&mut self, claim: Claim, roots: Option<Vec<PathBuf>>, cx: &mut Ctx) {
+    /// The chain's scan and sync, of the disks the plan chose (or, when
+    /// there was no plan, those the target names now). Not started once it
+    /// was cancelled.
+    fn sync_step(&mut self, claim: Claim, chosen: Option<Chosen>, cx: &mut Ctx) {
         let Some(chain) = &mut self.chain else { return };
         if claim.cancelled() {
             return self.chain_cancelled(cx);
@@ -357,8 +391,8 @@ impl DisksTab {
         );
         let (paths, profile, mounts) = job_inputs(&cx.shared);
         cx.jobs.resume(&cx.shared.waker, claim, title, move |p| {
-            let roots = match roots {
-                Some(r) => r,
+            let (roots, away) = match chosen {
+                Some(c) => c,
                 None => roots_of(&target, &paths, &profile, &mounts)?,
             };
             // The other connected disks of the set serve as sources.
@@ -372,7 +406,7 @@ impl DisksTab {
                 // disks unlock with COFFER_PASSPHRASE or stay locked.
                 passphrases: coffer_core::disk::Passphrases::from_env(),
             };
-            jobs::sync(&paths, &profile, &job, p).map(Done::Sync)
+            jobs::sync(&paths, &profile, &job, p).map(|r| Done::Sync(r, away))
         });
     }
 
@@ -381,12 +415,22 @@ impl DisksTab {
         // A new snapshot: the Restore tab reads its list again.
         cx.catalog_changed();
         let cancelled = f.claim.cancelled();
-        let out = outcome_of(f.outcome, |d| match d {
-            Done::Sync(r) => Some(r),
-            _ => None,
-        });
+        let mut away = Vec::new();
+        let out = match f.outcome {
+            Outcome::Completed {
+                value: Done::Sync(r, gone),
+                warnings,
+            } => {
+                away = gone;
+                Outcome::Completed { value: r, warnings }
+            }
+            other => outcome_of(other, |_| None),
+        };
         let completed = matches!(out, Outcome::Completed { .. });
         let mut message = messages::sync_message(out);
+        message
+            .details
+            .extend(bucket::away_lines(&cx.shared, &away));
         if cancelled && completed {
             // The cancel came after the sync's last check: everything was
             // already copied, so say so rather than "cancelled".
@@ -484,13 +528,15 @@ impl DisksTab {
 }
 
 /// The disks a sync of `target` reads or writes: those it syncs and the
-/// other connected disks of the set, which serve it as sources.
+/// other connected disks of the set, which serve it as sources (and, for
+/// every connected disk, the bucket disks the catalog knows, any of which
+/// may answer by the time it starts).
 pub fn sync_disks(shared: &Shared, target: &Target) -> Vec<PathBuf> {
     let mut disks = shared.of_set();
-    if let Target::Disk(root) = target
-        && !disks.contains(root)
-    {
-        disks.push(root.clone());
+    match target {
+        Target::Disk(root) if !disks.contains(root) => disks.push(root.clone()),
+        Target::Disk(_) => {}
+        Target::AllOfSet => disks.extend(shared.bucket_urls()),
     }
     disks
 }
@@ -512,18 +558,19 @@ fn job_inputs(shared: &Shared) -> (Paths, Profile, MountSource) {
 }
 
 /// The disks `target` names now: the one, or every connected disk of this
-/// backup set as the job service chooses them.
+/// backup set as the job service chooses them (the bucket disks that
+/// answer among them, and those that did not).
 fn roots_of(
     target: &Target,
     paths: &Paths,
     profile: &Profile,
     mounts: &MountSource,
-) -> coffer_core::Result<Vec<PathBuf>> {
+) -> coffer_core::Result<Chosen> {
     match target {
-        Target::Disk(root) => Ok(vec![root.clone()]),
+        Target::Disk(root) => Ok((vec![root.clone()], Vec::new())),
         Target::AllOfSet => {
             let catalog = Catalog::open(&paths.catalog_file())?;
-            jobs::disks::choose(&catalog, mounts, None, profile.set_id)
+            jobs::disks::every_connected(&catalog, mounts, profile.set_id)
         }
     }
 }

@@ -1,6 +1,8 @@
 //! Drawing the Disks tab: "Sync all connected disks", a card per known
-//! disk, the disks of other sets or unreadable, and the folders that could
-//! become disks.
+//! disk (bucket disks' cards are `bucket`'s), the disks of other sets or
+//! unreadable, and the folders that could become disks.
+
+use std::path::PathBuf;
 
 use coffer_core::human;
 
@@ -29,12 +31,13 @@ impl DisksTab {
             ui.add_space(6.0);
         }
         if !cx.model.cards.is_empty() {
-            sync_all(cx, ui, out);
+            sync_all(cx, &self.buckets.reachable(), ui, out);
         }
-        for card in &cx.model.cards {
+        for card in cx.model.cards.iter().filter(|c| c.url.is_none()) {
             self.card_ui(cx, ui, card, out);
             ui.add_space(6.0);
         }
+        self.bucket_cards_ui(cx, ui, out);
         let set_id = cx.config.profile.set_id;
         for v in &cx.mounts.disks {
             match &v.identity {
@@ -74,9 +77,11 @@ impl DisksTab {
 }
 
 /// "Sync all connected disks": every connected disk of this backup set
-/// (never another set's), after one scan.
-fn sync_all(cx: &Ctx, ui: &mut egui::Ui, out: &mut Actions) {
-    let of_set = cx.of_set();
+/// (never another set's), the bucket disks that answer among them, after
+/// one scan. `buckets` answered at the last check; the job finds out again.
+fn sync_all(cx: &Ctx, buckets: &[PathBuf], ui: &mut egui::Ui, out: &mut Actions) {
+    let mut of_set = cx.of_set();
+    of_set.extend_from_slice(buckets);
     let refusal = if of_set.is_empty() {
         Some("No disk of this backup set is connected".to_string())
     } else {
