@@ -7,7 +7,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 PKGS=(build-essential pkg-config git curl ca-certificates
       xvfb xauth libxcursor1 libxi6 libxkbcommon-x11-0 libegl1 libegl-mesa0 libgl1-mesa-dri
       xdotool imagemagick rsync dosfstools fusefat e2fsprogs sqlite3 acl attr
-      python3 python3-venv)
+      python3 python3-venv
+      dbus-daemon gnome-keyring)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod desktop;
 pub mod gui;
 pub mod icon;
+pub mod keyring;
 pub mod log;
 
 use std::process::ExitCode;

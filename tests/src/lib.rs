@@ -81,6 +81,9 @@ impl World {
             .env("COFFER_BASEPATH", self.home())
             .env("COFFER_MOUNT_ROOT", self.mounts())
             .env("HOME", self.home())
+            // Never the user's real keyring (a test that wants one runs
+            // its own and removes this).
+            .env("COFFER_KEYRING", "off")
             .env_remove("COFFER_PASSPHRASE")
             .env_remove("DISPLAY")
             .env_remove("WAYLAND_DISPLAY");

@@ -235,6 +235,45 @@ pub(super) fn manage(ctx: &Ctx, cmd: super::DiskCmd) -> anyhow::Result<Done> {
             );
             Ok(Done::ok(json!({"disk": known.row, "ejected": how}), text))
         }
+        DiskCmd::RememberPassphrase { disk } => {
+            let known = manage::find(&cat, &source, &disk)?;
+            let Some(root) = &known.root else {
+                anyhow::bail!(
+                    "disk \"{}\" is not plugged in: its passphrase is checked before it is remembered",
+                    label(&known.row.label)
+                );
+            };
+            let p = super::pass::checked(ctx.passphrase_file.as_deref(), root)?;
+            crate::keyring::Keyring::from_env()
+                .store(known.row.id, &p)
+                .map_err(anyhow::Error::msg)?;
+            let text = format!(
+                "The passphrase of disk \"{}\" is kept in the desktop keyring\n",
+                label(&known.row.label)
+            );
+            Ok(Done::ok(
+                json!({"disk": known.row, "remembered": true}),
+                text,
+            ))
+        }
+        DiskCmd::ForgetPassphrase { disk } => {
+            let known = manage::find(&cat, &source, &disk)?;
+            let was = crate::keyring::Keyring::from_env()
+                .forget(known.row.id)
+                .map_err(anyhow::Error::msg)?;
+            let text = if was {
+                format!(
+                    "The passphrase of disk \"{}\" is no longer kept in the desktop keyring\n",
+                    label(&known.row.label)
+                )
+            } else {
+                format!(
+                    "The desktop keyring kept no passphrase for disk \"{}\"\n",
+                    label(&known.row.label)
+                )
+            };
+            Ok(Done::ok(json!({"disk": known.row, "forgotten": was}), text))
+        }
         DiskCmd::AutoSync { disk, switch } => {
             let on = switch == super::OnOff::On;
             let row = manage::set_auto_sync(&cat, &source, &disk, on)?;

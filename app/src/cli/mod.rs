@@ -285,6 +285,18 @@ pub enum DiskCmd {
         /// The disk: its name, its mount path or its id.
         disk: String,
     },
+    /// Keep an encrypted disk's passphrase in the desktop keyring, so it is
+    /// not asked again on this computer (the disk must be plugged in: the
+    /// passphrase is checked first).
+    RememberPassphrase {
+        /// The disk: its name, its mount path or its id.
+        disk: String,
+    },
+    /// Remove an encrypted disk's passphrase from the desktop keyring.
+    ForgetPassphrase {
+        /// The disk: its name or its id.
+        disk: String,
+    },
     /// Sync a disk as soon as it is plugged in (by the window, or by the
     /// background agent when the window is closed).
     AutoSync {

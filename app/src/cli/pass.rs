@@ -1,12 +1,14 @@
 //! Where the CLI takes the passphrase of an encrypted disk from: the file
-//! given with `--passphrase-file`, the `COFFER_PASSPHRASE` variable, or the
-//! terminal. Never the command line (it would show in `ps` and the shell's
-//! history).
+//! given with `--passphrase-file`, the `COFFER_PASSPHRASE` variable, the
+//! desktop keyring (`crate::keyring`, what `coffer disk
+//! remember-passphrase` stored), or the terminal. Never the command line
+//! (it would show in `ps` and the shell's history).
 //!
-//! A terminal is asked on the main thread before a job starts (the job's
-//! progress bar would draw over a prompt), once per encrypted disk the
-//! command works on, each answer checked against the disk's key check; the
-//! job then gets the answers. A file or the variable is tried once per disk.
+//! A file or the variable, when given, is the only source, tried once per
+//! disk. Otherwise each encrypted disk the command works on is tried with
+//! the keyring, then asked on the terminal, on the main thread before the
+//! job starts (the job's progress bar would draw over a prompt), each
+//! answer checked against the disk's key check; the job gets the answers.
 //!
 //! Invariant: a passphrase is never printed, logged or written anywhere.
 
@@ -19,6 +21,8 @@ use coffer_core::crypto::MAX_PASSPHRASE;
 use coffer_core::disk::{FixedPassphrase, Identity, Passphrase, Passphrases};
 use coffer_core::{Disk, disk::io, human};
 use zeroize::Zeroizing;
+
+use crate::keyring::Keyring;
 
 /// Tries a terminal gets per disk.
 const TRIES: u32 = 3;
@@ -153,6 +157,12 @@ pub(super) fn for_disks(file: Option<&Path>, roots: &[PathBuf]) -> anyhow::Resul
             answered.push((disk.id(), p.clone()));
             continue;
         }
+        if let Some(p) = Keyring::from_env().lookup(disk.id())
+            && disk.unlock(&p).is_ok()
+        {
+            answered.push((disk.id(), p));
+            continue;
+        }
         for attempt in 0..TRIES {
             let Ok(p) = ask(&format!(
                 "Passphrase for the encrypted disk \"{}\" at {}: ",
@@ -173,6 +183,37 @@ pub(super) fn for_disks(file: Option<&Path>, roots: &[PathBuf]) -> anyhow::Resul
         }
     }
     Ok(Passphrases::new(Answered(answered)))
+}
+
+/// The passphrase of the plugged-in encrypted disk at `root`: given, or
+/// asked on the terminal, and checked against its key check (for
+/// `coffer disk remember-passphrase`).
+pub(super) fn checked(file: Option<&Path>, root: &Path) -> anyhow::Result<Zeroizing<String>> {
+    let disk = Target::open(root)
+        .with_context(|| format!("cannot open the disk at {}", human::path(root)))?;
+    if !disk.encrypted() {
+        bail!(
+            "disk \"{}\" is not encrypted: it has no passphrase",
+            human::escape(disk.label())
+        );
+    }
+    if let Some(p) = given(file)? {
+        disk.unlock(&p)?;
+        return Ok(p);
+    }
+    for attempt in 0..TRIES {
+        let p = ask(&format!(
+            "Passphrase for the encrypted disk \"{}\" at {}: ",
+            human::escape(disk.label()),
+            disk.shown()
+        ))?;
+        match disk.unlock(&p) {
+            Ok(()) => return Ok(p),
+            Err(e) if attempt + 1 == TRIES => return Err(e),
+            Err(e) => eprintln!("coffer: {}", human::escape(&e.to_string())),
+        }
+    }
+    unreachable!("the last try returns")
 }
 
 /// A disk the terminal may be asked about: a local one or a bucket.

@@ -43,6 +43,8 @@ pub enum Action {
     CloseLog,
     /// Light, dark, or as the system says.
     Theme(super::remember::Theme),
+    /// The passphrase dialog's answer.
+    Unlock(super::unlock::Answer),
 }
 
 macro_rules! tab_action {

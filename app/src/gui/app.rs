@@ -100,6 +100,7 @@ impl CofferApp {
                     refresh: true,
                     ..Status::default()
                 },
+                unlock: super::unlock::Unlock::new(crate::keyring::Keyring::from_env()),
             },
             picker: Picker::new(Way::detect()),
             log_view: None,
@@ -141,10 +142,23 @@ impl CofferApp {
         self
     }
 
+    /// Whether the desktop keyring is used (tests turn it off, or point
+    /// it at a keyring of their own through the session bus).
+    pub fn with_keyring(mut self, keyring: crate::keyring::Keyring) -> CofferApp {
+        self.cx.unlock.set_keyring(keyring);
+        self
+    }
+
+    /// The disk the passphrase dialog asks for, while it shows.
+    pub fn asking_passphrase_for(&self) -> Option<&str> {
+        self.cx.unlock.asking_for()
+    }
+
     /// True while any background work runs (tests wait on this).
     pub fn busy(&self) -> bool {
         self.refresh.is_some()
             || self.cx.jobs.busy()
+            || self.cx.unlock.busy()
             || self.tabs.disks.busy()
             || self.tabs.restore.busy()
             || self.tabs.archives.busy()
@@ -156,6 +170,7 @@ impl CofferApp {
     pub fn jobs_ended(&self) -> bool {
         self.refresh.as_ref().is_none_or(Task::is_finished)
             && self.cx.jobs.threads_ended()
+            && self.cx.unlock.thread_ended()
             && self.tabs.disks.threads_ended()
             && self.tabs.restore.threads_ended()
             && self.tabs.archives.threads_ended()
@@ -219,6 +234,9 @@ impl CofferApp {
             }
         }
         self.tabs.disks.poll(&mut self.cx);
+        if let Some(a) = self.cx.unlock.poll(&self.cx.shared) {
+            self.actions.push(a);
+        }
         if let Some(out) = self.refresh.as_mut().and_then(Task::try_finish) {
             self.refresh = None;
             match out {
@@ -242,12 +260,14 @@ impl CofferApp {
         if let Some(a) = self.picker.poll(&self.cx.config.profile.basepath) {
             self.actions.push(a);
         }
+        self.tabs
+            .restore
+            .poll(self.tab == Tab::Restore, &mut self.cx);
         let shared = &self.cx.shared;
         if let Some(next) = self.tabs.disks.poll_buckets(self.tab == Tab::Disks, shared) {
             // The next check of the bucket disks is due then.
             ctx.request_repaint_after(next);
         }
-        self.tabs.restore.poll(self.tab == Tab::Restore, shared);
         self.tabs.archives.poll(self.tab == Tab::Archives, shared);
     }
 
@@ -390,6 +410,11 @@ impl CofferApp {
             }
             Action::CloseLog => self.log_view = None,
             Action::Theme(t) => self.theme = t,
+            Action::Unlock(a) => {
+                if let Some(m) = cx.unlock.answer(a, &cx.shared) {
+                    cx.say(m);
+                }
+            }
         }
     }
 }

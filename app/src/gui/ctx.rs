@@ -106,6 +106,8 @@ pub struct Ctx {
     pub shared: Shared,
     pub jobs: Jobs,
     pub status: Status,
+    /// Passphrases of encrypted disks, and the job waiting for one.
+    pub unlock: super::unlock::Unlock,
 }
 
 impl Deref for Ctx {

@@ -75,6 +75,7 @@ impl CofferApp {
         disks::plan_dialog(&tabs.disks, ui.ctx(), out);
         disks::init_dialog(&mut tabs.disks, ui.ctx(), out);
         tabs.disks.manage.dialog(ui.ctx(), out);
+        self.cx.unlock.dialog(ui.ctx(), out);
         if let Some(log) = &self.log_view {
             log.show(ui.ctx(), out);
         }

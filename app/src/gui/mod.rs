@@ -40,6 +40,7 @@ pub mod remember;
 mod restore;
 mod sources;
 mod status;
+mod unlock;
 
 use std::borrow::Cow;
 use std::path::Path;

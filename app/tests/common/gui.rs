@@ -42,7 +42,9 @@ pub fn harness(w: &World) -> Harness<'static, CofferApp> {
     let app = CofferApp::new(paths(w), MountSource::TestRoot(w.mounts()))
         .unwrap()
         .with_folder_chooser_in_window()
-        .with_log_file(log_file(w));
+        .with_log_file(log_file(w))
+        // Never the user's real keyring.
+        .with_keyring(coffer::keyring::Keyring::Off);
     harness_of(app)
 }
 
@@ -135,6 +137,32 @@ pub fn disk_in_drawer(
     )
     .unwrap();
     away
+}
+
+/// An encrypted disk of the world's set with this passphrase, plugged in
+/// (made through the library, so no passphrase is in the environment).
+pub fn plugged_encrypted_disk(
+    w: &World,
+    cfg: &Config,
+    name: &str,
+    label: &str,
+    pass: &str,
+) -> PathBuf {
+    use coffer_core::crypto::{Encryption, MIN_MEMORY_KIB};
+    let root = w.mounts().join(name);
+    std::fs::create_dir_all(&root).unwrap();
+    let enc = Encryption::create(pass.as_bytes(), Some(MIN_MEMORY_KIB), Some(1)).unwrap();
+    coffer_core::Disk::init_full(
+        &root,
+        label,
+        cfg.profile.set_id,
+        None,
+        coffer_core::disk::io::real(),
+        false,
+        Some(enc),
+    )
+    .unwrap();
+    root
 }
 
 /// A disk of the world's set, plugged in.

@@ -280,6 +280,10 @@ impl DisksTab {
         }
         let title = format!("Planning the sync of {}", target_name(&cx.shared, &target));
         let disks = sync_disks(&cx.shared, &target);
+        if !cx.unlocked(&disks, target.action()) {
+            return;
+        }
+        let passphrases = cx.passphrases();
         let (paths, profile, mounts) = job_inputs(&cx.shared);
         let t = target.clone();
         let started = cx.start(Kind::Sync, disks, title, move |p| {
@@ -293,9 +297,7 @@ impl DisksTab {
                 },
                 mounts,
                 front: FrontEnd::Window,
-                // The window has no passphrase dialog yet: encrypted
-                // disks unlock with COFFER_PASSPHRASE or stay locked.
-                passphrases: coffer_core::disk::Passphrases::from_env(),
+                passphrases,
             };
             jobs::sync(&paths, &profile, &job, p).map(|r| Done::Plan(r, away))
         });
@@ -390,6 +392,7 @@ impl DisksTab {
                 .unwrap_or_default()
         );
         let (paths, profile, mounts) = job_inputs(&cx.shared);
+        let passphrases = cx.passphrases();
         cx.jobs.resume(&cx.shared.waker, claim, title, move |p| {
             let (roots, away) = match chosen {
                 Some(c) => c,
@@ -402,9 +405,7 @@ impl DisksTab {
                 opts: sync::Options::default(),
                 mounts,
                 front: FrontEnd::Window,
-                // The window has no passphrase dialog yet: encrypted
-                // disks unlock with COFFER_PASSPHRASE or stay locked.
-                passphrases: coffer_core::disk::Passphrases::from_env(),
+                passphrases,
             };
             jobs::sync(&paths, &profile, &job, p).map(|r| Done::Sync(r, away))
         });
@@ -446,6 +447,10 @@ impl DisksTab {
         let paths = cx.shared.paths.clone();
         let profile = cx.shared.config.profile.clone();
         let disks = vec![root.clone()];
+        if !cx.unlocked(&disks, Action::Verify(root.clone())) {
+            return;
+        }
+        let passphrases = cx.passphrases();
         cx.start(Kind::Verify, disks, title, move |p| {
             jobs::verify(
                 &paths,
@@ -453,7 +458,7 @@ impl DisksTab {
                 &root,
                 jobs::Slice::default(),
                 FrontEnd::Window,
-                &coffer_core::disk::Passphrases::from_env(),
+                &passphrases,
                 p,
             )
             .map(Done::Verify)
@@ -539,6 +544,16 @@ pub fn sync_disks(shared: &Shared, target: &Target) -> Vec<PathBuf> {
         Target::AllOfSet => disks.extend(shared.bucket_urls()),
     }
     disks
+}
+
+impl Target {
+    /// The press that syncs it (applied again once its disks are unlocked).
+    fn action(&self) -> Action {
+        match self {
+            Target::Disk(root) => Action::Sync(root.clone()),
+            Target::AllOfSet => Action::SyncAll,
+        }
+    }
 }
 
 fn target_name(shared: &Shared, target: &Target) -> String {

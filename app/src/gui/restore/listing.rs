@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use coffer_core::catalog::{Snapshot, Version};
+use coffer_core::disk::Passphrases;
 use coffer_core::restore::{self, Held};
 use coffer_core::{Catalog, Disk, disk::io};
 
@@ -81,6 +82,7 @@ pub fn load(
     origin: &Origin,
     workstation: &Path,
     want: Option<i64>,
+    passphrases: &Passphrases,
 ) -> coffer_core::Result<Listing> {
     match origin {
         Origin::Workstation => {
@@ -92,6 +94,8 @@ pub fn load(
         }
         Origin::Disk { root, .. } => {
             let disk = Disk::open(root, io::real())?;
+            // An encrypted disk's copy is sealed.
+            disk.unlock_with(&*passphrases.0)?;
             // A damaged slot is no news here: the other one was read.
             let (cat, dir, _problems) = restore::open_disk_catalog(&disk)?;
             let file = CatalogFile::Copy {

@@ -43,6 +43,8 @@ pub enum Action {
     Restore,
     /// Show a folder in the file manager (after a restore).
     OpenFolder(PathBuf),
+    /// Read the listing again (a disk's passphrase was given).
+    Reload,
 }
 
 /// The Restore tab's state and its reading tasks.
@@ -80,6 +82,8 @@ pub struct RestoreTab {
     waiting_for: Vec<uuid::Uuid>,
     /// What pressing Restore would do, planned as the fields change.
     planner: Planner,
+    /// The window's passphrases as the planner last saw them.
+    unlock_seen: u64,
 }
 
 impl RestoreTab {
@@ -115,6 +119,7 @@ impl RestoreTab {
             }
             Action::Restore => self.start(cx),
             Action::OpenFolder(dir) => open_folder(&dir, cx),
+            Action::Reload => self.stale = true,
         }
     }
 
@@ -150,7 +155,13 @@ impl RestoreTab {
 
     /// Takes finished reads, and starts reading the listing when it is
     /// stale and the tab is shown.
-    pub fn poll(&mut self, shown: bool, shared: &Shared) {
+    pub fn poll(&mut self, shown: bool, cx: &mut Ctx) {
+        if self.unlock_seen != cx.unlock.generation {
+            // A disk the last plan could not read may be unlocked now.
+            self.unlock_seen = cx.unlock.generation;
+            self.planner.forget();
+        }
+        let passphrases = cx.passphrases();
         if let Some(out) = self.loading.as_mut().and_then(Task::try_finish) {
             self.loading = None;
             match out {
@@ -172,18 +183,28 @@ impl RestoreTab {
         }
         // The plan of what the button would do, while the tab is shown.
         let inputs = (shown && !self.stale && self.loading.is_none())
-            .then(|| self.inputs(shared).ok().map(|(i, _)| i))
+            .then(|| self.inputs(&cx.shared).ok().map(|(i, _)| i))
             .flatten();
-        self.planner.poll(inputs, shared);
+        self.planner.poll(inputs, &cx.shared, &passphrases);
         if shown && self.stale && self.loading.is_none() {
             self.stale = false;
+            if let Origin::Disk { root, label } = &self.origin
+                && !cx.unlocked(std::slice::from_ref(root), Action::Reload)
+            {
+                // Read once its passphrase is given.
+                self.load_error = Some(format!(
+                    "{label} is encrypted: its backups are listed once its passphrase is given."
+                ));
+                return;
+            }
+            let shared = &cx.shared;
             let catalog = shared.paths.catalog_file();
             let want = self.want;
             let origin = self.origin.clone();
             self.loading = Some(coffer_core::task::spawn(
                 "restore-listing",
                 shared.waker.clone(),
-                move |_| listing::load(&origin, &catalog, want),
+                move |_| listing::load(&origin, &catalog, want, &passphrases),
             ));
         }
     }
@@ -308,6 +329,10 @@ impl RestoreTab {
             workstation,
             opts,
         } = inputs;
+        if !cx.unlocked(&restore_readers(&cx.shared, &catalog), Action::Restore) {
+            return;
+        }
+        let passphrases = cx.passphrases();
         self.writing_to = opts.dest.clone().or_else(|| opts.within.clone());
         let mounts = cx.shared.mount_source.clone();
         let disks = restore_disks(&cx.shared);
@@ -319,12 +344,7 @@ impl RestoreTab {
                 CatalogFile::Copy { root, .. } => Some(root.as_path()),
                 CatalogFile::Workstation(_) => None,
             };
-            let disks = jobs::disks::open_known(
-                &cat,
-                &mounts,
-                from,
-                &coffer_core::disk::Passphrases::from_env(),
-            )?;
+            let disks = jobs::disks::open_known(&cat, &mounts, from, &passphrases)?;
             let held = jobs::history::held(&disks);
             jobs::record(&paths, FrontEnd::Window, JobKind::Restore, &held, p, |p| {
                 restore::restore(&mut cat, workstation, &disks, &opts, p)
@@ -341,6 +361,25 @@ fn restore_disks(shared: &Shared) -> Vec<PathBuf> {
         .connected()
         .into_iter()
         .map(|(_, root)| root)
+        .collect()
+}
+
+/// The connected disks a restore from `catalog` reads, whose passphrases
+/// it needs: those of its backup sets (this computer's, or those of the
+/// disk the catalog came from).
+fn restore_readers(shared: &Shared, catalog: &CatalogFile) -> Vec<PathBuf> {
+    let sets: Vec<uuid::Uuid> = match catalog {
+        CatalogFile::Workstation(_) => vec![shared.config.profile.set_id],
+        CatalogFile::Copy { root, .. } => shared
+            .identified()
+            .filter(|(r, _)| *r == root)
+            .flat_map(|(_, i)| i.sets.clone())
+            .collect(),
+    };
+    shared
+        .identified()
+        .filter(|(_, i)| i.sets.iter().any(|s| sets.contains(s)))
+        .map(|(root, _)| root.clone())
         .collect()
 }
 

@@ -82,7 +82,12 @@ impl Planner {
 
     /// Takes a finished plan, and starts one for `inputs` when the last
     /// one was made from other inputs.
-    pub(super) fn poll(&mut self, inputs: Option<Inputs>, shared: &Shared) {
+    pub(super) fn poll(
+        &mut self,
+        inputs: Option<Inputs>,
+        shared: &Shared,
+        passphrases: &coffer_core::disk::Passphrases,
+    ) {
         if let Some(r) = self.running.as_mut()
             && let Some(out) = r.task.try_finish()
         {
@@ -105,6 +110,7 @@ impl Planner {
             return;
         }
         let mounts = shared.mount_source.clone();
+        let passphrases = passphrases.clone();
         let task = coffer_core::task::spawn("restore-plan", shared.waker.clone(), move |p| {
             let cat = inputs.catalog.open()?;
             // A disk's own catalog may not list the disk it came from.
@@ -112,12 +118,7 @@ impl Planner {
                 CatalogFile::Copy { root, .. } => Some(root.as_path()),
                 CatalogFile::Workstation(_) => None,
             };
-            let disks = jobs::disks::open_known(
-                &cat,
-                &mounts,
-                from,
-                &coffer_core::disk::Passphrases::from_env(),
-            )?;
+            let disks = jobs::disks::open_known(&cat, &mounts, from, &passphrases)?;
             let sources: Vec<&dyn restore::Source> =
                 disks.iter().map(|d| d as &dyn restore::Source).collect();
             let plan = restore::plan(&cat, inputs.workstation, &sources, &inputs.opts, p)?;
