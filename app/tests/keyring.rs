@@ -13,16 +13,10 @@ mod common;
 
 use std::process::{Command, Output};
 
-use coffer::gui::CofferApp;
-use coffer::keyring::Keyring;
-use coffer_core::volumes::MountSource;
 use coffer_tests::{World, both, code};
-use common::gui::{click, config, has_label, plugged_encrypted_disk, step_until};
-use egui_kittest::kittest::Queryable as _;
+use common::gui::{config, plugged_encrypted_disk};
 
 const PASS: &str = "correct horse battery staple";
-/// Set in the copy of a test that runs inside the keyring's session.
-const INSIDE: &str = "COFFER_TEST_INSIDE_KEYRING";
 
 /// A command that runs `script` (sh) in a new D-Bus session whose keyring
 /// is unlocked; `$COFFER` is the binary. The keyring's files live in `w`.

@@ -19,14 +19,25 @@ use super::ctx::Done;
 const LISTED: usize = 20;
 
 pub(super) fn done(plan: &RestorePlan, warnings: Vec<Warning>) -> Done {
-    let exit = if plan.complete() && warnings.is_empty() {
+    shown(plan, text(plan), plan.complete(), warnings)
+}
+
+/// A plan as the command's result: its JSON, its words, and exit 0 only
+/// when it is `complete` and nothing was warned of.
+fn shown(
+    plan: &impl serde::Serialize,
+    text: String,
+    complete: bool,
+    warnings: Vec<Warning>,
+) -> Done {
+    let exit = if complete && warnings.is_empty() {
         Exit::Ok
     } else {
         Exit::Incomplete
     };
     Done {
         value: json!({ "dry_run": true, "plan": plan }),
-        text: text(plan),
+        text,
         warnings,
         exit,
     }
@@ -126,17 +137,7 @@ fn text(plan: &RestorePlan) -> String {
 
 /// An archive restore's plan (every path of it is there, or planning failed).
 pub(super) fn archive_done(plan: &ArchivePlan, warnings: Vec<Warning>) -> Done {
-    let exit = if warnings.is_empty() {
-        Exit::Ok
-    } else {
-        Exit::Incomplete
-    };
-    Done {
-        value: json!({ "dry_run": true, "plan": plan }),
-        text: archive_text(plan),
-        warnings,
-        exit,
-    }
+    shown(plan, archive_text(plan), true, warnings)
 }
 
 fn archive_text(plan: &ArchivePlan) -> String {

@@ -3,14 +3,15 @@
 //! only present the typed reports.
 //!
 //! The pieces: `disks` (which connected disks a job works on: by path, by
-//! label, or every disk of this backup set; the known connected disks a
-//! restore may read), `sync` (sync every chosen disk of this set: the
+//! label, or every disk of this backup set with the bucket disks that
+//! answer, `every_connected`; the known connected disks a restore may read), `sync` (sync every chosen disk of this set: the
 //! command before, dumps, one scan, each disk, the command after; a dry run
 //! on a scratch copy of the catalog), `verify` (verify a disk, then refresh
 //! its catalog copy), `manage` (rename, quota, auto-sync, forgetting a lost
 //! disk and what it costs), `dumps` (dump commands into the snapshot), `history`
 //! (every job recorded in the catalog with the front end that ran it), `bucket`
-//! (scan, then sync a bucket disk named by its URL).
+//! (a bucket disk named by its URL: `probe` whether it answers within
+//! seconds, `why` in plain words when it does not, open it unlocked).
 //!
 //! Invariant: a rule of how a job runs lives here and nowhere else; only
 //! disks of this backup set are ever written; a dry run changes nothing;

@@ -224,21 +224,7 @@ impl DisksTab {
                 Reach::Unreachable(why) => format!("unreachable: {}", shown(why)),
                 Reach::Checking => "checking whether it answers…".to_string(),
             });
-            ui.label(format!(
-                "{} · last sync {} · last verify {}",
-                if !card.ever_synced {
-                    "Not synced yet".to_string()
-                } else if card.missing == 0 {
-                    "Holds every current file".to_string()
-                } else {
-                    format!(
-                        "{} not on it yet",
-                        human::count(card.missing, "current file")
-                    )
-                },
-                card.last_sync,
-                card.last_verify
-            ));
+            ui.label(super::view::holds_line(card));
             self.bucket_buttons(cx, ui, card, url, reach, out);
         });
     }

@@ -122,21 +122,7 @@ impl DisksTab {
                 ui.label(shown(&card.presence));
             });
             space_bar(ui, card);
-            ui.label(format!(
-                "{} · last sync {} · last verify {}",
-                if !card.ever_synced {
-                    "Not synced yet".to_string()
-                } else if card.missing == 0 {
-                    "Holds every current file".to_string()
-                } else {
-                    format!(
-                        "{} not on it yet",
-                        human::count(card.missing, "current file")
-                    )
-                },
-                card.last_sync,
-                card.last_verify
-            ));
+            ui.label(holds_line(card));
             if card.only_copy.files > 0 {
                 ui.label(format!(
                     "If this disk were lost: {} in {} would have no copy left",
@@ -194,6 +180,25 @@ impl DisksTab {
 }
 
 /// Current data, old versions, other files and free room, as one bar.
+/// What a disk holds of the current files, and when it was last synced
+/// and verified: one line of every card, USB disk or bucket.
+pub(super) fn holds_line(card: &DiskCard) -> String {
+    let holds = if !card.ever_synced {
+        "Not synced yet".to_string()
+    } else if card.missing == 0 {
+        "Holds every current file".to_string()
+    } else {
+        format!(
+            "{} not on it yet",
+            human::count(card.missing, "current file")
+        )
+    };
+    format!(
+        "{holds} · last sync {} · last verify {}",
+        card.last_sync, card.last_verify
+    )
+}
+
 fn space_bar(ui: &mut egui::Ui, card: &DiskCard) {
     let b = card.bar;
     let colors = [
