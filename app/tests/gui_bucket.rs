@@ -22,8 +22,8 @@ use coffer_core::{Catalog, crypto};
 use coffer_tests::s3::{ACCESS_KEY, REGION, S3Server, SECRET_KEY, free_port};
 use coffer_tests::{World, both, bytes};
 use common::gui::{
-    click, config, enabled, harness, has_label, has_label_containing, paths, plugged_disk,
-    step_until, wait_for_message,
+    answer, click, config, enabled, harness, has_label, has_label_containing, paths, plugged_disk,
+    step_until, wait_for_dialog, wait_for_message,
 };
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 
@@ -34,16 +34,23 @@ const CHILD: &str = "COFFER_GUI_BUCKET_CHILD";
 /// variables point at `endpoint` (and whose passphrase is "pw"); fails
 /// with the child's output when the child fails.
 fn in_child(name: &str, endpoint: &str) {
-    let o = Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+    in_child_with(name, endpoint, Some("pw"));
+}
+
+/// [`in_child`], with `COFFER_PASSPHRASE` set to `pass`, or unset.
+fn in_child_with(name: &str, endpoint: &str, pass: Option<&str>) {
+    let mut cmd = Command::new(std::env::current_exe().unwrap());
+    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
         .env("AWS_ENDPOINT_URL", endpoint)
         .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env("AWS_REGION", REGION)
-        .env("COFFER_PASSPHRASE", "pw")
-        .output()
-        .unwrap();
+        .env_remove("COFFER_PASSPHRASE");
+    if let Some(p) = pass {
+        cmd.env("COFFER_PASSPHRASE", p);
+    }
+    let o = cmd.output().unwrap();
     let out = both(&o);
     assert!(o.status.success(), "{out}");
     // The filter matched the test: its body ran (and was not skipped).
@@ -232,4 +239,57 @@ fn a_bucket_that_does_not_answer_says_why_and_sync_all_goes_on_without_it() {
         "{m:?}"
     );
     assert_eq!(local_objects(&blue), 1);
+}
+
+#[test]
+fn an_encrypted_bucket_asks_its_passphrase_in_the_window_before_a_sync() {
+    if !is_child() {
+        let s3 = S3Server::start();
+        s3.create_bucket("lock-bucket");
+        // No COFFER_PASSPHRASE: only the dialog can give it.
+        return in_child_with(
+            "an_encrypted_bucket_asks_its_passphrase_in_the_window_before_a_sync",
+            &s3.endpoint(),
+            None,
+        );
+    }
+    let w = World::new();
+    let cfg = config(&w, &["docs"]);
+    for i in 0..2u64 {
+        w.write(&format!("docs/f{i}.bin"), bytes(i, 20_000));
+    }
+    let cloud = bucket_disk(
+        &w,
+        "s3://lock-bucket/home",
+        "Cloud",
+        cfg.profile.set_id,
+        true,
+    );
+    let objects = || keys(&cloud, "coffer/objects/").len();
+
+    let mut h = harness(&w);
+    step_until(&mut h, "the bucket card to answer", |h| {
+        has_label_containing(h, "reachable, encrypted")
+    });
+    click(&mut h, "Sync Cloud");
+    wait_for_dialog(&mut h, "Cloud");
+
+    answer(&mut h, "not it");
+    step_until(&mut h, "the refusal", |h| {
+        !h.state().busy() && has_label(h, "Wrong passphrase for Cloud. Try again.")
+    });
+    assert!(h.state().message().is_none(), "no job ran");
+    assert_eq!(objects(), 0, "nothing was uploaded");
+
+    answer(&mut h, "pw");
+    let m = wait_for_message(&mut h, "the bucket's sync");
+    assert!(m.ok && m.title.starts_with("Sync of Cloud done"), "{m:?}");
+    assert_eq!(objects(), 2);
+
+    // The window keeps the answer: verifying the bucket does not ask.
+    click(&mut h, "Dismiss");
+    click(&mut h, "Verify Cloud");
+    let m = wait_for_message(&mut h, "the bucket's verify");
+    assert!(m.ok, "{m:?}");
+    assert!(h.state().asking_passphrase_for().is_none());
 }

@@ -10,14 +10,12 @@ mod common;
 
 use std::path::Path;
 
-use coffer::gui::{Action, CofferApp, Purpose};
+use coffer::gui::{Action, Purpose};
 use coffer_tests::World;
 use common::gui::{
-    click, config, harness, has_label, has_label_containing, plugged_encrypted_disk, step_until,
-    wait_for_message,
+    answer, click, config, harness, has_label, has_label_containing, plugged_encrypted_disk,
+    step_until, wait_for_dialog, wait_for_message,
 };
-use egui_kittest::Harness;
-use egui_kittest::kittest::Queryable as _;
 
 const PASS: &str = "correct horse battery staple";
 
@@ -55,20 +53,6 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
         }
     }
     out
-}
-
-/// Types `text` into the dialog's passphrase field and presses Enter.
-fn answer(h: &mut Harness<'_, CofferApp>, text: &str) {
-    h.get_by_label("Passphrase").set_text_value_accesskit(text);
-    h.step();
-    h.key_press(egui::Key::Enter);
-    h.step();
-}
-
-fn wait_for_dialog(h: &mut Harness<'_, CofferApp>, label: &str) {
-    step_until(h, "the passphrase dialog", |h| {
-        h.state().asking_passphrase_for() == Some(label) && has_label(h, &format!("Unlock {label}"))
-    });
 }
 
 #[test]

@@ -2,12 +2,15 @@
 //!
 //! A job that needs encrypted disks (sync, verify, restore, a disk's own
 //! catalog) first asks [`Ctx::unlocked`]. Each encrypted disk among them
-//! with no passphrase checked yet is tried, off the UI thread, with
+//! (a USB disk as the watcher read it; a bucket disk, whether encrypted or
+//! not, is found out by reaching it, `jobs::unlock`) with no passphrase
+//! checked yet is tried, off the UI thread, with
 //! `COFFER_PASSPHRASE`, the desktop keyring and the passphrases other disks
 //! took (several disks often share one); for each that stays locked the
 //! "Unlock" dialog asks, names the disk by its label, and checks the
 //! answer against the disk's key check on a task thread, so a wrong one is
-//! refused at once and can be typed again. When every disk is unlocked,
+//! refused at once and can be typed again. A disk that cannot be reached
+//! now is left to the job, which says why. When every disk is unlocked,
 //! the job's action is applied again and runs with the answers
 //! ([`Ctx::passphrases`]). Cancel ends the job before it started.
 //!
@@ -17,9 +20,10 @@
 
 use std::path::{Path, PathBuf};
 
-use coffer_core::disk::{Error as DiskError, FixedPassphrase, Identity, Passphrase, Passphrases};
+use coffer_core::Task;
+use coffer_core::disk::{FixedPassphrase, Identity, Passphrase, Passphrases};
+use coffer_core::jobs::{bucket::is_bucket, unlock};
 use coffer_core::task::Outcome;
-use coffer_core::{Disk, Task, disk::io};
 use zeroize::Zeroizing;
 
 use super::action::{Action, Actions};
@@ -57,9 +61,20 @@ pub struct Form {
     checking: Option<Task<bool>>,
 }
 
+/// What trying found, disk by disk.
+#[derive(Default)]
+struct Tried {
+    /// Passphrases the key check accepted.
+    found: Vec<(uuid::Uuid, Zeroizing<String>)>,
+    /// Bucket disks that turned out not to be encrypted.
+    plain: Vec<uuid::Uuid>,
+    /// Disks that cannot be reached now: left to the job.
+    away: Vec<uuid::Uuid>,
+}
+
 enum Step {
     /// Trying what needs no asking, for every locked disk.
-    Trying(Task<Vec<(uuid::Uuid, Zeroizing<String>)>>),
+    Trying(Task<Tried>),
     /// The dialog asks for the first locked disk.
     Asking(Form),
 }
@@ -76,6 +91,11 @@ struct Pending {
 pub struct Unlock {
     /// Passphrases the key check accepted, by disk id.
     known: Vec<(uuid::Uuid, Zeroizing<String>)>,
+    /// Bucket disks found not to be encrypted.
+    plain: Vec<uuid::Uuid>,
+    /// Disks the last try could not reach: the job applied again next is
+    /// let through to say why, once.
+    away_once: Vec<uuid::Uuid>,
     pending: Option<Pending>,
     keyring: Keyring,
     /// Raised each time a passphrase is learned (a plan made without it
@@ -87,6 +107,8 @@ impl Unlock {
     pub fn new(keyring: Keyring) -> Unlock {
         Unlock {
             known: Vec::new(),
+            plain: Vec::new(),
+            away_once: Vec::new(),
             pending: None,
             keyring,
             generation: 0,
@@ -139,7 +161,9 @@ impl Unlock {
     /// Whether every encrypted disk among `disks` has a passphrase; when
     /// not, starts finding them, and `then` is applied once it has.
     fn gate(&mut self, shared: &Shared, disks: &[PathBuf], then: Action) -> bool {
-        let locked = self.locked_among(shared, disks);
+        let away = std::mem::take(&mut self.away_once);
+        let mut locked = self.locked_among(shared, disks);
+        locked.retain(|l| !away.contains(&l.id));
         if locked.is_empty() {
             return true;
         }
@@ -150,22 +174,35 @@ impl Unlock {
         false
     }
 
-    /// The encrypted disks among `disks` (as the watcher read their
-    /// identities) with no passphrase known.
+    /// The disks among `disks` with no passphrase known that may need
+    /// one: encrypted USB disks (as the watcher read their identities) and
+    /// bucket disks not yet found plain.
     fn locked_among(&self, shared: &Shared, disks: &[PathBuf]) -> Vec<Locked> {
-        shared
+        let open = |id: &uuid::Uuid| !self.known.iter().any(|(d, _)| d == id);
+        let usb = shared
             .identified()
             .filter(|(root, id)| {
-                disks.contains(root)
-                    && id.encryption.is_some()
-                    && !self.known.iter().any(|(d, _)| *d == id.disk_id)
+                disks.contains(root) && id.encryption.is_some() && open(&id.disk_id)
             })
             .map(|(root, id)| Locked {
                 root: root.clone(),
                 id: id.disk_id,
                 label: id.label.clone(),
+            });
+        let buckets = shared
+            .model
+            .cards
+            .iter()
+            .filter_map(|c| Some((c.url.as_ref()?, c)))
+            .filter(|(url, c)| {
+                is_bucket(url) && disks.contains(url) && open(&c.id) && !self.plain.contains(&c.id)
             })
-            .collect()
+            .map(|(url, c)| Locked {
+                root: url.clone(),
+                id: c.id,
+                label: c.label.clone(),
+            });
+        usb.chain(buckets).collect()
     }
 
     /// Takes finished tries and checks; the action to apply again once
@@ -176,11 +213,16 @@ impl Unlock {
             Step::Trying(task) => {
                 let out = task.try_finish()?;
                 if let Outcome::Completed { value, .. } = out {
-                    for (id, p) in value {
+                    for (id, p) in value.found {
                         pending.locked.retain(|l| l.id != id);
                         self.known.push((id, p));
                         self.generation += 1;
                     }
+                    let gone =
+                        |l: &Locked| value.plain.contains(&l.id) || value.away.contains(&l.id);
+                    pending.locked.retain(|l| !gone(l));
+                    self.plain.extend(value.plain);
+                    self.away_once.extend(value.away);
                 }
                 pending.step = Step::Asking(Form::default());
             }
@@ -318,30 +360,35 @@ fn try_given(
     keyring: Keyring,
     shared: &Shared,
     locked: &[Locked],
-) -> Task<Vec<(uuid::Uuid, Zeroizing<String>)>> {
+) -> Task<Tried> {
     let locked = locked.to_vec();
     let mut others: Vec<Zeroizing<String>> = known.iter().map(|(_, p)| p.clone()).collect();
     coffer_core::task::spawn("unlock", shared.waker.clone(), move |_| {
         let env = env_passphrase();
-        let mut found = Vec::new();
+        let mut tried = Tried::default();
         for d in &locked {
-            // A disk that cannot be opened now is left to the job, which
+            // A disk that cannot be reached now is left to the job, which
             // says why.
-            let Ok(disk) = Disk::open(&d.root, io::real()) else {
+            let Ok(disk) = unlock::reach(&d.root) else {
+                tried.away.push(d.id);
                 continue;
             };
+            if !disk.encrypted() {
+                tried.plain.push(d.id);
+                continue;
+            }
             // The keyring is asked only when the variable did not fit.
             let mut tries = env
                 .iter()
                 .cloned()
                 .chain(std::iter::once_with(|| keyring.lookup(d.id)).flatten())
                 .chain(others.clone());
-            if let Some(p) = tries.find(|p| disk.unlock(p).is_ok()) {
+            if let Some(p) = tries.find(|p| disk.opens(p).unwrap_or(false)) {
                 others.push(p.clone());
-                found.push((d.id, p));
+                tried.found.push((d.id, p));
             }
         }
-        Ok(found)
+        Ok(tried)
     })
 }
 
@@ -354,26 +401,22 @@ pub fn wrong_text(label: &str) -> String {
 /// `keyring` when it does and one is given (a keyring that fails is told
 /// in the log, not to the job).
 fn check(disk: &Locked, passphrase: &str, keyring: Option<Keyring>) -> coffer_core::Result<bool> {
-    let d = Disk::open(&disk.root, io::real())?;
-    if d.id() != disk.id {
+    let d = unlock::reach(&disk.root)?;
+    if d.identity().disk_id != disk.id {
         return Err(coffer_core::Error::Failed(format!(
             "the disk at {} is no longer {}",
             coffer_core::human::path(&disk.root),
             disk.label
         )));
     }
-    match d.unlock(passphrase) {
-        Ok(()) => {
-            if let Some(k) = keyring
-                && let Err(why) = k.store(disk.id, passphrase)
-            {
-                log::warn!("cannot remember the passphrase of {}: {why}", disk.label);
-            }
-            Ok(true)
-        }
-        Err(DiskError::WrongPassphrase { .. }) => Ok(false),
-        Err(e) => Err(e.into()),
+    let opens = d.opens(passphrase)?;
+    if opens
+        && let Some(k) = keyring
+        && let Err(why) = k.store(disk.id, passphrase)
+    {
+        log::warn!("cannot remember the passphrase of {}: {why}", disk.label);
     }
+    Ok(opens)
 }
 
 /// `COFFER_PASSPHRASE`, when set and not empty.

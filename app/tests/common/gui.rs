@@ -178,3 +178,18 @@ pub fn plugged_disk(
     std::fs::rename(&away, &root).unwrap();
     root
 }
+
+/// Types `text` into the Unlock dialog's passphrase field and presses Enter.
+pub fn answer(h: &mut Harness<'_, CofferApp>, text: &str) {
+    h.get_by_label("Passphrase").set_text_value_accesskit(text);
+    h.step();
+    h.key_press(egui::Key::Enter);
+    h.step();
+}
+
+/// Steps until the Unlock dialog asks for the disk `label`.
+pub fn wait_for_dialog(h: &mut Harness<'_, CofferApp>, label: &str) {
+    step_until(h, "the passphrase dialog", |h| {
+        h.state().asking_passphrase_for() == Some(label) && has_label(h, &format!("Unlock {label}"))
+    });
+}

@@ -18,7 +18,7 @@ pub fn is_bucket(root: &Path) -> bool {
 
 /// Reaches the bucket disk at `url` and reads its identity (nothing is
 /// unlocked or written).
-fn reach(url: &str) -> crate::Result<BucketDisk> {
+pub(super) fn reach(url: &str) -> crate::Result<BucketDisk> {
     Ok(reach_with(url, &Settings::from_env())?)
 }
 

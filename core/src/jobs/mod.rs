@@ -11,7 +11,8 @@
 //! disk and what it costs), `dumps` (dump commands into the snapshot), `history`
 //! (every job recorded in the catalog with the front end that ran it), `bucket`
 //! (a bucket disk named by its URL: `probe` whether it answers within
-//! seconds, `why` in plain words when it does not, open it unlocked).
+//! seconds, `why` in plain words when it does not, open it unlocked),
+//! `unlock` (a USB or bucket disk opened only to check a passphrase).
 //!
 //! Invariant: a rule of how a job runs lives here and nowhere else; only
 //! disks of this backup set are ever written; a dry run changes nothing;
@@ -23,6 +24,7 @@ pub mod dumps;
 pub mod history;
 pub mod manage;
 mod sync;
+pub mod unlock;
 mod verify;
 
 use std::path::PathBuf;
