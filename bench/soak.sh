@@ -38,6 +38,10 @@ if [ -z "${COFFER_BIN:-}" ]; then
   cargo build --release --locked -p coffer >&2
   COFFER_BIN=$PWD/target/release/coffer
 fi
+# How far the killed runs got, read as the next run reads it (the kill
+# test's own measure, coffer_tests::progress).
+cargo build --release --locked -p coffer-tests --example soak_state >&2
+STATE_BIN=$PWD/target/release/examples/soak_state
 command -v sqlite3 >/dev/null || { echo "needs sqlite3 (apt-get install sqlite3)" >&2; exit 2; }
 
 cleanup() {
@@ -82,9 +86,9 @@ mkdir -p "$COFFER_MOUNT_ROOT"
 "$COFFER_BIN" source add "$WORK/home/medium" >/dev/null
 "$COFFER_BIN" disk init "$WORK/disk" --label soak >/dev/null
 
-COFFER_BIN=$COFFER_BIN WORK=$WORK ROUNDS=$ROUNDS EVERY=$EVERY MEASURED=$MEASURED CORPUS=$CORPUS \
+STATE_BIN=$STATE_BIN COFFER_BIN=$COFFER_BIN WORK=$WORK ROUNDS=$ROUNDS EVERY=$EVERY MEASURED=$MEASURED CORPUS=$CORPUS \
 python3 - <<'EOF'
-import os, random, sqlite3, subprocess, sys, time
+import os, random, subprocess, sys, time
 
 work, exe = os.environ["WORK"], os.environ["COFFER_BIN"]
 rounds, every = int(os.environ["ROUNDS"]), float(os.environ["EVERY"])
@@ -113,26 +117,10 @@ def index(root):
 def state():
     """Bytes the disk holds that the next run uses, objects, hashed files,
     and whether all that is left is the catalog copy."""
-    db = sqlite3.connect(f"{work}/data/catalog.sqlite")
-    q = lambda s: (db.execute(s).fetchone() or [0])[0] or 0
-    cached = q("SELECT count(*) FROM scan_cache")
-    hashed = cached + q("SELECT count(*) FROM versions WHERE kind = 0")
-    needed = q("SELECT count(DISTINCT hash) FROM versions WHERE kind = 0 AND "
-               "last_snapshot = (SELECT max(id) FROM snapshots)")
-    held, objects = 0, 0
-    for d, _, fs in os.walk(f"{disk}/coffer/objects"):
-        for f in fs:
-            objects += 1
-            held += os.path.getsize(os.path.join(d, f))
-    for f in os.listdir(f"{disk}/coffer/tmp") if os.path.isdir(f"{disk}/coffer/tmp") else []:
-        head, _, rest = f.partition(".")
-        tag = rest.split(".")[0]
-        want = q(f"SELECT size FROM staging WHERE name = '{tag}'") if head == "staged" \
-            else q(f"SELECT size FROM objects WHERE hash = '{head}'")
-        if want and os.path.getsize(f"{disk}/coffer/tmp/{f}") == want:
-            held += want
-    db.close()
-    return held, objects, hashed, cached == 0 and needed > 0 and objects >= needed
+    out = subprocess.run([os.environ["STATE_BIN"], f"{work}/data/catalog.sqlite", disk],
+                         capture_output=True, text=True, check=True).stdout.split()
+    held, objects, hashed, only = (int(x) for x in out)
+    return held, objects, hashed, only == 1
 
 def write_bytes(pid):
     try:

@@ -10,6 +10,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use coffer_tests::mount::{Mount, content};
+use coffer_tests::progress::Done;
 use coffer_tests::{World, assert_store_consistent, both, code};
 
 const EXE: &str = env!("CARGO_BIN_EXE_coffer");
@@ -49,95 +50,12 @@ fn write_bytes(pid: u32) -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// What the next run will not have to do again: bytes the disk holds that
-/// it will use (objects, and whole copies in `tmp/` it will adopt), objects
-/// committed, and files whose hash is kept (versions recorded, and hashes
-/// the journal of a killed scan holds). And whether all that is left is the
-/// catalog copy (every current object is on the disk, nothing to read).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Done {
-    held: u64,
-    objects: usize,
-    hashed: i64,
-    only_catalog_left: bool,
-}
-
 fn progress(w: &World, disk: &Path) -> Done {
-    let objects = walk(&disk.join("coffer/objects"));
-    let db = w.data_dir().join("catalog.sqlite");
-    let conn = rusqlite::Connection::open(&db).unwrap();
-    let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).unwrap_or(0);
-    // The journal's logs, read as the next run reads them.
-    let cat = coffer_core::Catalog::open(&db).unwrap();
-    let cache = cat.scan_cache().unwrap();
-    let cached = cache.len() as i64;
-    let disk_id = coffer_core::Disk::open(disk, coffer_core::disk::io::real())
-        .unwrap()
-        .id();
-    let staging = cat.staging_on(disk_id).unwrap();
-    // A file and its hash, recorded in a version or kept by the journal (a
-    // kill just after a snapshot was recorded may leave both).
-    let mut known: std::collections::HashSet<(Vec<u8>, String)> = cache
-        .iter()
-        .map(|(p, c)| (p.clone(), c.hash.to_hex()))
-        .collect();
-    let mut st = conn
-        .prepare("SELECT path, lower(hex(hash)) FROM versions WHERE kind = 0")
-        .unwrap();
-    let rows = st
-        .query_map([], |r| {
-            Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, String>(1)?))
-        })
-        .unwrap();
-    known.extend(rows.map(Result::unwrap));
-    drop(st);
-    let hashed = known.len() as i64;
-    let needed = count(
-        "SELECT count(DISTINCT hash) FROM versions WHERE kind = 0 AND last_snapshot >= (SELECT max(id) FROM snapshots)",
-    );
-    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
-    let mut held: u64 = objects.iter().map(|p| size(p)).sum();
-    for t in walk(&disk.join("coffer/tmp")) {
-        let name = t.file_name().unwrap().to_string_lossy().into_owned();
-        let (head, tag) = name.split_once('.').unwrap_or(("", ""));
-        let tag = tag.split('.').next().unwrap_or("");
-        // Whole when it is as long as what it was made of.
-        let want = if head == "staged" {
-            staging.get(tag).map_or(0, |s| s.size as i64)
-        } else {
-            count(&format!(
-                "SELECT size FROM objects WHERE hash = unhex('{head}')"
-            ))
-        };
-        if want > 0 && size(&t) == want as u64 {
-            held += want as u64;
-        }
-    }
-    Done {
-        held,
-        objects: objects.len(),
-        hashed,
-        only_catalog_left: cached == 0 && needed > 0 && objects.len() as i64 >= needed,
-    }
-}
-
-fn walk(p: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir(p) else {
-        return out;
-    };
-    for e in rd.flatten() {
-        if e.file_type().unwrap().is_dir() {
-            out.extend(walk(&e.path()));
-        } else {
-            out.push(e.path());
-        }
-    }
-    out
+    coffer_tests::progress::progress(&w.data_dir().join("catalog.sqlite"), disk)
 }
 
 fn files(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    walk(root)
+    coffer_tests::progress::files_under(root)
         .into_iter()
         .map(|p| {
             let c = std::fs::read(&p).unwrap();

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod fault;
 pub mod hostile;
+pub mod progress;
 pub mod s3;
 
 use std::collections::BTreeMap;
