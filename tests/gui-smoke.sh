@@ -4,7 +4,8 @@
 # screenshots of every tab: docs/screenshot-first-run.png (the assistant),
 # docs/screenshot.png (sync in progress), docs/screenshot-done.png (after
 # the sync), then screenshot-sources, -map, -restore, -archives, -history,
-# and screenshot-light.png (the Disks tab in the light theme).
+# and screenshot-light.png (the Disks tab in the light theme, with a bucket
+# disk's card when moto_server is installed).
 #
 # Needs: xvfb (Xvfb), xdotool, imagemagick (import). Run from anywhere:
 #   tests/gui-smoke.sh            (COFFER_SHOT_DIR=DIR to keep docs/ as it is)
@@ -24,8 +25,10 @@ mkdir -p "$shots"
 world="$(mktemp -d)"
 xvfb_pid=""
 app_pid=""
+moto_pid=""
 cleanup() {
     [ -n "$app_pid" ] && kill "$app_pid" 2>/dev/null || true
+    [ -n "$moto_pid" ] && kill "$moto_pid" 2>/dev/null || true
     [ -n "$xvfb_pid" ] && kill "$xvfb_pid" 2>/dev/null || true
     rm -rf "$world"
 }
@@ -93,9 +96,24 @@ for tab in sources:165 map:262 restore:358 archives:430 history:498; do
     sleep 1
     import -window root "$shots/screenshot-${tab%%:*}.png"
 done
-# Light, as chosen in the top bar and remembered: the window started again.
+# Light, as chosen in the top bar and remembered: the window started again,
+# now with an encrypted bucket disk on a local S3 server (moto, as the
+# tests use) synced from the command line, so its card shows too.
 kill "$app_pid"
 wait "$app_pid" 2>/dev/null || true
+if command -v moto_server >/dev/null 2>&1; then
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    moto_server -H 127.0.0.1 -p "$port" >/dev/null 2>&1 &
+    moto_pid=$!
+    export AWS_ENDPOINT_URL="http://127.0.0.1:$port" AWS_REGION=us-east-1
+    export AWS_ACCESS_KEY_ID=coffer AWS_SECRET_ACCESS_KEY=coffer-secret COFFER_PASSPHRASE=shots
+    for _ in $(seq 150); do curl -s -o /dev/null "$AWS_ENDPOINT_URL/" && break; sleep 0.2; done
+    curl -s -f -X PUT -o /dev/null "$AWS_ENDPOINT_URL/shots"
+    "$bin" disk init s3://shots/home --label Cloud --quota 2G --encrypt >/dev/null
+    "$bin" sync s3://shots/home >/dev/null
+else
+    echo "gui-smoke: no moto_server, so no bucket card in the light screenshot"
+fi
 echo '{"theme": "light"}' >"$COFFER_CONFIG_DIR/window.json"
 "$bin" &
 app_pid=$!

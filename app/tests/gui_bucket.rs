@@ -16,6 +16,7 @@ use std::net::TcpListener;
 use std::path::Path;
 use std::process::Command;
 
+use coffer::gui::Purpose;
 use coffer_core::bucket::{Bucket, BucketDisk, Location, Settings};
 use coffer_core::catalog::DiskRow;
 use coffer_core::{Catalog, crypto};
@@ -292,4 +293,59 @@ fn an_encrypted_bucket_asks_its_passphrase_in_the_window_before_a_sync() {
     let m = wait_for_message(&mut h, "the bucket's verify");
     assert!(m.ok, "{m:?}");
     assert!(h.state().asking_passphrase_for().is_none());
+}
+
+#[test]
+fn the_restore_tab_restores_from_an_encrypted_bucket_after_its_passphrase() {
+    if !is_child() {
+        let s3 = S3Server::start();
+        s3.create_bucket("restore-bucket");
+        // No COFFER_PASSPHRASE: the sync and the restore ask in the dialog.
+        return in_child_with(
+            "the_restore_tab_restores_from_an_encrypted_bucket_after_its_passphrase",
+            &s3.endpoint(),
+            None,
+        );
+    }
+    let w = World::new();
+    let cfg = config(&w, &["docs"]);
+    let body = bytes(3, 30_000);
+    w.write("docs/a.bin", &body);
+    bucket_disk(
+        &w,
+        "s3://restore-bucket/home",
+        "Cloud",
+        cfg.profile.set_id,
+        true,
+    );
+
+    let mut h = harness(&w);
+    step_until(&mut h, "the bucket card to answer", |h| {
+        has_label_containing(h, "reachable, encrypted")
+    });
+    click(&mut h, "Sync Cloud");
+    wait_for_dialog(&mut h, "Cloud");
+    answer(&mut h, "pw");
+    let m = wait_for_message(&mut h, "the bucket's sync");
+    assert!(m.ok, "{m:?}");
+    click(&mut h, "Dismiss");
+
+    // The bucket holds the only copy now.
+    std::fs::remove_file(w.home().join("docs/a.bin")).unwrap();
+    click(&mut h, "Restore");
+    let docs = w.home().join("docs").display().to_string();
+    step_until(&mut h, "the snapshot tree", |h| has_label(h, &docs));
+    click(&mut h, &docs);
+    let dest = w.dir.path().join("restored");
+    std::fs::create_dir_all(&dest).unwrap();
+    h.state_mut().push(coffer::gui::Action::Picked(
+        Purpose::RestoreDest,
+        dest.clone(),
+    ));
+    h.step();
+    h.step();
+    click(&mut h, "Restore ticked items");
+    let m = wait_for_message(&mut h, "the restore from the bucket");
+    assert!(m.ok && m.title.starts_with("Restored"), "{m:?}");
+    assert_eq!(std::fs::read(dest.join("docs/a.bin")).unwrap(), body);
 }

@@ -191,7 +191,7 @@ fn ls(a: LsArgs) -> anyhow::Result<Done> {
                 let stored = m.entries.iter().filter(|e| e.volume.is_some()).count();
                 let _ = writeln!(
                     text,
-                    "{}-{}  {}{}  {}  {} files ({}), {} stored here, {} deleted, {} dumps; {}{}",
+                    "{}-{}  {}{}  {}  {} ({}), {} stored here, {} deleted, {}; {}{}",
                     human::escape(&f.prefix),
                     m.sequence,
                     match m.base_sequence {
@@ -204,11 +204,11 @@ fn ls(a: LsArgs) -> anyhow::Result<Done> {
                         String::new()
                     },
                     human::time(m.created_at),
-                    m.file_count(),
+                    human::count(m.file_count(), "file"),
                     human::bytes(m.total_bytes()),
                     stored,
                     m.deleted.len(),
-                    m.dumps.len(),
+                    human::count(m.dumps.len() as u64, "dump"),
                     human::bytes(size),
                     if m.volumes as usize > f.files.len() {
                         "  (volumes missing)"
@@ -309,13 +309,13 @@ fn restore(ctx: &Ctx, a: RestoreArgs) -> anyhow::Result<Done> {
     });
     let (r, warnings) = settle(outcome)?;
     let mut text = format!(
-        "Restored archive {}: {} files ({}), {} folders, {} symlinks, from {} archive file(s)\n",
+        "Restored archive {}: {} ({}), {}, {}, from {}\n",
         r.sequence,
-        r.files,
+        human::count(r.files, "file"),
         human::bytes(r.bytes),
-        r.dirs,
-        r.symlinks,
-        r.read.len()
+        human::count(r.dirs, "folder"),
+        human::count(r.symlinks, "symlink"),
+        human::count(r.read.len() as u64, "archive file")
     );
     // A dump's name and load command come from the archive's manifest.
     for d in &r.dumps {

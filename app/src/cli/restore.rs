@@ -7,6 +7,7 @@ use std::path::{Component, Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, bail};
+use coffer_core::jobs::disks::Readers;
 use coffer_core::restore::{self, At, Existing, Options};
 use coffer_core::volumes::{self, MountSource};
 use coffer_core::{Catalog, human, jobs};
@@ -77,17 +78,6 @@ fn with_dumps(cat: &Catalog, dumps_only: bool, opts: &Options) -> coffer_core::R
 enum Ran {
     Report(Box<restore::Report>),
     Plan(Box<restore::RestorePlan>),
-}
-
-/// Connected disks first, then reachable buckets (slower to read).
-fn sources_of<'a>(
-    disks: &'a [coffer_core::Disk],
-    buckets: &'a [coffer_core::bucket::BucketDisk],
-) -> Vec<&'a dyn restore::Source> {
-    let mut out: Vec<&dyn restore::Source> =
-        disks.iter().map(|d| d as &dyn restore::Source).collect();
-    out.extend(buckets.iter().map(|b| b as &dyn restore::Source));
-    out
 }
 
 /// One run over the disks connected now: what to print, and the disks to
@@ -183,19 +173,15 @@ fn run_once(
             for problem in problems {
                 p.notice(format!("{problem}; the disk's other catalog copy was used"));
             }
-            let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), Some(root), &pass)?;
-            let buckets = jobs::bucket::open_known(&cat, &pass)?;
-            let sources = sources_of(&disks, &buckets);
-            let r = job(&mut cat, None, &sources, &disks, &opts, p)?;
+            let readers = Readers::open(&cat, &MountSource::from_env(), Some(root), &pass)?;
+            let r = job(&mut cat, None, &readers.sources(), &readers.disks, &opts, p)?;
             Ok((r, jobs::dumps::recorded(&cat)))
         }
         None => {
             let mut cat = Catalog::open(&catalog_path)?;
-            let disks = jobs::disks::open_known(&cat, &MountSource::from_env(), None, &pass)?;
-            let buckets = jobs::bucket::open_known(&cat, &pass)?;
+            let readers = Readers::open(&cat, &MountSource::from_env(), None, &pass)?;
             let opts = with_dumps(&cat, dumps_only, &opts)?;
-            let sources = sources_of(&disks, &buckets);
-            let r = job(&mut cat, set, &sources, &disks, &opts, p)?;
+            let r = job(&mut cat, set, &readers.sources(), &readers.disks, &opts, p)?;
             Ok((r, jobs::dumps::recorded(&cat)))
         }
     });

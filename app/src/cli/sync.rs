@@ -131,16 +131,16 @@ pub(super) fn sync_cmd(ctx: &Ctx, a: super::SyncArgs) -> anyhow::Result<Done> {
         if r.dry_run {
             let _ = writeln!(
                 text,
-                "Plan for \"{}\": copy {} files ({}), delete {} files ({}){}",
+                "Plan for \"{}\": copy {} ({}), delete {} ({}){}",
                 human::escape(&r.label),
-                r.plan.copy_files,
+                human::count(r.plan.copy_files, "file"),
                 human::bytes(r.plan.copy_bytes),
-                r.plan.delete_files,
+                human::count(r.plan.delete_files, "file"),
                 human::bytes(r.plan.delete_bytes),
                 if r.plan.short_files > 0 {
                     format!(
-                        "; {} files ({}) will not fit",
-                        r.plan.short_files,
+                        "; {} ({}) will not fit",
+                        human::count(r.plan.short_files, "file"),
                         human::bytes(r.plan.short_bytes)
                     )
                 } else {
@@ -229,16 +229,16 @@ pub(super) fn status(ctx: &Ctx) -> anyhow::Result<Done> {
     for f in &st.sources {
         let _ = writeln!(
             text,
-            "  {}  {} files, {}; {} / {} / {} / {}; {} at risk (below {} copies)",
+            "  {}  {}, {}; {} / {} / {} / {}; {} at risk (below {})",
             human::path(&f.path),
-            f.total.files,
+            human::count(f.total.files, "file"),
             human::bytes(f.total.bytes),
             f.by_copies[0].files,
             f.by_copies[1].files,
             f.by_copies[2].files,
             f.by_copies[3].files,
             human::bytes(f.at_risk.bytes),
-            f.wanted
+            human::count(f.wanted.into(), "copy")
         );
     }
     for (f, h) in st.sources.iter().zip(&st.holdings) {
@@ -265,9 +265,9 @@ pub(super) fn status(ctx: &Ctx) -> anyhow::Result<Done> {
         } else {
             let _ = writeln!(
                 text,
-                "  {}: {} files ({}) would have no copy left",
+                "  {}: {} ({}) would have no copy left",
                 human::escape(&d.disk.label),
-                d.lost.files,
+                human::count(d.lost.files, "file"),
                 human::bytes(d.lost.bytes)
             );
         }

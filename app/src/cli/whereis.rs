@@ -57,9 +57,9 @@ pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
     }
     let now = coffer_core::now();
     let mut text = format!(
-        "{}: {} files; by copies 0 / 1 / 2 / 3+: {} / {} / {} / {}\n",
+        "{}: {}; by copies 0 / 1 / 2 / 3+: {} / {} / {} / {}\n",
         human::path(&path),
-        files.len(),
+        human::count(files.len() as u64, "file"),
         by_copies[0],
         by_copies[1],
         by_copies[2],
@@ -72,9 +72,9 @@ pub(super) fn whereis(ctx: &Ctx, path: &Path) -> anyhow::Result<Done> {
         };
         let _ = writeln!(
             text,
-            "  {}: {} files ({}), {}",
+            "  {}: {} ({}), {}",
             human::escape(&d.label),
-            n,
+            human::count(*n, "file"),
             human::bytes(*bytes),
             verified_words(d.last_verify.is_some(), *all_verified, *oldest, now)
         );

@@ -18,7 +18,7 @@ pub fn is_bucket(root: &Path) -> bool {
 
 /// Reaches the bucket disk at `url` and reads its identity (nothing is
 /// unlocked or written).
-pub(super) fn reach(url: &str) -> crate::Result<BucketDisk> {
+fn reach(url: &str) -> crate::Result<BucketDisk> {
     Ok(reach_with(url, &Settings::from_env())?)
 }
 
@@ -33,6 +33,12 @@ fn reach_with(url: &str, settings: &Settings) -> Result<BucketDisk, DiskError> {
 /// requests are given: a bucket that does not answer within seconds counts
 /// as not connected, like a disk not plugged in.
 pub fn probe(url: &str) -> Result<BucketDisk, String> {
+    reach_quickly(url).map_err(|e| why(&e))
+}
+
+/// Reaches the bucket disk at `url` with a few quick retries ([`probe`]'s),
+/// and reads its identity.
+pub(super) fn reach_quickly(url: &str) -> Result<BucketDisk, DiskError> {
     let settings = Settings {
         retries: 2,
         backoff: Duration::from_millis(200),
@@ -40,7 +46,7 @@ pub fn probe(url: &str) -> Result<BucketDisk, String> {
         timeout: Duration::from_secs(20),
         ..Settings::from_env()
     };
-    reach_with(url, &settings).map_err(|e| why(&e))
+    reach_with(url, &settings)
 }
 
 /// Opens the bucket disk at `url`, unlocked with `pass` when encrypted,
@@ -64,14 +70,15 @@ pub fn open_bucket(
 }
 
 /// The bucket disks `catalog` knows that answer now, unlocked with `pass`
-/// (one that does not unlock, or does not answer, is left out).
+/// (one that does not unlock, or does not answer within seconds, as
+/// [`probe`] asks, is left out, like a disk not plugged in).
 pub fn open_known(catalog: &crate::Catalog, pass: &Passphrases) -> crate::Result<Vec<BucketDisk>> {
     let mut out = Vec::new();
     for row in catalog.disks()? {
         let Some(url) = row.last_mount.as_deref().and_then(|p| p.to_str()) else {
             continue;
         };
-        if !url.starts_with("s3://") {
+        if !url.starts_with("s3://") || reach_quickly(url).is_err() {
             continue;
         }
         if let Ok(d) = open_bucket(url, pass, None)

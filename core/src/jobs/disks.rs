@@ -113,6 +113,41 @@ pub fn open_known(
     Ok(out)
 }
 
+/// What a restore reads: the connected disks a catalog knows and the bucket
+/// disks it knows that answer, each unlocked (see [`Readers::open`]).
+pub struct Readers {
+    pub disks: Vec<Disk>,
+    pub buckets: Vec<crate::bucket::BucketDisk>,
+}
+
+impl Readers {
+    /// The connected disks `catalog` knows (plus the one at `extra`, which
+    /// must unlock: [`open_known`]) and its bucket disks that answer
+    /// ([`super::bucket::open_known`]), unlocked with `pass`; an encrypted
+    /// one `pass` does not unlock is left out.
+    pub fn open(
+        catalog: &Catalog,
+        source: &MountSource,
+        extra: Option<&Path>,
+        pass: &Passphrases,
+    ) -> crate::Result<Readers> {
+        Ok(Readers {
+            disks: open_known(catalog, source, extra, pass)?,
+            buckets: super::bucket::open_known(catalog, pass)?,
+        })
+    }
+
+    /// Every one of them as a restore reads it, the disks first.
+    pub fn sources(&self) -> Vec<&dyn crate::restore::Source> {
+        let disks = self.disks.iter().map(|d| d as &dyn crate::restore::Source);
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|b| b as &dyn crate::restore::Source);
+        disks.chain(buckets).collect()
+    }
+}
+
 /// Connected disks of the backup set `set`, by id and mount point.
 pub fn of_set(
     source: &MountSource,

@@ -23,7 +23,9 @@ pub fn reach(root: &Path) -> crate::Result<Lockable> {
         let url = root
             .to_str()
             .ok_or_else(|| crate::Error::Failed("a bucket's address is not text".into()))?;
-        return Ok(Lockable::Bucket(bucket::reach(url)?));
+        // Asked while a person waits: a bucket that does not answer within
+        // seconds is not connected now.
+        return Ok(Lockable::Bucket(bucket::reach_quickly(url)?));
     }
     Ok(Lockable::Usb(Disk::open(root, disk::io::real())?))
 }

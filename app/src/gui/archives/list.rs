@@ -71,13 +71,13 @@ pub fn list(dir: &Path, prefix: Option<&str>) -> coffer_core::Result<Vec<Row>> {
         let text = match archive::read_manifest(f.first()) {
             Ok(m) => {
                 let mut t = format!(
-                    "{}, {}: {} files ({}); {}",
+                    "{}, {}: {} ({}); {}",
                     match m.base_sequence {
                         Some(b) => format!("incremental against {b}"),
                         None => "full".into(),
                     },
                     human::time(m.created_at),
-                    m.file_count(),
+                    human::count(m.file_count(), "file"),
                     human::bytes(m.total_bytes()),
                     human::bytes(size)
                 );

@@ -344,10 +344,10 @@ impl RestoreTab {
                 CatalogFile::Copy { root, .. } => Some(root.as_path()),
                 CatalogFile::Workstation(_) => None,
             };
-            let disks = jobs::disks::open_known(&cat, &mounts, from, &passphrases)?;
-            let held = jobs::history::held(&disks);
+            let readers = jobs::disks::Readers::open(&cat, &mounts, from, &passphrases)?;
+            let held = jobs::history::held(&readers.disks);
             jobs::record(&paths, FrontEnd::Window, JobKind::Restore, &held, p, |p| {
-                restore::restore(&mut cat, workstation, &disks, &opts, p)
+                restore::restore_from(&mut cat, workstation, &readers.sources(), &opts, p)
             })
             .map(Done::Restore)
         });
@@ -376,11 +376,16 @@ fn restore_readers(shared: &Shared, catalog: &CatalogFile) -> Vec<PathBuf> {
             .flat_map(|(_, i)| i.sets.clone())
             .collect(),
     };
-    shared
+    let mut roots: Vec<PathBuf> = shared
         .identified()
         .filter(|(_, i)| i.sets.iter().any(|s| sets.contains(s)))
         .map(|(root, _)| root.clone())
-        .collect()
+        .collect();
+    // The bucket disks this computer's catalog knows are read too.
+    if matches!(catalog, CatalogFile::Workstation(_)) {
+        roots.extend(shared.bucket_urls());
+    }
+    roots
 }
 
 /// Shows `dir` in the desktop's file manager (`xdg-open`), reaped when it

@@ -118,10 +118,14 @@ impl Planner {
                 CatalogFile::Copy { root, .. } => Some(root.as_path()),
                 CatalogFile::Workstation(_) => None,
             };
-            let disks = jobs::disks::open_known(&cat, &mounts, from, &passphrases)?;
-            let sources: Vec<&dyn restore::Source> =
-                disks.iter().map(|d| d as &dyn restore::Source).collect();
-            let plan = restore::plan(&cat, inputs.workstation, &sources, &inputs.opts, p)?;
+            let readers = jobs::disks::Readers::open(&cat, &mounts, from, &passphrases)?;
+            let plan = restore::plan(
+                &cat,
+                inputs.workstation,
+                &readers.sources(),
+                &inputs.opts,
+                p,
+            )?;
             Ok(plan.summary())
         });
         self.running = Some(Running {

@@ -114,9 +114,9 @@ pub fn details(r: &RestoreTab, ui: &mut egui::Ui) {
 
 pub fn snapshot_text(s: &Snapshot) -> String {
     format!(
-        "{} ({} files, {})",
+        "{} ({}, {})",
         human::time(s.started_at),
-        s.files,
+        human::count(s.files, "file"),
         human::bytes(s.bytes)
     )
 }
