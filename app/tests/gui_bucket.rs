@@ -23,8 +23,8 @@ use coffer_core::{Catalog, crypto};
 use coffer_tests::s3::{ACCESS_KEY, REGION, S3Server, SECRET_KEY, free_port};
 use coffer_tests::{World, both, bytes};
 use common::gui::{
-    answer, click, config, enabled, harness, has_label, has_label_containing, paths, plugged_disk,
-    step_until, wait_for_dialog, wait_for_message,
+    answer, click, config, enabled, harness, has_label, has_label_containing, paths, pick,
+    plugged_disk, step_until, wait_for_dialog, wait_for_message,
 };
 use egui_kittest::kittest::{NodeT as _, Queryable as _};
 
@@ -338,12 +338,7 @@ fn the_restore_tab_restores_from_an_encrypted_bucket_after_its_passphrase() {
     click(&mut h, &docs);
     let dest = w.dir.path().join("restored");
     std::fs::create_dir_all(&dest).unwrap();
-    h.state_mut().push(coffer::gui::Action::Picked(
-        Purpose::RestoreDest,
-        dest.clone(),
-    ));
-    h.step();
-    h.step();
+    pick(&mut h, Purpose::RestoreDest, &dest);
     click(&mut h, "Restore ticked items");
     let m = wait_for_message(&mut h, "the restore from the bucket");
     assert!(m.ok && m.title.starts_with("Restored"), "{m:?}");

@@ -11,7 +11,7 @@ use coffer::gui::{CofferApp, Purpose};
 use coffer_core::config::Config;
 use coffer_tests::World;
 use common::gui::{
-    click, config, disk_in_drawer, harness, has_label, has_label_containing, step_until,
+    click, config, disk_in_drawer, harness, has_label, has_label_containing, pick, step_until,
     wait_for_message,
 };
 use egui_kittest::Harness;
@@ -54,12 +54,7 @@ fn restores_a_ticked_file_into_a_chosen_folder() {
     });
     let dest = w.dir.path().join("restored");
     std::fs::create_dir_all(&dest).unwrap();
-    h.state_mut().push(coffer::gui::Action::Picked(
-        Purpose::RestoreDest,
-        dest.clone(),
-    ));
-    h.step();
-    h.step();
+    pick(&mut h, Purpose::RestoreDest, &dest);
     click(&mut h, "Restore ticked items");
     step_until(&mut h, "the restore to end", |h| {
         !h.state().busy()

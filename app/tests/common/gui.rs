@@ -193,3 +193,12 @@ pub fn wait_for_dialog(h: &mut Harness<'_, CofferApp>, label: &str) {
         h.state().asking_passphrase_for() == Some(label) && has_label(h, &format!("Unlock {label}"))
     });
 }
+
+/// Answers the folder chooser for `purpose` as if `dir` was picked, and
+/// lets the window take the answer.
+pub fn pick(h: &mut Harness<'_, CofferApp>, purpose: coffer::gui::Purpose, dir: &std::path::Path) {
+    h.state_mut()
+        .push(coffer::gui::Action::Picked(purpose, dir.to_path_buf()));
+    h.step();
+    h.step();
+}
