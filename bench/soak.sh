@@ -196,7 +196,7 @@ subprocess.run([exe, "restore", medium, "--to", restored], check=True, stdout=su
 if subprocess.run(["diff", "-r", "--no-dereference", medium, f"{restored}/medium"]).returncode != 0:
     sys.exit("the restore differs from the source")
 print(f"{kills} kills, {done} syncs finished, {no_progress} killed runs without progress "
-      f"(only allowed while the catalog copy was being written)")
+      f"(at most 4 in a row, each killed in a step nothing can split)")
 if measured:
     ratio = written / data
     print(f"written to the disk: {written / 1e6:.0f} MB for {data / 1e6:.0f} MB of data: {ratio:.2f}x (budget 1.30x)")
